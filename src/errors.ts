@@ -1,0 +1,156 @@
+/**
+ * The toolkit's error catalogue. Callers branch on `err.code`, never on the message:
+ * codes are API, messages are not. Every code is documented in the README "Errors" table
+ * (a test checks both directions).
+ */
+export const ErrorCode = {
+  /** A frame did not start with the `IICP` magic. */
+  FrameMagic: 'ERR_FRAME_MAGIC',
+  /** A frame's length field exceeds the payload limit (16 MiB by default). */
+  FrameTooLarge: 'ERR_FRAME_TOO_LARGE',
+  /** A buffer ended inside a frame header or payload. */
+  FrameTruncated: 'ERR_FRAME_TRUNCATED',
+  /** A payload was not acceptable CBOR (tags, indefinite lengths, duplicate keys, trailing bytes, …). */
+  CborInvalid: 'ERR_CBOR_INVALID',
+  /** The peer broke the relay protocol (unexpected frame type, missing or ill-typed field). */
+  Protocol: 'ERR_PROTOCOL',
+  /** A TCP connect did not complete within its deadline. */
+  ConnectTimeout: 'ERR_CONNECT_TIMEOUT',
+  /** A handshake step (INIT/ACK, RELAY_BIND/RELAY_ACK) did not complete within its deadline. */
+  HandshakeTimeout: 'ERR_HANDSHAKE_TIMEOUT',
+  /** The connection closed (EOF, reset, CLOSE frame) while something was still waiting on it. */
+  ConnectionClosed: 'ERR_CONNECTION_CLOSED',
+  /** No frame arrived from the peer within the idle deadline. */
+  IdleTimeout: 'ERR_IDLE_TIMEOUT',
+  /** The operation was cancelled through its AbortSignal or by shutdown. */
+  Aborted: 'ERR_ABORTED',
+  /** The relay refused RELAY_BIND; `details.reason` holds the relay's reason text. */
+  BindRejected: 'ERR_BIND_REJECTED',
+  /** A bind ticket failed verification. */
+  TicketInvalid: 'ERR_TICKET_INVALID',
+  /** Strict mode and no usable bind ticket. */
+  TicketRequired: 'ERR_TICKET_REQUIRED',
+  /** The bind ticket's jti was already consumed. */
+  TicketReplayed: 'ERR_TICKET_REPLAYED',
+  /** Fetching a bind ticket from the directory failed. */
+  TicketFetch: 'ERR_TICKET_FETCH',
+  /** No alive relay session exists for the worker id. */
+  SessionNotFound: 'ERR_SESSION_NOT_FOUND',
+  /** The session ended while a call was pending on it. */
+  SessionClosed: 'ERR_SESSION_CLOSED',
+  /** The session already has its maximum number of calls in flight. */
+  SessionBusy: 'ERR_SESSION_BUSY',
+  /** A relay or worker is at its configured capacity. */
+  Capacity: 'ERR_CAPACITY',
+  /** The worker did not answer a forwarded call within the forward timeout. */
+  ForwardTimeout: 'ERR_FORWARD_TIMEOUT',
+  /** The worker answered with an error object instead of a result. */
+  WorkerError: 'ERR_WORKER_ERROR',
+  /** The worker's answer could not be parsed as a JSON object. */
+  BadResult: 'ERR_BAD_RESULT',
+  /** A lifecycle stream broke its sequence rules; `details.reason` holds the upstream code. */
+  StreamViolation: 'ERR_STREAM_VIOLATION',
+  /** A request body exceeded its size limit. */
+  BodyTooLarge: 'ERR_BODY_TOO_LARGE',
+  /** A request was malformed (bad JSON, missing field). */
+  BadRequest: 'ERR_BAD_REQUEST',
+  /** A task handler threw or rejected. */
+  HandlerFailed: 'ERR_HANDLER_FAILED',
+  /** The local HTTP backend failed, timed out or answered with something unusable. */
+  BackendFailed: 'ERR_BACKEND_FAILED',
+  /** A directory request (re-registration) failed. */
+  Directory: 'ERR_DIRECTORY',
+  /** A STUN transaction got no valid answer within its deadline. */
+  StunTimeout: 'ERR_STUN_TIMEOUT',
+  /** A STUN server answered with an error response. */
+  StunErrorResponse: 'ERR_STUN_ERROR_RESPONSE',
+  /** A STUN message could not be parsed or failed validation (FINGERPRINT, transaction id). */
+  StunInvalid: 'ERR_STUN_INVALID',
+  /** No UPnP-IGD or NAT-PMP gateway answered. */
+  PortMapUnavailable: 'ERR_PORTMAP_UNAVAILABLE',
+  /** The gateway refused or failed a port mapping or pinhole request. */
+  PortMapFailed: 'ERR_PORTMAP_FAILED',
+  /** An IP address or host:port string is malformed. */
+  InvalidAddress: 'ERR_INVALID_ADDRESS',
+  /** A dial-back reflector request failed. */
+  Reflector: 'ERR_REFLECTOR',
+  /** The dial-back reflector refused the request because of its rate limit. */
+  ReflectorRateLimited: 'ERR_REFLECTOR_RATE_LIMITED',
+  /** An option or configuration value is invalid. */
+  InvalidConfig: 'ERR_INVALID_CONFIG',
+  /** A command-line usage error (exit code 2 or 3). */
+  Usage: 'ERR_USAGE'
+} as const
+
+/** One of the toolkit's stable error codes. */
+export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode]
+
+/** Options for {@link ToolkitError}: the low-level `cause` and structured details. */
+export interface ToolkitErrorOptions extends ErrorOptions {
+  /** Structured, loggable context (never secrets). */
+  details?: Record<string, unknown>
+}
+
+/**
+ * The one error class the toolkit throws. Low-level errors are kept as `cause`.
+ *
+ * @example
+ * ```ts
+ * try { await worker.start() } catch (err) {
+ *   if (isToolkitError(err, ErrorCode.BindRejected)) console.log(err.details?.reason)
+ * }
+ * ```
+ */
+export class ToolkitError extends Error {
+  /** The stable error code. */
+  readonly code: ErrorCode
+  /** Structured context, if any. */
+  readonly details: Record<string, unknown> | undefined
+
+  constructor (code: ErrorCode, message: string, options: ToolkitErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'ToolkitError'
+    this.code = code
+    this.details = options.details
+  }
+}
+
+/** True when `err` is a {@link ToolkitError}, optionally with the given code. */
+export function isToolkitError (err: unknown, code?: ErrorCode): err is ToolkitError {
+  return err instanceof ToolkitError && (code === undefined || err.code === code)
+}
+
+/** Renders any thrown value as a short message for logs and answers. */
+export function errorMessage (err: unknown): string {
+  if (err instanceof Error) return err.message
+  if (typeof err === 'string') return err
+  try {
+    return JSON.stringify(err) ?? String(err)
+  } catch {
+    return String(err)
+  }
+}
+
+/**
+ * The IICP wire error codes the relay puts into HTTP error bodies
+ * (`{"error":{"code","message"}}`), as the upstream SDKs use them (spec §3.9).
+ */
+export const IicpCode = {
+  /** `/v1/relay` without `target_node_id` or `task` (422). */
+  MissingFields: 'IICP-E000',
+  /** Malformed request (422). */
+  InvalidRequest: 'IICP-E001',
+  /** Capacity: too many calls in flight for the worker (429, with Retry-After). */
+  Capacity: 'IICP-E021',
+  /** No alive relay session for this worker (404). */
+  NoSession: 'IICP-E030',
+  /** Forwarding through the relay session failed (502). */
+  ForwardFailed: 'IICP-E031',
+  /** Request body too large (413). */
+  PayloadTooLarge: 'IICP-E032',
+  /** Relay at capacity or rate limited (503 / 429). */
+  RelayCapacity: 'IICP-E039'
+} as const
+
+/** One of the IICP wire error codes used in HTTP error bodies. */
+export type IicpCode = typeof IicpCode[keyof typeof IicpCode]

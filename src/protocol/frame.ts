@@ -1,0 +1,169 @@
+/**
+ * IICP native framing v1: a 12-byte header (magic `IICP`, version, type, flags, reserved,
+ * payload length u32be) followed by the payload. One-shot and streaming decoders.
+ */
+import { ErrorCode, ToolkitError } from '../errors.ts'
+import { FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD_BYTES } from '../limits.ts'
+
+/** The four magic bytes every frame starts with. */
+export const FRAME_MAGIC: Buffer = Buffer.from('IICP', 'ascii')
+/** The framing version this toolkit sends. */
+export const FRAMING_VERSION = 1
+
+/** Message type bytes as the upstream SDKs use them (0x0B/0x0C are the relay messages). */
+export const MsgType = {
+  Init: 0x01,
+  Ack: 0x02,
+  Discover: 0x03,
+  SubProtocol: 0x04,
+  Call: 0x05,
+  Response: 0x06,
+  Close: 0x07,
+  Feedback: 0x08,
+  Ping: 0x09,
+  Pong: 0x0a,
+  RelayBind: 0x0b,
+  RelayAck: 0x0c
+} as const
+
+/** A message type byte. */
+export type MsgType = typeof MsgType[keyof typeof MsgType]
+
+/** A decoded frame. `payload` may be a view into the receive buffer. */
+export interface Frame {
+  /** Version byte as received (not validated, as upstream). */
+  version: number
+  /** Message type byte. */
+  type: number
+  /** Flags byte as received (ignored by the toolkit, as upstream). */
+  flags: number
+  /** Payload bytes (CBOR or empty). */
+  payload: Buffer
+}
+
+/** Reasons a one-shot decode rejects a buffer (names as in native-framing-v1.json). */
+export type FrameRejectReason = 'invalid_magic' | 'truncated_header' | 'truncated_payload' | 'frame_too_large'
+
+/** Result of {@link decodeFrame}. */
+export type FrameDecodeResult =
+  | { outcome: 'accept', frame: Frame, consumed: number }
+  | { outcome: 'reject', reason: FrameRejectReason }
+
+const EMPTY = Buffer.alloc(0)
+
+/** Writes a frame header for `payloadLength` bytes into `target` at `offset`. */
+export function writeFrameHeader (target: Buffer, offset: number, type: number, payloadLength: number, flags = 0): void {
+  FRAME_MAGIC.copy(target, offset)
+  target[offset + 4] = FRAMING_VERSION
+  target[offset + 5] = type
+  target[offset + 6] = flags
+  target[offset + 7] = 0
+  target.writeUInt32BE(payloadLength, offset + 8)
+}
+
+/** Encodes one frame. An empty PING encodes to `494943500109000000000000`. */
+export function encodeFrame (type: number, payload: Uint8Array = EMPTY, flags = 0): Buffer {
+  if (payload.length > MAX_FRAME_PAYLOAD_BYTES) {
+    throw new ToolkitError(ErrorCode.FrameTooLarge, `frame payload of ${payload.length} bytes exceeds ${MAX_FRAME_PAYLOAD_BYTES}`)
+  }
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length)
+  writeFrameHeader(out, 0, type, payload.length, flags)
+  out.set(payload, FRAME_HEADER_BYTES)
+  return out
+}
+
+/** Decodes the first frame of a complete buffer, reporting rejections as the upstream fixture names them. */
+export function decodeFrame (buf: Uint8Array, maxPayload = MAX_FRAME_PAYLOAD_BYTES): FrameDecodeResult {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength)
+  const magicBytes = Math.min(4, b.length)
+  if (!b.subarray(0, magicBytes).equals(FRAME_MAGIC.subarray(0, magicBytes))) return { outcome: 'reject', reason: 'invalid_magic' }
+  if (b.length < FRAME_HEADER_BYTES) return { outcome: 'reject', reason: 'truncated_header' }
+  const length = b.readUInt32BE(8)
+  if (length > maxPayload) return { outcome: 'reject', reason: 'frame_too_large' }
+  if (b.length < FRAME_HEADER_BYTES + length) return { outcome: 'reject', reason: 'truncated_payload' }
+  return {
+    outcome: 'accept',
+    frame: { version: b[4] ?? 0, type: b[5] ?? 0, flags: b[6] ?? 0, payload: b.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length) },
+    consumed: FRAME_HEADER_BYTES + length
+  }
+}
+
+/**
+ * Streaming frame decoder: feed it TCP chunks split at any byte boundary and it returns the
+ * complete frames. A bad magic or an oversized length throws as soon as the header bytes
+ * arrive, before any buffer of the announced size exists.
+ */
+export class FrameDecoder {
+  readonly #maxPayload: number
+  #chunks: Buffer[] = []
+  #size = 0
+  #header: { version: number, type: number, flags: number, length: number } | undefined
+
+  constructor (maxPayload = MAX_FRAME_PAYLOAD_BYTES) {
+    this.#maxPayload = maxPayload
+  }
+
+  /** Bytes received but not yet returned as frames. */
+  get bufferedBytes (): number {
+    return this.#size
+  }
+
+  /** Adds a chunk and returns every frame it completes. Throws ERR_FRAME_MAGIC or ERR_FRAME_TOO_LARGE. */
+  push (chunk: Buffer): Frame[] {
+    if (chunk.length > 0) {
+      this.#chunks.push(chunk)
+      this.#size += chunk.length
+    }
+    const frames: Frame[] = []
+    for (;;) {
+      if (this.#header === undefined) {
+        this.#checkMagicPrefix()
+        if (this.#size < FRAME_HEADER_BYTES) break
+        const h = this.#take(FRAME_HEADER_BYTES)
+        const length = h.readUInt32BE(8)
+        if (length > this.#maxPayload) {
+          throw new ToolkitError(ErrorCode.FrameTooLarge, `frame length ${length} exceeds the ${this.#maxPayload}-byte limit`, { details: { length } })
+        }
+        this.#header = { version: h[4] ?? 0, type: h[5] ?? 0, flags: h[6] ?? 0, length }
+      }
+      if (this.#size < this.#header.length) break
+      const { version, type, flags, length } = this.#header
+      this.#header = undefined
+      frames.push({ version, type, flags, payload: length === 0 ? EMPTY : this.#take(length) })
+    }
+    return frames
+  }
+
+  #checkMagicPrefix (): void {
+    const first = this.#chunks[0]
+    if (first === undefined) return
+    const have = Math.min(4, this.#size)
+    const prefix = first.length >= have ? first.subarray(0, have) : Buffer.concat(this.#chunks).subarray(0, have)
+    if (!prefix.equals(FRAME_MAGIC.subarray(0, have))) {
+      throw new ToolkitError(ErrorCode.FrameMagic, 'frame does not start with IICP magic')
+    }
+  }
+
+  #take (n: number): Buffer {
+    const first = this.#chunks[0]
+    if (first !== undefined && first.length >= n) {
+      const out = first.subarray(0, n)
+      if (first.length === n) this.#chunks.shift()
+      else this.#chunks[0] = first.subarray(n)
+      this.#size -= n
+      return out
+    }
+    const out = Buffer.allocUnsafe(n)
+    let filled = 0
+    while (filled < n) {
+      const c = this.#chunks[0] as Buffer
+      const use = Math.min(c.length, n - filled)
+      c.copy(out, filled, 0, use)
+      filled += use
+      if (use === c.length) this.#chunks.shift()
+      else this.#chunks[0] = c.subarray(use)
+    }
+    this.#size -= n
+    return out
+  }
+}

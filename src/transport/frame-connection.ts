@@ -1,0 +1,135 @@
+/**
+ * A TCP socket speaking IICP frames: a streaming decoder on the read side, backpressure-aware
+ * writes, and exactly one close notification. Shared by the relay and the worker.
+ */
+import { once } from 'node:events'
+import type { Socket } from 'node:net'
+import { raceSignal } from '../abort.ts'
+import { ErrorCode, ToolkitError, isToolkitError } from '../errors.ts'
+import { MAX_FRAME_PAYLOAD_BYTES, SOCKET_HIGH_WATER_BYTES } from '../limits.ts'
+import { FrameDecoder, type Frame } from '../protocol/frame.ts'
+
+/** Options for {@link FrameConnection}. */
+export interface FrameConnectionOptions {
+  /** Called for every complete frame, in order. A throw closes the connection with that error. */
+  onFrame: (frame: Frame) => void
+  /** Called exactly once when the socket is gone; `err` is undefined for a clean EOF or local close. */
+  onClose: (err: ToolkitError | undefined) => void
+  /** Largest accepted payload. @default 16 MiB */
+  maxPayload?: number
+  /** Queued bytes beyond which {@link FrameConnection.write} waits for 'drain'. @default 1 MiB */
+  highWaterBytes?: number
+}
+
+/** How long `end()` waits for the peer to take the final bytes before destroying the socket. */
+const END_GRACE_MS = 1_000
+
+/** Wraps a connected socket. The connection owns the socket: closing it destroys the socket. */
+export class FrameConnection {
+  /** The underlying socket (owned). */
+  readonly socket: Socket
+  /** `performance.now()` of the last received byte. */
+  lastReceivedAt: number
+  readonly #decoder: FrameDecoder
+  readonly #options: FrameConnectionOptions
+  readonly #highWater: number
+  #closed = false
+  #closeError: ToolkitError | undefined
+  #finished = false
+
+  constructor (socket: Socket, options: FrameConnectionOptions) {
+    this.socket = socket
+    this.#options = options
+    this.#decoder = new FrameDecoder(options.maxPayload ?? MAX_FRAME_PAYLOAD_BYTES)
+    this.#highWater = options.highWaterBytes ?? SOCKET_HIGH_WATER_BYTES
+    this.lastReceivedAt = performance.now()
+    socket.setNoDelay(true)
+    socket.on('data', (chunk: Buffer) => { this.#onData(chunk) })
+    socket.on('error', (err: Error) => {
+      this.#closeError ??= new ToolkitError(ErrorCode.ConnectionClosed, `socket error: ${err.message}`, { cause: err })
+    })
+    socket.on('end', () => { socket.end() })
+    socket.on('close', () => { this.#finish() })
+  }
+
+  /** True once the socket has closed or `destroy()`/`end()` was called. */
+  get closed (): boolean {
+    return this.#closed || this.socket.destroyed
+  }
+
+  /** The peer's address as the socket saw it (IPv4-mapped IPv6 unwrapped). */
+  get remoteAddress (): string {
+    const a = this.socket.remoteAddress ?? ''
+    return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a
+  }
+
+  /** Queues a frame. Returns false when the socket's buffer is over the high-water mark. */
+  send (frame: Buffer): boolean {
+    if (this.closed) return false
+    this.socket.write(frame)
+    return this.socket.writableLength < this.#highWater
+  }
+
+  /**
+   * Queues a frame, then waits for 'drain' while the socket's buffer is over the high-water mark.
+   * Rejects with ERR_CONNECTION_CLOSED if the socket closes, or ERR_ABORTED through `signal`.
+   */
+  async write (frame: Buffer, signal?: AbortSignal): Promise<void> {
+    if (this.closed) throw new ToolkitError(ErrorCode.ConnectionClosed, 'connection closed')
+    if (this.send(frame)) return
+    const ac = new AbortController()
+    try {
+      await raceSignal(Promise.race([
+        once(this.socket, 'drain', { signal: ac.signal }),
+        once(this.socket, 'close', { signal: ac.signal }).then(() => {
+          throw new ToolkitError(ErrorCode.ConnectionClosed, 'connection closed while writing')
+        })
+      ]), signal, 'write')
+    } finally {
+      ac.abort()
+    }
+  }
+
+  /** Sends `finalFrame` (if given), half-closes, and destroys the socket if the peer lingers. */
+  end (finalFrame?: Buffer): void {
+    if (this.closed) return
+    this.#closed = true
+    if (finalFrame !== undefined) this.socket.write(finalFrame)
+    this.socket.end()
+    setTimeout(() => { this.socket.destroy() }, END_GRACE_MS).unref()
+  }
+
+  /** Destroys the socket now; `err` is reported to `onClose`. */
+  destroy (err?: ToolkitError): void {
+    if (err !== undefined) this.#closeError ??= err
+    this.#closed = true
+    this.socket.destroy()
+  }
+
+  #onData (chunk: Buffer): void {
+    this.lastReceivedAt = performance.now()
+    let frames: Frame[]
+    try {
+      frames = this.#decoder.push(chunk)
+    } catch (err) {
+      this.destroy(isToolkitError(err) ? err : new ToolkitError(ErrorCode.Protocol, 'undecodable frame', { cause: err }))
+      return
+    }
+    for (const frame of frames) {
+      if (this.socket.destroyed) return
+      try {
+        this.#options.onFrame(frame)
+      } catch (err) {
+        this.destroy(isToolkitError(err) ? err : new ToolkitError(ErrorCode.Protocol, 'frame handler failed', { cause: err }))
+        return
+      }
+    }
+  }
+
+  #finish (): void {
+    this.#closed = true
+    if (this.#finished) return
+    this.#finished = true
+    this.#options.onClose(this.#closeError)
+  }
+}
