@@ -1,0 +1,156 @@
+/**
+ * Command-line plumbing shared by `iicp-relay`, `iicp-worker` and `iicp-nat`: flags with
+ * `IICP_…` environment fallbacks, `--help`/`--version`, and one-line usage errors (exit 2).
+ */
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { ErrorCode, ToolkitError } from '../errors.ts'
+
+/** One command-line flag. */
+export interface FlagSpec {
+  /** Long name without dashes, e.g. `http-port`. */
+  name: string
+  /** `string` flags take a value; `boolean` flags do not. */
+  type: 'string' | 'boolean'
+  /** Repeatable (collects every value). */
+  multiple?: boolean
+  /** Environment variable used when the flag is absent. */
+  env?: string
+  /** Placeholder shown in help, e.g. `PORT`. */
+  valueName?: string
+  /** One-line help text. */
+  description: string
+}
+
+/** Parsed flags: strings, booleans or string lists by long name. */
+export type FlagValues = Record<string, string | boolean | string[] | undefined>
+
+/** Throws a usage error (ERR_USAGE): the CLI prints it on one line and exits with `exitCode`. */
+export function usageError (message: string, exitCode = 2): ToolkitError {
+  return new ToolkitError(ErrorCode.Usage, message, { details: { exitCode } })
+}
+
+/** The package version, read once from package.json. */
+export const VERSION: string = (JSON.parse(readFileSync(new URL(findPackageJson(), import.meta.url), 'utf8')) as { version: string }).version
+
+function findPackageJson (): string {
+  // src/cli/args.ts runs from the source tree (../../) or from dist/src/cli (../../../).
+  return import.meta.url.includes('/dist/src/cli/') ? '../../../package.json' : '../../package.json'
+}
+
+const COMMON: FlagSpec[] = [
+  { name: 'help', type: 'boolean', description: 'print this help and exit' },
+  { name: 'version', type: 'boolean', description: 'print the version and exit' }
+]
+
+/**
+ * Parses argv against `specs`, filling absent flags from their environment variables.
+ * Returns undefined after printing help or version. Throws ERR_USAGE on unknown flags,
+ * missing values or stray positionals.
+ */
+export function parseFlags (name: string, synopsis: string, specs: FlagSpec[], argv: string[], env: NodeJS.ProcessEnv = process.env): FlagValues | undefined {
+  const all = [...specs, ...COMMON]
+  const options: Record<string, { type: 'string' | 'boolean', multiple?: boolean }> = {}
+  for (const s of all) options[s.name] = s.multiple === true ? { type: s.type, multiple: true } : { type: s.type }
+  let parsed: ReturnType<typeof parseArgs>
+  try {
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false })
+  } catch (err) {
+    throw usageError((err as Error).message.split('\n')[0] ?? 'invalid arguments')
+  }
+  const values: FlagValues = { ...(parsed.values as FlagValues) }
+  if (values.help === true) {
+    process.stdout.write(formatHelp(name, synopsis, all))
+    return undefined
+  }
+  if (values.version === true) {
+    process.stdout.write(`${name} ${VERSION}\n`)
+    return undefined
+  }
+  for (const s of specs) {
+    if (values[s.name] !== undefined || s.env === undefined) continue
+    const raw = env[s.env]
+    if (raw === undefined || raw === '') continue
+    if (s.type === 'boolean') values[s.name] = ['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())
+    else values[s.name] = s.multiple === true ? raw.split(',').map(v => v.trim()).filter(v => v !== '') : raw
+  }
+  return values
+}
+
+/** Renders `--help` text. */
+export function formatHelp (name: string, synopsis: string, specs: FlagSpec[]): string {
+  const rows = specs.map(s => {
+    const flag = `--${s.name}${s.type === 'string' ? ` ${s.valueName ?? 'VALUE'}` : ''}`
+    const extra = [s.multiple === true ? 'repeatable' : '', s.env === undefined ? '' : `env ${s.env}`].filter(x => x !== '').join('; ')
+    return [flag, extra === '' ? s.description : `${s.description} (${extra})`]
+  })
+  const width = Math.max(...rows.map(r => (r[0] ?? '').length)) + 2
+  return `${synopsis}\n\nOptions:\n${rows.map(([f, d]) => `  ${(f ?? '').padEnd(width)}${d ?? ''}`).join('\n')}\n`
+}
+
+/** Reads a string flag. */
+export function stringFlag (values: FlagValues, name: string): string | undefined {
+  const v = values[name]
+  if (Array.isArray(v)) return v[v.length - 1]
+  return typeof v === 'string' ? v : undefined
+}
+
+/** Reads a repeatable string flag. */
+export function listFlag (values: FlagValues, name: string): string[] {
+  const v = values[name]
+  if (Array.isArray(v)) return v
+  return typeof v === 'string' ? [v] : []
+}
+
+/** Reads a boolean flag. */
+export function boolFlag (values: FlagValues, name: string): boolean {
+  return values[name] === true
+}
+
+/** Parses an integer flag within [min, max]; throws ERR_USAGE otherwise. */
+export function intFlag (values: FlagValues, name: string, fallback: number, min: number, max: number): number {
+  const raw = stringFlag(values, name)
+  if (raw === undefined) return fallback
+  if (!/^\d+$/.test(raw)) throw usageError(`--${name} must be a whole number, got "${raw}"`)
+  const n = Number(raw)
+  if (n < min || n > max) throw usageError(`--${name} must be between ${min} and ${max}, got ${n}`)
+  return n
+}
+
+/** Parses a seconds flag (decimals allowed) into milliseconds within [minS, maxS]. */
+export function secondsFlag (values: FlagValues, name: string, fallbackMs: number, minS: number, maxS: number): number {
+  const raw = stringFlag(values, name)
+  if (raw === undefined) return fallbackMs
+  if (!/^\d+(\.\d+)?$/.test(raw)) throw usageError(`--${name} must be a number of seconds, got "${raw}"`)
+  const s = Number(raw)
+  if (s < minS || s > maxS) throw usageError(`--${name} must be between ${minS} and ${maxS} seconds, got ${s}`)
+  return Math.round(s * 1000)
+}
+
+/** Parses `HOST:PORT`, `[V6]:PORT` or `HOST` (with `defaultPort`); throws ERR_USAGE. */
+export function parseHostPort (value: string, flag: string, defaultPort?: number): { host: string, port: number } {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(value) ?? /^([^:[\]]+)(?::(\d+))?$/.exec(value)
+  const host = m?.[1]
+  const portText = m?.[2]
+  if (host === undefined || host === '') throw usageError(`--${flag} must be HOST:PORT, got "${value}"`)
+  if (portText === undefined) {
+    if (defaultPort === undefined) throw usageError(`--${flag} must be HOST:PORT, got "${value}"`)
+    return { host, port: defaultPort }
+  }
+  const port = Number(portText)
+  if (port < 1 || port > 65535) throw usageError(`--${flag} port must be 1-65535, got ${portText}`)
+  return { host, port }
+}
+
+/**
+ * Runs a CLI entry point: sets `process.exitCode` from its result, and turns usage errors
+ * into one line on stderr with exit code 2 (or the code the error carries).
+ */
+export function runCli (name: string, main: (argv: string[]) => Promise<number>): void {
+  main(process.argv.slice(2)).then(code => { process.exitCode = code }, (err: unknown) => {
+    const isUsage = err instanceof ToolkitError && err.code === ErrorCode.Usage
+    const code = isUsage ? Number(err.details?.exitCode ?? 2) : 1
+    process.stderr.write(`${name}: ${isUsage ? '' : 'error: '}${(err as Error).message ?? String(err)}\n`)
+    process.exitCode = code
+  })
+}
