@@ -39,7 +39,7 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/relay/**', '**/worker/**', '**/nat/**'], message: 'src/ core must not depend on relay/, worker/ or nat/ (only src/cli composes them)' }] }] }
   },
   {
-    files: ['src/cli/**/*.ts', 'test/**/*.ts', 'scripts/**/*.ts'],
+    files: ['src/cli/**/*.ts', 'test/**/*.ts'],
     rules: { 'no-restricted-imports': 'off' }
   },
   {

@@ -1,0 +1,96 @@
+/**
+ * One bounded HTTP(S) request: a deadline through the AbortSignal, a response-size cap, no
+ * keep-alive, no redirects, no DNS for IP literals. Used by the UPnP SOAP client and the
+ * dial-back reflector client.
+ */
+import { request as httpRequestRaw, type IncomingHttpHeaders, type RequestOptions } from 'node:http'
+import { request as httpsRequestRaw } from 'node:https'
+import { abortError, throwIfAborted } from '../src/abort.ts'
+import { ErrorCode, ToolkitError } from '../src/errors.ts'
+
+/** Options for {@link httpRequest}. */
+export interface HttpRequestOptions {
+  /** Absolute `http:` or `https:` URL. */
+  url: string | URL
+  /** Method. @default 'GET' */
+  method?: 'GET' | 'POST'
+  /** Request headers. */
+  headers?: Record<string, string>
+  /** Request body. */
+  body?: string | Buffer
+  /** Largest response body accepted; more fails with ERR_BODY_TOO_LARGE. @default 65536 */
+  maxBodyBytes?: number
+  /** Address family for name lookups (IP literals ignore it). */
+  family?: 4 | 6
+  /** Local address to send from. */
+  localAddress?: string
+  /** Cancels the request (use a deadline signal for a timeout). */
+  signal?: AbortSignal
+  /** Error code for transport failures. @default 'ERR_BACKEND_FAILED' */
+  errorCode?: ToolkitError['code']
+}
+
+/** A complete response. */
+export interface HttpResponse {
+  /** HTTP status code. */
+  status: number
+  /** Response headers (lower-case names). */
+  headers: IncomingHttpHeaders
+  /** Body bytes (bounded). */
+  body: Buffer
+}
+
+/** Default response size cap. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024
+
+/** Sends one request and reads the whole (bounded) response. */
+export async function httpRequest (options: HttpRequestOptions): Promise<HttpResponse> {
+  const url = typeof options.url === 'string' ? new URL(options.url) : options.url
+  const code = options.errorCode ?? ErrorCode.BackendFailed
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ToolkitError(ErrorCode.InvalidConfig, `unsupported URL scheme in ${url.href}`)
+  throwIfAborted(options.signal, `request to ${url.href}`)
+  const max = options.maxBodyBytes ?? DEFAULT_MAX_RESPONSE_BYTES
+  const body = options.body === undefined ? undefined : Buffer.from(options.body)
+  const headers: Record<string, string> = { connection: 'close', ...options.headers }
+  if (body !== undefined) headers['content-length'] = String(body.length)
+  const reqOptions: RequestOptions = {
+    method: options.method ?? 'GET',
+    headers,
+    agent: false,
+    ...(options.family === undefined ? {} : { family: options.family }),
+    ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress })
+  }
+  const send = url.protocol === 'https:' ? httpsRequestRaw : httpRequestRaw
+  return await new Promise<HttpResponse>((resolve, reject) => {
+    let settled = false
+    const finish = (err: Error | undefined, res?: HttpResponse): void => {
+      if (settled) return
+      settled = true
+      options.signal?.removeEventListener('abort', onAbort)
+      if (err !== undefined) reject(err)
+      else if (res !== undefined) resolve(res)
+    }
+    const req = send(url, reqOptions, res => {
+      const chunks: Buffer[] = []
+      let size = 0
+      res.on('error', err => { finish(new ToolkitError(code, `response from ${url.href} failed: ${err.message}`, { cause: err })) })
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length
+        if (size > max) {
+          finish(new ToolkitError(ErrorCode.BodyTooLarge, `response from ${url.href} exceeds ${max} bytes`))
+          req.destroy()
+          return
+        }
+        chunks.push(chunk)
+      })
+      res.on('end', () => { finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }) })
+    })
+    const onAbort = (): void => {
+      finish(abortError(options.signal, `request to ${url.href}`))
+      req.destroy()
+    }
+    options.signal?.addEventListener('abort', onAbort, { once: true })
+    req.on('error', err => { finish(new ToolkitError(code, `request to ${url.href} failed: ${err.message}`, { cause: err })) })
+    req.end(body)
+  })
+}

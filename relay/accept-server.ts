@@ -1,0 +1,214 @@
+/**
+ * The relay-accept TCP listener (spec §3.1): the INIT → ACK → RELAY_BIND → RELAY_ACK
+ * handshake, admission, and the hand-off of bound connections to {@link RelaySession}s.
+ * Beyond upstream: the handshake has a deadline and a byte budget, unbound connections are
+ * capped per IP and in total, and one sweep closes expired handshakes and idle sessions.
+ */
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import { ErrorCode, ToolkitError } from '../src/errors.ts'
+import type { Logger } from '../src/log.ts'
+import { MsgType, type Frame } from '../src/protocol/frame.ts'
+import { encodeAck, encodeRelayAckError, encodeRelayAckOk, parseRelayBind, type RelayBind } from '../src/protocol/messages.ts'
+import { FrameConnection } from '../src/transport/frame-connection.ts'
+import { admitBind, type AdmissionContext } from './admission.ts'
+import type { RelayMetrics } from './metrics.ts'
+import type { ResolvedRelayOptions } from './options.ts'
+import type { SessionRegistry } from './session-registry.ts'
+import { RelaySession } from './session.ts'
+
+/** Bytes a connection may send before it is bound (INIT plus a RELAY_BIND with ticket and models). */
+const MAX_HANDSHAKE_BYTES = 64 * 1024
+/** TCP keepalive probe delay on worker sockets. */
+const KEEPALIVE_DELAY_MS = 30_000
+const ACK_FRAME = encodeAck()
+
+type ConnState = 'init' | 'bind' | 'closing' | 'bound'
+
+/** One relay-port connection, from accept until it closes. */
+interface Connection {
+  readonly ip: string
+  readonly startedAt: number
+  state: ConnState
+  handshakeBytes: number
+  counted: boolean
+  readonly conn: FrameConnection
+  session: RelaySession | undefined
+}
+
+/** What the accept server needs from the relay. */
+export interface AcceptServerContext {
+  options: ResolvedRelayOptions
+  registry: SessionRegistry
+  admission: AdmissionContext
+  metrics: RelayMetrics
+  logger: Logger
+  /** The HTTP port announced in RELAY_ACK key 4. */
+  advertisedHttpPort: () => number
+}
+
+function normalizeIp (address: string | undefined): string {
+  const a = address ?? ''
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a
+}
+
+/** The relay-accept listener and its handshaking connections. */
+export class AcceptServer {
+  readonly #ctx: AcceptServerContext
+  readonly #server: Server
+  readonly #pending = new Set<Connection>()
+  readonly #pendingPerIp = new Map<string, number>()
+  #closing = false
+
+  constructor (ctx: AcceptServerContext) {
+    this.#ctx = ctx
+    this.#server = createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS }, socket => { this.#onConnection(socket) })
+    this.#server.on('error', (err) => { ctx.logger.error({ err }, 'relay-accept listener error') })
+  }
+
+  /** Connections accepted but not yet bound. */
+  get pendingCount (): number {
+    return this.#pending.size
+  }
+
+  /** Starts listening; resolves with the bound port. */
+  async listen (host: string, port: number): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject)
+      this.#server.listen({ host, port }, () => {
+        this.#server.off('error', reject)
+        resolve()
+      })
+    })
+    return (this.#server.address() as AddressInfo).port
+  }
+
+  /** Closes handshakes past their deadline and sessions idle for too long (`now` is performance.now()). */
+  sweep (now: number): void {
+    const { handshakeTimeoutMs, idleTimeoutMs } = this.#ctx.options
+    for (const c of this.#pending) {
+      if (now - c.startedAt >= handshakeTimeoutMs) {
+        c.conn.destroy(new ToolkitError(ErrorCode.HandshakeTimeout, `no RELAY_BIND within ${handshakeTimeoutMs} ms`))
+      }
+    }
+    for (const s of this.#ctx.registry.sessions()) {
+      if (s.idleFor(now) >= idleTimeoutMs) {
+        s.destroy(new ToolkitError(ErrorCode.IdleTimeout, `no frame from the worker for ${idleTimeoutMs} ms`))
+      }
+    }
+  }
+
+  /** Stops listening at once; resolves when the listener has fully closed (after {@link AcceptServer.closeSessions}). */
+  async stopListening (): Promise<void> {
+    this.#closing = true
+    await new Promise<void>(resolve => { this.#server.close(() => { resolve() }) })
+  }
+
+  /**
+   * Sends CLOSE to every session and fails their pending calls at once, drops handshaking
+   * connections, and destroys whatever is still open after `graceMs`.
+   */
+  async closeSessions (graceMs: number): Promise<void> {
+    this.#closing = true
+    for (const c of this.#pending) c.conn.destroy()
+    const sessions = this.#ctx.registry.sessions()
+    for (const s of sessions) s.shutdown()
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      Promise.all(sessions.map(async s => { await s.ended })),
+      new Promise<void>(resolve => { timer = setTimeout(resolve, graceMs) })
+    ])
+    clearTimeout(timer)
+    for (const s of sessions) s.destroy(new ToolkitError(ErrorCode.SessionClosed, 'relay closed'))
+  }
+
+  #onConnection (socket: Socket): void {
+    socket.on('error', () => { /* reported through FrameConnection's onClose */ })
+    const { maxPendingConnections, maxPendingConnectionsPerIp } = this.#ctx.options
+    const ip = normalizeIp(socket.remoteAddress)
+    const perIp = this.#pendingPerIp.get(ip) ?? 0
+    if (this.#closing || this.#pending.size >= maxPendingConnections || perIp >= maxPendingConnectionsPerIp) {
+      socket.destroy()
+      return
+    }
+    // Registered before the FrameConnection's own listener, so the budget is checked first.
+    socket.on('data', (chunk: Buffer) => {
+      this.#ctx.metrics.bytesIn(chunk.length)
+      if (c.state === 'bound') return
+      c.handshakeBytes += chunk.length
+      if (c.handshakeBytes > MAX_HANDSHAKE_BYTES) c.conn.destroy()
+    })
+    const conn = new FrameConnection(socket, {
+      onFrame: (frame) => {
+        if (c.session !== undefined) c.session.handleFrame(frame)
+        else this.#onHandshakeFrame(c, frame)
+      },
+      onClose: (err) => {
+        this.#release(c)
+        c.session?.handleClose(err)
+      }
+    })
+    const c: Connection = { ip, startedAt: performance.now(), state: 'init', handshakeBytes: 0, counted: true, conn, session: undefined }
+    this.#pending.add(c)
+    this.#pendingPerIp.set(ip, perIp + 1)
+  }
+
+  #onHandshakeFrame (c: Connection, frame: Frame): void {
+    if (c.state === 'init') {
+      // A first frame other than INIT closes the connection without a reply.
+      if (frame.type !== MsgType.Init) { c.conn.destroy(); return }
+      c.state = 'bind'
+      c.conn.send(ACK_FRAME)
+      this.#ctx.metrics.bytesOut(ACK_FRAME.length)
+      return
+    }
+    if (c.state !== 'bind') return
+    // After ACK the next frame must be a well-formed RELAY_BIND with a worker id; else a silent close.
+    if (frame.type !== MsgType.RelayBind) { c.conn.destroy(); return }
+    let bind: RelayBind
+    try {
+      bind = parseRelayBind(frame.payload)
+    } catch {
+      c.conn.destroy()
+      return
+    }
+    this.#bind(c, bind)
+  }
+
+  #bind (c: Connection, bind: RelayBind): void {
+    const { registry, metrics, options } = this.#ctx
+    const result = admitBind(this.#ctx.admission, bind, c.ip)
+    metrics.bind(result.ok ? 'ok' : result.outcome)
+    if (!result.ok) {
+      c.state = 'closing'
+      this.#ctx.logger.info({ workerId: bind.workerId, reason: result.reason }, 'bind refused')
+      const frame = encodeRelayAckError(bind.workerId, result.reason)
+      metrics.bytesOut(frame.length)
+      c.conn.end(frame)
+      return
+    }
+    c.state = 'bound'
+    this.#release(c)
+    const logger = this.#ctx.logger.child({ workerId: bind.workerId })
+    const session = new RelaySession(c.conn, bind, {
+      idleTimeoutMs: options.idleTimeoutMs,
+      maxCallsInFlight: options.maxCallsInFlightPerSession,
+      logger,
+      onBytesOut: metrics.bytesOut,
+      onEnd: (s) => { registry.removeIf(s) }
+    })
+    c.session = session
+    registry.set(session)
+    result.replaces?.destroy(new ToolkitError(ErrorCode.SessionClosed, 'replaced by a new bind of the same worker id'))
+    session.sendAck(encodeRelayAckOk(bind.workerId, this.#ctx.advertisedHttpPort()))
+    logger.info({ models: bind.models.length, rebind: result.replaces !== undefined }, 'worker bound')
+  }
+
+  #release (c: Connection): void {
+    if (!c.counted) return
+    c.counted = false
+    this.#pending.delete(c)
+    const n = (this.#pendingPerIp.get(c.ip) ?? 1) - 1
+    if (n <= 0) this.#pendingPerIp.delete(c.ip)
+    else this.#pendingPerIp.set(c.ip, n)
+  }
+}

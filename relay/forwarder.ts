@@ -1,0 +1,147 @@
+/**
+ * Forwarding tasks into bound sessions, for the HTTP front and for library users: session
+ * lookup, the call itself, the interpretation of the worker's answer (a worker failure is an
+ * error, not a result), and the call metrics.
+ */
+import { ErrorCode, ToolkitError, isToolkitError } from '../src/errors.ts'
+import type { LifecycleEvent } from '../src/protocol/messages.ts'
+import type { CallOutcome, RelayMetrics } from './metrics.ts'
+import type { SessionRegistry } from './session-registry.ts'
+
+/** Options for one forwarded call. */
+export interface ForwardOptions {
+  /** Cancels the call (e.g. the HTTP caller went away). */
+  signal?: AbortSignal | undefined
+  /** Deadline for the worker's answer (for streams: for each event). @default the relay's forwardTimeoutMs */
+  timeoutMs?: number | undefined
+}
+
+/** A worker's successful answer to a forwarded task. */
+export interface ForwardResult {
+  /** The worker's result object (RESPONSE key 5 parsed as JSON). */
+  result: Record<string, unknown>
+  /** The same result as the UTF-8 JSON bytes the worker sent. */
+  raw: Buffer
+}
+
+/** Forwards tasks to bound workers by worker id. */
+export interface Forwarder {
+  /**
+   * Forwards `taskJson` (UTF-8 JSON of a task object) to `workerId`. Rejects with a
+   * ToolkitError: ERR_SESSION_NOT_FOUND, ERR_SESSION_BUSY, ERR_SESSION_CLOSED,
+   * ERR_FORWARD_TIMEOUT, ERR_ABORTED, ERR_WORKER_ERROR (`details.message`) or ERR_BAD_RESULT.
+   */
+  forward: (workerId: string, taskJson: Uint8Array, options?: ForwardOptions) => Promise<ForwardResult>
+  /** Forwards a streamed task and yields its validated lifecycle events (spec §3.6). */
+  stream: (workerId: string, task: Record<string, unknown>, options?: ForwardOptions) => AsyncIterable<LifecycleEvent>
+}
+
+/** The message of a worker's `error` member: a string, an object's `message`, or its JSON. */
+function workerErrorMessage (error: unknown): string {
+  if (typeof error === 'string') return error
+  if (typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string') {
+    return (error as { message: string }).message
+  }
+  return error === null || error === undefined ? 'worker error' : JSON.stringify(error)
+}
+
+/**
+ * Reads a RESPONSE body: it must be a JSON object; one with an `error` member and no
+ * `result` is the worker reporting a failure. Throws ERR_BAD_RESULT or ERR_WORKER_ERROR.
+ */
+export function interpretWorkerAnswer (raw: Buffer): ForwardResult {
+  let value: unknown
+  try {
+    value = JSON.parse(raw.toString('utf8'))
+  } catch (err) {
+    throw new ToolkitError(ErrorCode.BadResult, 'worker returned a result that is not valid JSON', { cause: err })
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ToolkitError(ErrorCode.BadResult, 'worker returned a result that is not a JSON object')
+  }
+  const result = value as Record<string, unknown>
+  if (Object.hasOwn(result, 'error') && !Object.hasOwn(result, 'result')) {
+    const message = workerErrorMessage(result.error)
+    throw new ToolkitError(ErrorCode.WorkerError, message, { details: { message } })
+  }
+  return { result, raw }
+}
+
+const OUTCOME_BY_CODE: Partial<Record<ErrorCode, CallOutcome>> = {
+  [ErrorCode.SessionNotFound]: 'no_session',
+  [ErrorCode.SessionBusy]: 'busy',
+  [ErrorCode.SessionClosed]: 'session_closed',
+  [ErrorCode.ForwardTimeout]: 'timeout',
+  [ErrorCode.Aborted]: 'aborted',
+  [ErrorCode.WorkerError]: 'worker_error',
+  [ErrorCode.BadResult]: 'bad_result'
+}
+
+function outcomeOf (err: unknown): CallOutcome {
+  return (isToolkitError(err) ? OUTCOME_BY_CODE[err.code] : undefined) ?? 'session_closed'
+}
+
+function noSession (workerId: string): ToolkitError {
+  return new ToolkitError(ErrorCode.SessionNotFound, 'no alive relay session for this worker', { details: { workerId } })
+}
+
+/** What a forwarder needs from its relay. */
+export interface ForwarderContext {
+  registry: SessionRegistry
+  metrics: RelayMetrics
+  forwardTimeoutMs: number
+}
+
+/** Creates the relay's {@link Forwarder}. */
+export function createForwarder (ctx: ForwarderContext): Forwarder {
+  const { registry, metrics } = ctx
+
+  async function forward (workerId: string, taskJson: Uint8Array, options: ForwardOptions = {}): Promise<ForwardResult> {
+    const session = registry.alive(workerId)
+    if (session === undefined) {
+      metrics.call('no_session')
+      throw noSession(workerId)
+    }
+    const started = performance.now()
+    try {
+      const answer = interpretWorkerAnswer(await session.call(taskJson, { signal: options.signal, timeoutMs: options.timeoutMs ?? ctx.forwardTimeoutMs }))
+      metrics.call('ok', (performance.now() - started) / 1000)
+      return answer
+    } catch (err) {
+      const outcome = outcomeOf(err)
+      // A call refused as busy never reached the worker, so it has no duration.
+      metrics.call(outcome, outcome === 'busy' ? undefined : (performance.now() - started) / 1000)
+      throw err
+    }
+  }
+
+  async function * stream (workerId: string, task: Record<string, unknown>, options: ForwardOptions = {}): AsyncGenerator<LifecycleEvent> {
+    const session = registry.alive(workerId)
+    if (session === undefined) {
+      metrics.call('no_session')
+      throw noSession(workerId)
+    }
+    const ids = {
+      sessionId: typeof task.session_id === 'string' && task.session_id !== '' ? task.session_id : undefined,
+      taskId: typeof task.task_id === 'string' && task.task_id !== '' ? task.task_id : undefined
+    }
+    const started = performance.now()
+    let outcome: CallOutcome = 'aborted'
+    try {
+      const waiter = session.openStream(Buffer.from(JSON.stringify(task), 'utf8'), ids, { signal: options.signal, timeoutMs: options.timeoutMs ?? ctx.forwardTimeoutMs })
+      try {
+        yield * waiter
+        outcome = 'ok'
+      } finally {
+        await waiter.return()
+      }
+    } catch (err) {
+      outcome = isToolkitError(err, ErrorCode.StreamViolation) ? 'bad_result' : outcomeOf(err)
+      throw err
+    } finally {
+      metrics.call(outcome, outcome === 'busy' ? undefined : (performance.now() - started) / 1000)
+    }
+  }
+
+  return { forward, stream }
+}

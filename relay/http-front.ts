@@ -1,0 +1,147 @@
+/**
+ * The relay's HTTP front (node:http, keep-alive, no framework): relay-for task and health,
+ * `/v1/relay`, the relay's own health and metrics, extra routes, CORS on every answer and
+ * OPTIONS preflights. Each request gets an AbortSignal that fires when its client goes away
+ * or the relay closes.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { ErrorCode, ToolkitError, errorMessage } from '../src/errors.ts'
+import type { Logger } from '../src/log.ts'
+import { CORS_HEADERS, sendPreflight } from './cors.ts'
+import { sendError } from './http-io.ts'
+import type { RelayRoute } from './options.ts'
+import type { RouteContext } from './routes/context.ts'
+import { meshRelay } from './routes/mesh-relay.ts'
+import { relayForHealth, relayForTask } from './routes/relay-for.ts'
+import { relayHealth, relayMetrics } from './routes/relay-status.ts'
+
+const RELAY_FOR_PREFIX = '/v1/relay-for/'
+const noop = (): void => {}
+
+function notAllowed (res: ServerResponse, allow: string): void {
+  sendError(res, 405, 'method_not_allowed', `use ${allow}`, { allow: `${allow}, OPTIONS` })
+}
+
+/** The HTTP listener and its request dispatch. */
+export class HttpFront {
+  readonly #server: Server
+  readonly #ctx: RouteContext
+  readonly #logger: Logger
+  readonly #extra = new Map<string, RelayRoute>()
+  readonly #extraPaths = new Map<string, string[]>()
+  readonly #inflight = new Set<AbortController>()
+  #onIdle: (() => void) | undefined
+
+  constructor (ctx: RouteContext, extraRoutes: readonly RelayRoute[], logger: Logger) {
+    this.#ctx = ctx
+    this.#logger = logger
+    for (const r of extraRoutes) {
+      this.#extra.set(`${r.method} ${r.path}`, r)
+      this.#extraPaths.set(r.path, [...(this.#extraPaths.get(r.path) ?? []), r.method])
+    }
+    this.#server = createServer({ keepAlive: true, noDelay: true }, (req, res) => { this.#onRequest(req, res) })
+    this.#server.on('error', (err) => { logger.error({ err }, 'HTTP listener error') })
+  }
+
+  /** Starts listening; resolves with the bound port. */
+  async listen (host: string, port: number): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject)
+      this.#server.listen({ host, port }, () => {
+        this.#server.off('error', reject)
+        resolve()
+      })
+    })
+    return (this.#server.address() as AddressInfo).port
+  }
+
+  /**
+   * Stops accepting, lets in-flight requests finish for up to `graceMs`, then aborts their
+   * signals and closes every remaining connection.
+   */
+  async close (graceMs: number): Promise<void> {
+    const closed = new Promise<void>(resolve => { this.#server.close(() => { resolve() }) })
+    this.#server.closeIdleConnections()
+    if (this.#inflight.size > 0) {
+      let timer: NodeJS.Timeout | undefined
+      await new Promise<void>(resolve => {
+        this.#onIdle = resolve
+        timer = setTimeout(resolve, graceMs)
+      })
+      clearTimeout(timer)
+      this.#onIdle = undefined
+    }
+    for (const ac of this.#inflight) ac.abort(new ToolkitError(ErrorCode.Aborted, 'relay closed'))
+    this.#server.closeAllConnections()
+    await closed
+  }
+
+  #onRequest (req: IncomingMessage, res: ServerResponse): void {
+    const ac = new AbortController()
+    this.#inflight.add(ac)
+    req.on('error', noop)
+    res.once('close', () => {
+      this.#inflight.delete(ac)
+      if (!res.writableFinished) ac.abort(new ToolkitError(ErrorCode.Aborted, 'HTTP client went away'))
+      if (this.#inflight.size === 0) this.#onIdle?.()
+    })
+    this.#dispatch(req, res, ac.signal).catch((err: unknown) => {
+      this.#logger.error({ err }, 'HTTP handler failed')
+      if (!res.headersSent) sendError(res, 500, 'internal_error', errorMessage(err))
+      else res.destroy()
+    })
+  }
+
+  async #dispatch (req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
+    const method = req.method ?? 'GET'
+    const url = req.url ?? '/'
+    const q = url.indexOf('?')
+    const path = q < 0 ? url : url.slice(0, q)
+    if (method === 'OPTIONS') {
+      sendPreflight(res)
+      return
+    }
+    if (path.startsWith(RELAY_FOR_PREFIX)) {
+      // The worker id is the third path segment, verbatim (upstream does not URL-decode it).
+      const rest = path.slice(RELAY_FOR_PREFIX.length)
+      const slash = rest.indexOf('/')
+      const workerId = rest.slice(0, slash)
+      const sub = rest.slice(slash)
+      if (slash > 0 && sub === '/v1/task') {
+        if (method === 'POST') await relayForTask(this.#ctx, req, res, workerId, signal)
+        else notAllowed(res, 'POST')
+        return
+      }
+      if (slash > 0 && sub === '/iicp/health') {
+        if (method === 'GET') relayForHealth(this.#ctx, res, workerId)
+        else notAllowed(res, 'GET')
+        return
+      }
+    } else if (path === '/v1/relay') {
+      if (method === 'POST') await meshRelay(this.#ctx, req, res, signal)
+      else notAllowed(res, 'POST')
+      return
+    } else if (path === '/iicp/health') {
+      if (method === 'GET') relayHealth(this.#ctx, res)
+      else notAllowed(res, 'GET')
+      return
+    } else if (path === '/metrics') {
+      if (method === 'GET') await relayMetrics(this.#ctx, res)
+      else notAllowed(res, 'GET')
+      return
+    }
+    const route = this.#extra.get(`${method} ${path}`)
+    if (route !== undefined) {
+      for (const [name, value] of Object.entries(CORS_HEADERS)) res.setHeader(name, value)
+      await route.handler(req, res, { signal })
+      return
+    }
+    const methods = this.#extraPaths.get(path)
+    if (methods !== undefined) {
+      notAllowed(res, methods.join(', '))
+      return
+    }
+    sendError(res, 404, 'not_found', `no route for ${method} ${path}`)
+  }
+}

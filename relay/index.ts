@@ -1,0 +1,12 @@
+/**
+ * The IICP public relay-accept server: workers behind NAT dial in and bind (RELAY_BIND),
+ * consumers call them over HTTP through `/v1/relay-for/{worker}/v1/task`.
+ */
+export { createRelay } from './relay.ts'
+export type { Relay, RelayAddress } from './relay.ts'
+export type { RelayOptions, RelayRoute, RelayRouteContext } from './options.ts'
+export type { ForwardOptions, ForwardResult } from './forwarder.ts'
+export type { BindOutcome, CallOutcome } from './metrics.ts'
+export type { StreamViolationCode } from './lifecycle-sequence.ts'
+export { BIND_REJECT_REASONS } from './admission.ts'
+export { CORS_HEADERS, CORS_MAX_AGE_SECONDS } from './cors.ts'

@@ -1,0 +1,71 @@
+/**
+ * The relay's Prometheus metrics, in a Registry owned by one relay instance. Labels never
+ * carry worker ids or IP addresses, so cardinality is fixed.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+/** Why a bind ended the way it did (`iicp_relay_binds_total{outcome}`). */
+export type BindOutcome = 'ok' | 'ticket_invalid' | 'ticket_required' | 'already_bound' | 'rate_limited' | 'capacity' | 'replayed'
+
+/** How a forwarded call ended (`iicp_relay_calls_total{outcome}`). */
+export type CallOutcome = 'ok' | 'worker_error' | 'bad_result' | 'timeout' | 'session_closed' | 'busy' | 'no_session' | 'aborted'
+
+const BIND_OUTCOMES: readonly BindOutcome[] = ['ok', 'ticket_invalid', 'ticket_required', 'already_bound', 'rate_limited', 'capacity', 'replayed']
+const CALL_OUTCOMES: readonly CallOutcome[] = ['ok', 'worker_error', 'bad_result', 'timeout', 'session_closed', 'busy', 'no_session', 'aborted']
+
+/** Live figures the gauges read at scrape time. */
+export interface RelayGaugeSources {
+  sessions: () => number
+  pendingConnections: () => number
+  maxSessions: number
+}
+
+/** The relay's metrics and cheap recorders for the hot path. */
+export interface RelayMetrics {
+  /** The Prometheus registry (serve it with `registry.metrics()`). */
+  readonly registry: Registry
+  /** Counts one bind outcome. */
+  bind: (outcome: BindOutcome) => void
+  /** Counts one call outcome and, for calls that reached a worker, its duration. */
+  call: (outcome: CallOutcome, seconds?: number) => void
+  /** Counts bytes received from workers on the relay port. */
+  bytesIn: (n: number) => void
+  /** Counts bytes sent to workers on the relay port. */
+  bytesOut: (n: number) => void
+}
+
+/** Creates one relay's metrics. */
+export function createRelayMetrics (sources: RelayGaugeSources): RelayMetrics {
+  const registry = new Registry()
+  const registers = [registry]
+  new Gauge({ name: 'iicp_relay_sessions', help: 'Bound worker sessions', registers, collect () { this.set(sources.sessions()) } })
+  new Gauge({ name: 'iicp_relay_max_sessions', help: 'Configured session capacity', registers, collect () { this.set(sources.maxSessions) } })
+  new Gauge({ name: 'iicp_relay_pending_connections', help: 'Relay-port connections still handshaking', registers, collect () { this.set(sources.pendingConnections()) } })
+  const binds = new Counter({ name: 'iicp_relay_binds_total', help: 'RELAY_BIND attempts by outcome', labelNames: ['outcome'] as const, registers })
+  const calls = new Counter({ name: 'iicp_relay_calls_total', help: 'Forwarded calls by outcome', labelNames: ['outcome'] as const, registers })
+  const duration = new Histogram({
+    name: 'iicp_relay_call_duration_seconds',
+    help: 'Time from forwarding a call to its answer (calls that reached a worker)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    registers
+  })
+  const bytes = new Counter({ name: 'iicp_relay_bytes_total', help: 'Relay-port bytes by direction (in = from workers, out = to workers)', labelNames: ['direction'] as const, registers })
+  // Pre-bound children keep label hashing off the hot path; zero-initialised so every series exists from the start.
+  const bindChild = new Map(BIND_OUTCOMES.map(o => [o, binds.labels(o)]))
+  const callChild = new Map(CALL_OUTCOMES.map(o => [o, calls.labels(o)]))
+  for (const c of [...bindChild.values(), ...callChild.values()]) c.inc(0)
+  const bytesIn = bytes.labels('in')
+  const bytesOut = bytes.labels('out')
+  bytesIn.inc(0)
+  bytesOut.inc(0)
+  return {
+    registry,
+    bind: outcome => { bindChild.get(outcome)?.inc() },
+    call: (outcome, seconds) => {
+      callChild.get(outcome)?.inc()
+      if (seconds !== undefined) duration.observe(seconds)
+    },
+    bytesIn: n => { bytesIn.inc(n) },
+    bytesOut: n => { bytesOut.inc(n) }
+  }
+}

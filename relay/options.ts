@@ -1,0 +1,160 @@
+/**
+ * Relay options: the public {@link RelayOptions} with their defaults, and their validation
+ * into a fully resolved form the relay's parts share.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { ErrorCode, ToolkitError } from '../src/errors.ts'
+import {
+  BIND_RATE_LIMIT, BIND_RATE_WINDOW_MS, DEFAULT_RELAY_ACCEPT_PORT, DEFAULT_RELAY_HTTP_PORT, FORWARD_TIMEOUT_MS,
+  HANDSHAKE_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_CALLS_IN_FLIGHT_PER_SESSION, MAX_PENDING_CONNECTIONS,
+  MAX_PENDING_CONNECTIONS_PER_IP, MAX_REQUEST_BODY_BYTES, MAX_SESSIONS
+} from '../src/limits.ts'
+import { silentLogger, type Logger } from '../src/log.ts'
+import { bindTicketPublicKey } from '../src/protocol/bind-ticket.ts'
+
+/** Context handed to an extra HTTP route. */
+export interface RelayRouteContext {
+  /** Fires when the client goes away or the relay closes. */
+  signal: AbortSignal
+}
+
+/** An extra HTTP route mounted on the relay's HTTP front (e.g. the NAT dial-back reflector). */
+export interface RelayRoute {
+  /** HTTP method. */
+  method: 'GET' | 'POST'
+  /** Exact path (no query string), e.g. `/v1/nat/reflect`. */
+  path: string
+  /** Writes the whole answer. A throw before any header is sent becomes a 500 JSON error. CORS headers are already set. */
+  handler: (req: IncomingMessage, res: ServerResponse, ctx: RelayRouteContext) => Promise<void>
+}
+
+/** Options for {@link createRelay}. All are optional. */
+export interface RelayOptions {
+  /** Address both listeners bind to. @default '0.0.0.0' */
+  host?: string
+  /** HTTP front port; 0 picks an ephemeral port. @default 9484 */
+  httpPort?: number
+  /** Relay-accept (worker) port; 0 picks an ephemeral port. @default 9485 */
+  relayPort?: number
+  /** HTTP port announced to workers in RELAY_ACK key 4 (set it when a proxy or NAT maps the port). @default the bound HTTP port */
+  advertisedHttpPort?: number
+  /**
+   * This relay's node id, the audience of bind tickets: tickets whose `aud` is `"*"` or equal to
+   * this id are accepted. With the default `'*'` only tickets addressed to any relay (`aud:"*"`)
+   * are accepted, as upstream relays started without `IICP_NODE_ID` behave.
+   * @default '*'
+   */
+  nodeId?: string
+  /** Strict mode: every bind needs a ticket that verifies against {@link RelayOptions.ticketPublicKey}. @default false */
+  requireTicket?: boolean
+  /** The directory's Ed25519 public key (64 hex) that signs bind tickets. Without it no ticket can pass strict mode. */
+  ticketPublicKey?: string
+  /** Most bound sessions; new worker ids beyond it get "relay at session capacity". @default 10000 */
+  maxSessions?: number
+  /** New-worker binds per source IP per window (failed attempts count); 0 disables. @default 30 */
+  bindRateLimit?: number
+  /** Bind rate-limit window, starting at an IP's first attempt. @default 60000 */
+  bindRateWindowMs?: number
+  /** How long a forwarded task may take before the caller gets 502 IICP-E031. @default 120000 */
+  forwardTimeoutMs?: number
+  /** INIT and RELAY_BIND must both arrive within this long after connect, else the connection is closed. @default 10000 */
+  handshakeTimeoutMs?: number
+  /** A bound session with no frame from the worker for this long is closed and removed. @default 90000 */
+  idleTimeoutMs?: number
+  /** How often the relay's one sweep timer checks handshake and idle deadlines. @default min(handshake, idle) / 4, within [10, 1000] ms */
+  sweepIntervalMs?: number
+  /** Calls (buffered or streamed) in flight per session; excess gets 429 IICP-E021. @default 256 */
+  maxCallsInFlightPerSession?: number
+  /** Connections still handshaking per source IP; excess is closed at once. @default 16 */
+  maxPendingConnectionsPerIp?: number
+  /** Connections still handshaking in total; excess is closed at once. @default 1024 */
+  maxPendingConnections?: number
+  /** Largest HTTP request body; larger gets 413. @default 8 MiB */
+  maxRequestBodyBytes?: number
+  /** Logger (pino); children per session. @default a silent logger */
+  logger?: Logger
+  /** Unix-milliseconds clock used for ticket expiry and replay checks (tests). @default Date.now */
+  now?: () => number
+  /** Extra HTTP routes, matched by exact method and path before the built-in 404. @default [] */
+  extraRoutes?: RelayRoute[]
+}
+
+/** {@link RelayOptions} with every default applied and validated. */
+export interface ResolvedRelayOptions {
+  host: string
+  httpPort: number
+  relayPort: number
+  advertisedHttpPort: number | undefined
+  nodeId: string
+  requireTicket: boolean
+  ticketPublicKey: string | undefined
+  maxSessions: number
+  bindRateLimit: number
+  bindRateWindowMs: number
+  forwardTimeoutMs: number
+  handshakeTimeoutMs: number
+  idleTimeoutMs: number
+  sweepIntervalMs: number
+  maxCallsInFlightPerSession: number
+  maxPendingConnectionsPerIp: number
+  maxPendingConnections: number
+  maxRequestBodyBytes: number
+  logger: Logger
+  now: () => number
+  extraRoutes: RelayRoute[]
+}
+
+function invalid (message: string): ToolkitError {
+  return new ToolkitError(ErrorCode.InvalidConfig, message)
+}
+
+function port (name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback
+  if (!Number.isInteger(v) || v < 0 || v > 65535) throw invalid(`${name} must be an integer port 0-65535, got ${v}`)
+  return v
+}
+
+function count (name: string, value: number | undefined, fallback: number, min: number): number {
+  const v = value ?? fallback
+  if (!Number.isSafeInteger(v) || v < min) throw invalid(`${name} must be an integer >= ${min}, got ${v}`)
+  return v
+}
+
+/** Applies defaults and validates; throws ERR_INVALID_CONFIG. */
+export function resolveRelayOptions (options: RelayOptions = {}): ResolvedRelayOptions {
+  const handshakeTimeoutMs = count('handshakeTimeoutMs', options.handshakeTimeoutMs, HANDSHAKE_TIMEOUT_MS, 1)
+  const idleTimeoutMs = count('idleTimeoutMs', options.idleTimeoutMs, IDLE_TIMEOUT_MS, 1)
+  const defaultSweep = Math.min(1000, Math.max(10, Math.floor(Math.min(handshakeTimeoutMs, idleTimeoutMs) / 4)))
+  const ticketPublicKey = options.ticketPublicKey === undefined || options.ticketPublicKey === '' ? undefined : options.ticketPublicKey
+  if (ticketPublicKey !== undefined) bindTicketPublicKey(ticketPublicKey)
+  const advertised = options.advertisedHttpPort === undefined ? undefined : port('advertisedHttpPort', options.advertisedHttpPort, 0)
+  if (advertised === 0) throw invalid('advertisedHttpPort must be 1-65535')
+  const nodeId = options.nodeId ?? '*'
+  if (nodeId === '') throw invalid('nodeId must not be empty')
+  for (const r of options.extraRoutes ?? []) {
+    if (!r.path.startsWith('/')) throw invalid(`extra route path must start with "/", got "${r.path}"`)
+  }
+  return {
+    host: options.host ?? '0.0.0.0',
+    httpPort: port('httpPort', options.httpPort, DEFAULT_RELAY_HTTP_PORT),
+    relayPort: port('relayPort', options.relayPort, DEFAULT_RELAY_ACCEPT_PORT),
+    advertisedHttpPort: advertised,
+    nodeId,
+    requireTicket: options.requireTicket ?? false,
+    ticketPublicKey,
+    maxSessions: count('maxSessions', options.maxSessions, MAX_SESSIONS, 1),
+    bindRateLimit: count('bindRateLimit', options.bindRateLimit, BIND_RATE_LIMIT, 0),
+    bindRateWindowMs: count('bindRateWindowMs', options.bindRateWindowMs, BIND_RATE_WINDOW_MS, 1),
+    forwardTimeoutMs: count('forwardTimeoutMs', options.forwardTimeoutMs, FORWARD_TIMEOUT_MS, 1),
+    handshakeTimeoutMs,
+    idleTimeoutMs,
+    sweepIntervalMs: count('sweepIntervalMs', options.sweepIntervalMs, defaultSweep, 1),
+    maxCallsInFlightPerSession: count('maxCallsInFlightPerSession', options.maxCallsInFlightPerSession, MAX_CALLS_IN_FLIGHT_PER_SESSION, 1),
+    maxPendingConnectionsPerIp: count('maxPendingConnectionsPerIp', options.maxPendingConnectionsPerIp, MAX_PENDING_CONNECTIONS_PER_IP, 1),
+    maxPendingConnections: count('maxPendingConnections', options.maxPendingConnections, MAX_PENDING_CONNECTIONS, 1),
+    maxRequestBodyBytes: count('maxRequestBodyBytes', options.maxRequestBodyBytes, MAX_REQUEST_BODY_BYTES, 1),
+    logger: options.logger ?? silentLogger(),
+    now: options.now ?? Date.now,
+    extraRoutes: [...(options.extraRoutes ?? [])]
+  }
+}

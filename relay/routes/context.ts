@@ -1,0 +1,23 @@
+/** What the HTTP routes share: the relay's registry, forwarder, metrics and status. */
+import type { Forwarder } from '../forwarder.ts'
+import type { RelayMetrics } from '../metrics.ts'
+import type { SessionRegistry } from '../session-registry.ts'
+
+/** The relay's live status, as `GET /iicp/health` reports it. */
+export interface RelayStatus {
+  node_id: string
+  sessions: number
+  max_sessions: number
+  pending_connections: number
+  uptime_s: number
+  version: string
+}
+
+/** Shared state of the HTTP routes. */
+export interface RouteContext {
+  registry: SessionRegistry
+  forwarder: Forwarder
+  metrics: RelayMetrics
+  maxRequestBodyBytes: number
+  status: () => RelayStatus
+}

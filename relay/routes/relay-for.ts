@@ -1,0 +1,45 @@
+/**
+ * The path-scoped worker endpoints consumers call (spec §4.3): `POST
+ * /v1/relay-for/{wid}/v1/task` forwards the task body to the worker's session, and `GET
+ * /v1/relay-for/{wid}/iicp/health` answers the directory's liveness probe.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { IicpCode } from '../../src/errors.ts'
+import { parseJsonObject, readBody, sendBodyError, sendError, sendJson } from '../http-io.ts'
+import { sendCompleted, sendForwardError } from '../task-answer.ts'
+import type { RouteContext } from './context.ts'
+
+const NO_SESSION = 'no alive relay session for this worker'
+
+/** `POST /v1/relay-for/{wid}/v1/task`: the body is forwarded byte for byte as CALL key 5. */
+export async function relayForTask (ctx: RouteContext, req: IncomingMessage, res: ServerResponse, workerId: string, signal: AbortSignal): Promise<void> {
+  if (ctx.registry.alive(workerId) === undefined) {
+    sendError(res, 404, IicpCode.NoSession, NO_SESSION)
+    return
+  }
+  let body: Buffer
+  let taskId: string
+  try {
+    body = await readBody(req, ctx.maxRequestBodyBytes)
+    const task = parseJsonObject(body)
+    taskId = typeof task.task_id === 'string' ? task.task_id : ''
+  } catch (err) {
+    sendBodyError(res, err)
+    return
+  }
+  try {
+    sendCompleted(res, taskId, await ctx.forwarder.forward(workerId, body, { signal }))
+  } catch (err) {
+    sendForwardError(res, err, taskId, NO_SESSION)
+  }
+}
+
+/** `GET /v1/relay-for/{wid}/iicp/health`: 200 with the models from RELAY_BIND while alive, else 404 IICP-E030. */
+export function relayForHealth (ctx: RouteContext, res: ServerResponse, workerId: string): void {
+  const session = ctx.registry.alive(workerId)
+  if (session === undefined) {
+    sendError(res, 404, IicpCode.NoSession, NO_SESSION)
+    return
+  }
+  sendJson(res, 200, { status: 'ok', node_id: workerId, via_relay: true, models: session.models })
+}

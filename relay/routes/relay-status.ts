@@ -1,0 +1,17 @@
+/** `GET /iicp/health` (the relay's own status) and `GET /metrics` (Prometheus text). */
+import type { ServerResponse } from 'node:http'
+import { CORS_HEADERS } from '../cors.ts'
+import { sendJson } from '../http-io.ts'
+import type { RouteContext } from './context.ts'
+
+/** `GET /iicp/health`: `{"status":"ok","relay":{sessions, max_sessions, pending_connections, uptime_s, version, node_id}}`. */
+export function relayHealth (ctx: RouteContext, res: ServerResponse): void {
+  sendJson(res, 200, { status: 'ok', relay: ctx.status() })
+}
+
+/** `GET /metrics`: the relay's own registry in the Prometheus text format. */
+export async function relayMetrics (ctx: RouteContext, res: ServerResponse): Promise<void> {
+  const text = Buffer.from(await ctx.metrics.registry.metrics(), 'utf8')
+  res.writeHead(200, { ...CORS_HEADERS, 'content-type': ctx.metrics.registry.contentType, 'content-length': text.length })
+  res.end(text)
+}

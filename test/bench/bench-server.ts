@@ -1,0 +1,63 @@
+/**
+ * Child-process entry for the benchmark. `direct`: an HTTP /v1/task echo node. `relay`: an
+ * iicp relay. `worker RELAY_PORT`: an echo worker bound to that relay. Prints one JSON line
+ * with its ports, then runs until SIGTERM.
+ */
+import { createServer } from 'node:http'
+import { createRelay } from '../../relay/index.ts'
+import { createWorker } from '../../worker/index.ts'
+import { echoResult } from './echo.ts'
+
+const [mode, relayPortArg] = process.argv.slice(2)
+
+function ready (info: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(info)}\n`)
+}
+
+async function direct (): Promise<() => Promise<void>> {
+  // The same echo handler a worker runs, served the way the direct node's /v1/task answers.
+  const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const task = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { task_id?: string }
+      const body = JSON.stringify({ task_id: task.task_id ?? '', status: 'completed', ...echoResult(task) })
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+      res.end(body)
+    })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const addr = server.address()
+  ready({ httpPort: typeof addr === 'object' && addr !== null ? addr.port : 0 })
+  return async () => { server.closeAllConnections(); await new Promise(resolve => server.close(resolve)) }
+}
+
+async function relay (): Promise<() => Promise<void>> {
+  const r = createRelay({ host: '127.0.0.1', httpPort: 0, relayPort: 0, bindRateLimit: 0 })
+  const info = await r.listen()
+  ready({ httpPort: info.httpPort, relayPort: info.relayPort })
+  return async () => { await r.close() }
+}
+
+async function worker (relayPort: number): Promise<() => Promise<void>> {
+  const w = createWorker({
+    relayHost: '127.0.0.1',
+    relayPort,
+    workerId: 'bench-worker',
+    maxConcurrent: 256,
+    handler: (task) => echoResult(task as { payload?: unknown })
+  })
+  await new Promise<void>((resolve) => {
+    w.on('bind', () => { resolve() })
+    void w.start()
+  })
+  ready({ bound: true })
+  return async () => { await w.stop() }
+}
+
+const stop = mode === 'direct'
+  ? await direct()
+  : mode === 'relay'
+    ? await relay()
+    : await worker(Number(relayPortArg))
+process.once('SIGTERM', () => { void stop() })

@@ -1,0 +1,246 @@
+/**
+ * The relay worker's public types (options, handler, events) and the validation that turns
+ * user options into a complete, checked configuration.
+ */
+import { ErrorCode, ToolkitError } from '../src/errors.ts'
+import {
+  BACKEND_TIMEOUT_MS, CONNECT_TIMEOUT_MS, DIRECTORY_TIMEOUT_MS, FORWARD_TIMEOUT_MS, HANDSHAKE_TIMEOUT_MS, IDLE_TIMEOUT_MS,
+  PING_INTERVAL_MS, RECONNECT_MAX_DELAY_MS, RECONNECT_MIN_DELAY_MS, STOP_GRACE_MS, WORKER_MAX_CONCURRENT
+} from '../src/limits.ts'
+import type { Logger } from '../src/log.ts'
+
+/** What a task handler gets besides the task itself. */
+export interface TaskContext {
+  /** The relay's call id (key 15 of the CALL), a UUIDv4 string. */
+  callId: string
+  /** Fires when the task must stop: task timeout, session lost, or worker stop after its grace period. */
+  signal: AbortSignal
+}
+
+/**
+ * Runs one task. `task` is the JSON task object the consumer posted to the relay. The return
+ * value is JSON-encoded as the RESPONSE body as is; the convention is `{"result": …}`. A throw
+ * or rejection answers `{"error": "<message>"}`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-redundant-type-constituents -- spelled out: sync or async handlers
+export type TaskHandler = (task: unknown, ctx: TaskContext) => Promise<unknown> | unknown
+
+/** Where the worker fetches a fresh bind ticket before every bind (spec §3.3). */
+export interface TicketDirectoryOptions {
+  /** Directory base URL; the worker POSTs `{url}/v1/relay/ticket`. */
+  url: string
+  /** The worker's directory node token, sent as `Authorization: Bearer <token>`. */
+  nodeToken: string
+  /** The relay's node id, sent as `{"relay_node_id": …}`; the body is `{}` without it. */
+  relayNodeId?: string
+}
+
+/** Directory re-registration after each bind (spec §5.3). */
+export interface RegisterOptions {
+  /** Directory base URL; the worker POSTs `{directoryUrl}/v1/register`. */
+  directoryUrl: string
+  /** The worker's current node token, sent as `current_node_token` (the IICP-E050 ownership proof). */
+  nodeToken: string
+  /** The rest of the register payload (capabilities, region, limits, …); relay fields are set over it. */
+  payload?: Record<string, unknown>
+}
+
+/** Reconnect back-off: doubling from `minDelayMs` up to `maxDelayMs`, each delay multiplied by a random 1–2. */
+export interface ReconnectOptions {
+  /** First delay. @default 2_000 */
+  minDelayMs?: number
+  /** Largest delay. @default 60_000 */
+  maxDelayMs?: number
+}
+
+/** Options for {@link createWorker}. Give exactly one of `handler` and `backendUrl`. */
+export interface WorkerOptions {
+  /** Relay host (name or IP) to dial. */
+  relayHost: string
+  /** Relay-accept port (upstream default 9485). */
+  relayPort: number
+  /** Worker id bound at the relay; it becomes the path segment of `/v1/relay-for/{workerId}`. */
+  workerId: string
+  /** Intent URN sent in RELAY_BIND key 2. @default '' */
+  intent?: string
+  /** Models sent in RELAY_BIND key 3. @default [] */
+  models?: string[]
+  /** Runs tasks in process. */
+  handler?: TaskHandler
+  /** Runs tasks on a local HTTP backend: `POST {backendUrl}/v1/task`. */
+  backendUrl?: string
+  /** Timeout of one backend request. @default 120_000 */
+  backendTimeoutMs?: number
+  /** A static bind ticket, sent on every bind. */
+  ticket?: string
+  /** Fetch a fresh bind ticket from the directory before every bind (a failed fetch binds without one). */
+  ticketDirectory?: TicketDirectoryOptions
+  /** Re-register with the directory after each bind; failures are logged, never fatal. */
+  register?: RegisterOptions
+  /** Timeout of one directory request (ticket fetch, re-registration). @default 10_000 */
+  directoryTimeoutMs?: number
+  /** Tasks running at once. @default 64 */
+  maxConcurrent?: number
+  /** CALLs waiting for a free slot; beyond this a CALL is answered `{"error":"worker at capacity"}`. @default 256 */
+  maxQueued?: number
+  /** Deadline of one task once started; then its signal fires and it is answered with an error. @default 120_000 */
+  taskTimeoutMs?: number
+  /** TCP connect deadline. @default 10_000 */
+  connectTimeoutMs?: number
+  /** Deadline for ACK after INIT, and again for RELAY_ACK after RELAY_BIND. @default 10_000 */
+  handshakeTimeoutMs?: number
+  /** Keepalive PING interval once bound. @default 30_000 */
+  pingIntervalMs?: number
+  /** No frame from the relay for this long means the relay is dead: reconnect. @default 90_000 */
+  idleTimeoutMs?: number
+  /** Reconnect back-off. */
+  reconnect?: ReconnectOptions
+  /** How long `stop()` lets in-flight tasks finish before aborting them. @default 5_000 */
+  stopGraceMs?: number
+  /** Called after every successful bind; errors are logged and ignored. */
+  onBind?: (info: BindInfo) => void | Promise<void>
+  /** Called once when a bound session ends; errors are logged and ignored. */
+  onDisconnect?: (info: DisconnectInfo) => void | Promise<void>
+  /** Logger. @default silentLogger() */
+  logger?: Logger
+  /** Aborting it stops the worker, like `stop()`. */
+  signal?: AbortSignal
+}
+
+/** Where the worker is reachable after a bind. */
+export interface BindInfo {
+  /** The relay host the worker dialled. */
+  relayHost: string
+  /** The relay's HTTP port: RELAY_ACK key 4, or 9484 when absent. */
+  relayHttpPort: number
+  /** The bound worker id. */
+  workerId: string
+  /** The path-scoped endpoint consumers call: `http://{relayHost}:{relayHttpPort}/v1/relay-for/{workerId}`. */
+  endpoint: string
+}
+
+/** Why a bound session ended. */
+export type DisconnectReason = 'close' | 'eof' | 'idle' | 'error' | 'stopped'
+
+/** Passed to `onDisconnect` and the `disconnect` event. */
+export interface DisconnectInfo {
+  /** `close`: the relay sent CLOSE; `eof`: the relay closed the socket; `idle`: no frame within the idle timeout; `error`: socket or protocol error; `stopped`: local stop. */
+  reason: DisconnectReason
+  /** The error behind `error` and `idle`. */
+  error?: ToolkitError
+}
+
+/** A failed or ended session and the wait before the next attempt. */
+export interface BackoffInfo {
+  /** Failed attempts in a row (0 after a bound session ended). */
+  attempt: number
+  /** Milliseconds until the next attempt. */
+  delayMs: number
+  /** Why the attempt failed (absent after a bound session ended). */
+  error?: ToolkitError
+}
+
+/** Worker lifecycle states. */
+export type WorkerState = 'idle' | 'connecting' | 'bound' | 'backoff' | 'stopping' | 'stopped'
+
+/** Options after defaults and validation. */
+export interface ResolvedWorkerOptions {
+  relayHost: string
+  relayPort: number
+  workerId: string
+  intent: string
+  models: string[]
+  handler: TaskHandler | undefined
+  backendUrl: URL | undefined
+  backendTimeoutMs: number
+  ticket: string | undefined
+  ticketDirectory: TicketDirectoryOptions | undefined
+  register: RegisterOptions | undefined
+  directoryTimeoutMs: number
+  maxConcurrent: number
+  maxQueued: number
+  taskTimeoutMs: number
+  connectTimeoutMs: number
+  handshakeTimeoutMs: number
+  pingIntervalMs: number
+  idleTimeoutMs: number
+  minDelayMs: number
+  maxDelayMs: number
+  stopGraceMs: number
+}
+
+/** Default for {@link WorkerOptions.maxQueued}. */
+export const DEFAULT_MAX_QUEUED = 256
+
+function invalid (message: string): ToolkitError {
+  return new ToolkitError(ErrorCode.InvalidConfig, message)
+}
+
+function positiveInt (name: string, value: number | undefined, fallback: number, allowZero = false): number {
+  const v = value ?? fallback
+  if (!Number.isInteger(v) || v < (allowZero ? 0 : 1)) throw invalid(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${String(value)}`)
+  return v
+}
+
+function httpUrl (name: string, value: string): URL {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw invalid(`${name} is not a URL: "${value}"`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(`${name} must be an http(s) URL, got "${value}"`)
+  return url
+}
+
+/** Checks options and fills defaults. Throws ERR_INVALID_CONFIG. */
+export function resolveWorkerOptions (o: WorkerOptions): ResolvedWorkerOptions {
+  if (typeof o.relayHost !== 'string' || o.relayHost === '') throw invalid('relayHost is required')
+  if (!Number.isInteger(o.relayPort) || o.relayPort < 1 || o.relayPort > 65535) throw invalid(`relayPort must be 1-65535, got ${String(o.relayPort)}`)
+  if (typeof o.workerId !== 'string' || o.workerId === '') throw invalid('workerId is required')
+  // The relay takes the third path segment of /v1/relay-for/{wid} verbatim (spec §4.3).
+  if (/[/%?#\s]/.test(o.workerId)) throw invalid(`workerId must not contain "/", "%", "?", "#" or whitespace, got "${o.workerId}"`)
+  if ((o.handler === undefined) === (o.backendUrl === undefined)) throw invalid('give exactly one of handler and backendUrl')
+  if (o.ticket !== undefined && o.ticketDirectory !== undefined) throw invalid('give at most one of ticket and ticketDirectory')
+  if (o.ticketDirectory !== undefined) {
+    httpUrl('ticketDirectory.url', o.ticketDirectory.url)
+    if (o.ticketDirectory.nodeToken === '') throw invalid('ticketDirectory.nodeToken is required')
+  }
+  if (o.register !== undefined) {
+    httpUrl('register.directoryUrl', o.register.directoryUrl)
+    if (o.register.nodeToken === '') throw invalid('register.nodeToken is required')
+  }
+  const minDelayMs = positiveInt('reconnect.minDelayMs', o.reconnect?.minDelayMs, RECONNECT_MIN_DELAY_MS)
+  const maxDelayMs = positiveInt('reconnect.maxDelayMs', o.reconnect?.maxDelayMs, RECONNECT_MAX_DELAY_MS)
+  if (maxDelayMs < minDelayMs) throw invalid('reconnect.maxDelayMs must be at least reconnect.minDelayMs')
+  return {
+    relayHost: o.relayHost,
+    relayPort: o.relayPort,
+    workerId: o.workerId,
+    intent: o.intent ?? '',
+    models: [...(o.models ?? [])],
+    handler: o.handler,
+    backendUrl: o.backendUrl === undefined ? undefined : httpUrl('backendUrl', o.backendUrl),
+    backendTimeoutMs: positiveInt('backendTimeoutMs', o.backendTimeoutMs, BACKEND_TIMEOUT_MS),
+    ticket: o.ticket === '' ? undefined : o.ticket,
+    ticketDirectory: o.ticketDirectory,
+    register: o.register,
+    directoryTimeoutMs: positiveInt('directoryTimeoutMs', o.directoryTimeoutMs, DIRECTORY_TIMEOUT_MS),
+    maxConcurrent: positiveInt('maxConcurrent', o.maxConcurrent, WORKER_MAX_CONCURRENT),
+    maxQueued: positiveInt('maxQueued', o.maxQueued, DEFAULT_MAX_QUEUED, true),
+    taskTimeoutMs: positiveInt('taskTimeoutMs', o.taskTimeoutMs, FORWARD_TIMEOUT_MS),
+    connectTimeoutMs: positiveInt('connectTimeoutMs', o.connectTimeoutMs, CONNECT_TIMEOUT_MS),
+    handshakeTimeoutMs: positiveInt('handshakeTimeoutMs', o.handshakeTimeoutMs, HANDSHAKE_TIMEOUT_MS),
+    pingIntervalMs: positiveInt('pingIntervalMs', o.pingIntervalMs, PING_INTERVAL_MS),
+    idleTimeoutMs: positiveInt('idleTimeoutMs', o.idleTimeoutMs, IDLE_TIMEOUT_MS),
+    minDelayMs,
+    maxDelayMs,
+    stopGraceMs: positiveInt('stopGraceMs', o.stopGraceMs, STOP_GRACE_MS, true)
+  }
+}
+
+/** `http://{host}:{port}/v1/relay-for/{workerId}`, with an IPv6 host in brackets. */
+export function relayForEndpoint (relayHost: string, relayHttpPort: number, workerId: string): string {
+  const host = relayHost.includes(':') && !relayHost.startsWith('[') ? `[${relayHost}]` : relayHost
+  return `http://${host}:${relayHttpPort}/v1/relay-for/${workerId}`
+}

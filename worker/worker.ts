@@ -1,0 +1,317 @@
+/**
+ * The relay worker: dials a relay, binds its worker id, serves CALLs through the tunnel, keeps
+ * the session alive, and reconnects with back-off until stopped.
+ */
+import { EventEmitter } from 'node:events'
+import { raceSignal } from '../src/abort.ts'
+import { ErrorCode, ToolkitError, errorMessage } from '../src/errors.ts'
+import { silentLogger, type Logger } from '../src/log.ts'
+import { createBackendHandler, type BackendHandler } from './backend-handler.ts'
+import { buildRegistrationPayload, reRegister } from './directory-registration.ts'
+import {
+  relayForEndpoint, resolveWorkerOptions, type BackoffInfo, type BindInfo, type DisconnectInfo, type ResolvedWorkerOptions,
+  type TaskHandler, type WorkerOptions, type WorkerState
+} from './options.ts'
+import { runReconnectLoop } from './reconnect.ts'
+import { openSession, type RelaySession } from './session.ts'
+import { fetchBindTicketOrNone } from './ticket-fetch.ts'
+
+/** Events of a {@link Worker}. */
+export interface WorkerEvents {
+  /** The state changed. */
+  state: [state: WorkerState]
+  /** A bind succeeded. */
+  bind: [info: BindInfo]
+  /** A bound session ended (once per session). */
+  disconnect: [info: DisconnectInfo]
+  /** An attempt failed or a session ended; the next attempt follows after `delayMs`. */
+  backoff: [info: BackoffInfo]
+  /**
+   * A non-fatal failure (re-registration, a callback that threw). Emitted only while an
+   * `error` listener is attached, so an unobserved failure never throws.
+   */
+  error: [err: ToolkitError]
+}
+
+/** A relay worker. Create it with {@link createWorker}. */
+export interface Worker extends EventEmitter<WorkerEvents> {
+  /** The current state. */
+  readonly state: WorkerState
+  /** The current bind, while bound. */
+  readonly binding: BindInfo | undefined
+  /**
+   * Starts the connect/bind/reconnect loop and returns at once; idempotent while running.
+   * Use {@link Worker.whenBound} or the `bind` event to learn when it is bound.
+   * Rejects with ERR_ABORTED after `stop()`.
+   */
+  start: () => Promise<void>
+  /**
+   * Resolves with the current bind, or the next one. Rejects with ERR_ABORTED when the worker
+   * stops or `signal` fires first.
+   */
+  whenBound: (signal?: AbortSignal) => Promise<BindInfo>
+  /**
+   * Stops: no new attempts, new CALLs refused, in-flight tasks get `stopGraceMs` to answer, the
+   * rest are aborted through their signal, CLOSE is sent, and every socket and timer is freed.
+   * Idempotent; every call returns the same promise.
+   */
+  stop: () => Promise<void>
+  /** Same as `stop()`, for `await using`. */
+  [Symbol.asyncDispose]: () => Promise<void>
+}
+
+class RelayWorker extends EventEmitter<WorkerEvents> implements Worker {
+  readonly #o: ResolvedWorkerOptions
+  readonly #log: Logger
+  readonly #handler: TaskHandler
+  readonly #backend: BackendHandler | undefined
+  readonly #onBind: WorkerOptions['onBind']
+  readonly #onDisconnect: WorkerOptions['onDisconnect']
+  readonly #stopController = new AbortController()
+  #state: WorkerState = 'idle'
+  #binding: BindInfo | undefined
+  #session: RelaySession | undefined
+  #loop: Promise<void> | undefined
+  #stopping: Promise<void> | undefined
+  #bindWaiters = new Set<(info: BindInfo) => void>()
+  #registration: AbortController | undefined
+  /** The latest directory node token: the one the last re-registration returned, else the configured one. */
+  #nodeToken: string | undefined
+
+  constructor (options: WorkerOptions) {
+    super()
+    this.#o = resolveWorkerOptions(options)
+    this.#log = (options.logger ?? silentLogger()).child({ component: 'relay-worker', workerId: this.#o.workerId })
+    this.#onBind = options.onBind
+    this.#onDisconnect = options.onDisconnect
+    this.#nodeToken = this.#o.register?.nodeToken
+    if (this.#o.backendUrl !== undefined) {
+      this.#backend = createBackendHandler({ url: this.#o.backendUrl, timeoutMs: this.#o.backendTimeoutMs, maxSockets: this.#o.maxConcurrent })
+      this.#handler = this.#backend.handler
+    } else {
+      this.#handler = options.handler as TaskHandler
+    }
+    const external = options.signal
+    if (external !== undefined) {
+      const onAbort = (): void => { void this.stop() }
+      if (external.aborted) onAbort()
+      else external.addEventListener('abort', onAbort, { once: true })
+      this.#stopController.signal.addEventListener('abort', () => { external.removeEventListener('abort', onAbort) }, { once: true })
+    }
+  }
+
+  get state (): WorkerState {
+    return this.#state
+  }
+
+  get binding (): BindInfo | undefined {
+    return this.#binding
+  }
+
+  start (): Promise<void> {
+    if (this.#stopController.signal.aborted) return Promise.reject(new ToolkitError(ErrorCode.Aborted, 'worker was stopped'))
+    if (this.#loop !== undefined) return Promise.resolve()
+    this.#log.info({ relay: `${this.#o.relayHost}:${this.#o.relayPort}` }, 'relay worker starting')
+    this.#loop = runReconnectLoop(async signal => { await this.#attempt(signal) }, {
+      minDelayMs: this.#o.minDelayMs,
+      maxDelayMs: this.#o.maxDelayMs,
+      signal: this.#stopController.signal,
+      onBackoff: info => { this.#backoff(info) }
+    }).catch((err: unknown) => {
+      // Unreachable unless a bug escapes the loop; report it instead of an unhandled rejection.
+      const error = new ToolkitError(ErrorCode.ConnectionClosed, `reconnect loop ended: ${errorMessage(err)}`, { cause: err })
+      this.#log.error({ err: error }, 'reconnect loop ended')
+      this.#reportError(error)
+    })
+    return Promise.resolve()
+  }
+
+  async whenBound (signal?: AbortSignal): Promise<BindInfo> {
+    if (this.#binding !== undefined) return this.#binding
+    const stop = this.#stopController.signal
+    const combined = signal === undefined ? stop : AbortSignal.any([stop, signal])
+    let waiter: ((info: BindInfo) => void) | undefined
+    try {
+      return await raceSignal(new Promise<BindInfo>(resolve => {
+        waiter = resolve
+        this.#bindWaiters.add(resolve)
+      }), combined, 'waiting for bind')
+    } finally {
+      if (waiter !== undefined) this.#bindWaiters.delete(waiter)
+    }
+  }
+
+  async stop (): Promise<void> {
+    this.#stopping ??= this.#shutdown()
+    await this.#stopping
+  }
+
+  async [Symbol.asyncDispose] (): Promise<void> {
+    await this.stop()
+  }
+
+  async #shutdown (): Promise<void> {
+    const wasRunning = this.#loop !== undefined
+    this.#setState('stopping')
+    this.#stopController.abort(new ToolkitError(ErrorCode.Aborted, 'worker stopped'))
+    this.#registration?.abort()
+    await this.#session?.shutdown(this.#o.stopGraceMs)
+    await this.#loop
+    this.#backend?.close()
+    this.#setState('stopped')
+    if (wasRunning) this.#log.info('relay worker stopped')
+  }
+
+  /** One attempt: ticket, dial, handshake; once bound, serve until the session ends. */
+  async #attempt (signal: AbortSignal): Promise<void> {
+    this.#setState('connecting')
+    const o = this.#o
+    const ticket = o.ticket ?? await this.#fetchTicket(signal)
+    const session = await openSession({
+      host: o.relayHost,
+      port: o.relayPort,
+      bind: ticket === undefined ? { workerId: o.workerId, intent: o.intent, models: o.models } : { workerId: o.workerId, intent: o.intent, models: o.models, ticket },
+      connectTimeoutMs: o.connectTimeoutMs,
+      handshakeTimeoutMs: o.handshakeTimeoutMs,
+      pingIntervalMs: o.pingIntervalMs,
+      idleTimeoutMs: o.idleTimeoutMs,
+      handler: this.#handler,
+      maxConcurrent: o.maxConcurrent,
+      maxQueued: o.maxQueued,
+      taskTimeoutMs: o.taskTimeoutMs,
+      logger: this.#log
+    }, signal)
+    if (signal.aborted) {
+      // stop() ran while the bind completed: end this session without announcing it.
+      await session.shutdown(o.stopGraceMs)
+      return
+    }
+    this.#session = session
+    const info: BindInfo = {
+      relayHost: o.relayHost,
+      relayHttpPort: session.relayHttpPort,
+      workerId: o.workerId,
+      endpoint: relayForEndpoint(o.relayHost, session.relayHttpPort, o.workerId)
+    }
+    this.#bound(info)
+    const end = await session.ended
+    this.#session = undefined
+    this.#binding = undefined
+    const disconnect: DisconnectInfo = end.error === undefined ? { reason: end.reason } : { reason: end.reason, error: end.error }
+    this.#log.info({ reason: end.reason, err: end.error }, 'relay session ended')
+    this.#safeEmit('disconnect', disconnect)
+    this.#callback('onDisconnect', () => this.#onDisconnect?.(disconnect))
+  }
+
+  async #fetchTicket (signal: AbortSignal): Promise<string | undefined> {
+    const dir = this.#o.ticketDirectory
+    if (dir === undefined) return undefined
+    return await fetchBindTicketOrNone({
+      url: dir.url,
+      nodeToken: this.#tokenFor(dir.url, dir.nodeToken),
+      workerId: this.#o.workerId,
+      relayNodeId: dir.relayNodeId,
+      timeoutMs: this.#o.directoryTimeoutMs,
+      signal
+    }, this.#log)
+  }
+
+  /** The rotated token when `url` is the registration directory (fixes upstream's stale token, spec §6.2 item 8). */
+  #tokenFor (url: string, configured: string): string {
+    const reg = this.#o.register
+    const same = reg !== undefined && reg.directoryUrl.replace(/\/+$/, '') === url.replace(/\/+$/, '')
+    return same && this.#nodeToken !== undefined ? this.#nodeToken : configured
+  }
+
+  #bound (info: BindInfo): void {
+    this.#binding = info
+    this.#setState('bound')
+    this.#log.info({ relayHost: info.relayHost, relayHttpPort: info.relayHttpPort, endpoint: info.endpoint }, 'bound to relay')
+    for (const waiter of [...this.#bindWaiters]) waiter(info)
+    this.#bindWaiters.clear()
+    this.#safeEmit('bind', info)
+    this.#callback('onBind', () => this.#onBind?.(info))
+    this.#register(info)
+  }
+
+  #register (info: BindInfo): void {
+    const reg = this.#o.register
+    if (reg === undefined) return
+    this.#registration?.abort()
+    const controller = new AbortController()
+    this.#registration = controller
+    const payload = buildRegistrationPayload(reg.payload, info, this.#nodeToken ?? reg.nodeToken)
+    void reRegister({ directoryUrl: reg.directoryUrl, payload, timeoutMs: this.#o.directoryTimeoutMs, signal: controller.signal }).then(token => {
+      if (token !== undefined) this.#nodeToken = token
+      this.#log.info({ endpoint: info.endpoint }, 're-registered with the directory')
+    }, (err: unknown) => {
+      if (controller.signal.aborted) return
+      const error = err instanceof ToolkitError ? err : new ToolkitError(ErrorCode.Directory, errorMessage(err), { cause: err })
+      this.#log.warn({ err: error }, 'directory re-registration failed')
+      this.#reportError(error)
+    }).finally(() => {
+      if (this.#registration === controller) this.#registration = undefined
+    })
+  }
+
+  #backoff (info: BackoffInfo): void {
+    if (this.#stopController.signal.aborted) return
+    this.#setState('backoff')
+    if (info.error !== undefined) this.#log.warn({ err: info.error, attempt: info.attempt, delayMs: info.delayMs }, 'relay attempt failed; retrying')
+    else this.#log.info({ delayMs: info.delayMs }, 'reconnecting after session end')
+    this.#safeEmit('backoff', info)
+  }
+
+  #setState (state: WorkerState): void {
+    if (this.#state === state || this.#state === 'stopped') return
+    if (this.#state === 'stopping' && state !== 'stopped') return
+    this.#state = state
+    this.#safeEmit('state', state)
+  }
+
+  /** Runs a user callback; a throw or rejection is logged and reported, never fatal. */
+  #callback (name: string, fn: () => unknown): void {
+    const fail = (err: unknown): void => {
+      const error = new ToolkitError(ErrorCode.HandlerFailed, `${name} callback failed: ${errorMessage(err)}`, { cause: err })
+      this.#log.warn({ err: error }, `${name} callback failed`)
+      this.#reportError(error)
+    }
+    try {
+      Promise.resolve(fn()).catch(fail)
+    } catch (err) {
+      fail(err)
+    }
+  }
+
+  /** Emits to listeners; a listener that throws is logged, never allowed to break the worker. */
+  #safeEmit<K extends keyof WorkerEvents> (event: K, ...args: WorkerEvents[K]): void {
+    try {
+      (this.emit as (e: K, ...a: WorkerEvents[K]) => boolean)(event, ...args)
+    } catch (err) {
+      this.#log.warn({ err, event }, 'worker event listener threw')
+    }
+  }
+
+  #reportError (err: ToolkitError): void {
+    if (this.listenerCount('error') > 0) this.#safeEmit('error', err)
+  }
+}
+
+/**
+ * Creates a relay worker. Throws ERR_INVALID_CONFIG for bad options.
+ *
+ * @example
+ * ```ts
+ * const worker = createWorker({
+ *   relayHost: 'relay.example', relayPort: 9485, workerId: 'w-1',
+ *   handler: async (task) => ({ result: { echo: (task as { payload?: unknown }).payload } })
+ * })
+ * await worker.start()
+ * const { endpoint } = await worker.whenBound()
+ * // … later
+ * await worker.stop()
+ * ```
+ */
+export function createWorker (options: WorkerOptions): Worker {
+  return new RelayWorker(options)
+}
