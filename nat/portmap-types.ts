@@ -43,7 +43,7 @@ export interface PortMappingRequest {
   externalPort: number
   /** Transport protocol. */
   protocol: MapProtocol
-  /** Requested lease in seconds; 0 asks for a permanent mapping (UPnP) . */
+  /** Requested lease in seconds; 0 asks for a permanent mapping (UPnP; NAT-PMP uses 7200 instead). */
   leaseSeconds: number
   /** Description shown in the router's mapping table. */
   description: string
@@ -65,6 +65,8 @@ export interface PortMappingKey {
   internalPort: number
   /** Transport protocol. */
   protocol: MapProtocol
+  /** LAN address the mapping was made for (NAT-PMP must delete from the same source address). */
+  internalHost?: string
 }
 
 /** IPv6 firewall state reported by WANIPv6FirewallControl `GetFirewallStatus`. */

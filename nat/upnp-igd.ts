@@ -221,6 +221,19 @@ export function createUpnpGateway (description: IgdDescription, options: UpnpGat
     ], o)
   }
 
+  // The lease the IGD actually holds, read back with GetSpecificPortMappingEntry; the
+  // requested one when the router does not answer that action.
+  const grantedLease = async (externalPort: number, protocol: MapProtocol, requested: number, o?: GatewayCallOptions): Promise<number> => {
+    try {
+      const res = await call(wan, 'GetSpecificPortMappingEntry', [['NewRemoteHost', ''], ['NewExternalPort', externalPort], ['NewProtocol', upnpProtocol(protocol)]], o)
+      const lease = Number(res.NewLeaseDuration)
+      return Number.isInteger(lease) && lease >= 0 ? lease : requested
+    } catch (err) {
+      if (o?.signal?.aborted === true) throw err
+      return requested
+    }
+  }
+
   const gateway: Gateway = {
     info,
     async externalIp (o) {
@@ -259,19 +272,6 @@ export function createUpnpGateway (description: IgdDescription, options: UpnpGat
       } catch (err) {
         if (!NO_SUCH_ENTRY.has(upnpErrorCode(err) ?? -1)) throw err
       }
-    }
-  }
-
-  // The lease the IGD actually holds, read back with GetSpecificPortMappingEntry; the
-  // requested one when the router does not answer that action.
-  const grantedLease = async (externalPort: number, protocol: MapProtocol, requested: number, o?: GatewayCallOptions): Promise<number> => {
-    try {
-      const res = await call(wan, 'GetSpecificPortMappingEntry', [['NewRemoteHost', ''], ['NewExternalPort', externalPort], ['NewProtocol', upnpProtocol(protocol)]], o)
-      const lease = Number(res.NewLeaseDuration)
-      return Number.isInteger(lease) && lease >= 0 ? lease : requested
-    } catch (err) {
-      if (o?.signal?.aborted === true) throw err
-      return requested
     }
   }
 

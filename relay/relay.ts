@@ -50,8 +50,8 @@ export interface Relay extends AsyncDisposable {
   /**
    * Forwards a task as a stream CALL and yields its lifecycle events, validated in order
    * (spec §3.6). Fails with ERR_STREAM_VIOLATION (`details.reason` = the upstream code),
-   * ERR_FORWARD_TIMEOUT per event, or the errors of {@link Relay.forward}. Breaking out of
-   * the loop cancels the stream.
+   * ERR_FORWARD_TIMEOUT per event, or the errors of {@link Relay.forward}. The stream CALL
+   * is sent when iteration starts; breaking out of the loop cancels the stream.
    */
   forwardStream: (workerId: string, task: object, options?: ForwardOptions) => AsyncIterable<LifecycleEvent>
 }

@@ -109,6 +109,8 @@ export class RelaySession {
       case MsgType.Close:
         this.#ctx.logger.debug('worker sent CLOSE')
         this.#conn.end()
+        // Fail pending calls now rather than when the worker finally closes its side.
+        this.#failPending(new ToolkitError(ErrorCode.SessionClosed, 'worker sent CLOSE'))
         return
       default:
         // Unknown and unexpected types are ignored, as upstream relays do.

@@ -40,6 +40,8 @@ export class StreamWaiter implements PendingEntry, AsyncIterableIterator<Lifecyc
   #error: ToolkitError | undefined
   #done = false
   #wake: (() => void) | undefined
+  /** True while a woken reader is about to take the head of the queue (that event is not "unread"). */
+  #claimed = false
 
   constructor (options: StreamWaiterOptions) {
     this.#options = options
@@ -50,12 +52,13 @@ export class StreamWaiter implements PendingEntry, AsyncIterableIterator<Lifecyc
   /** Accepts one routed event (from the session's read loop). */
   push (event: LifecycleEvent): void {
     if (this.#done || this.#error !== undefined) return
-    if (this.#queue.length >= this.#maxBuffered) {
+    if (this.#queue.length - (this.#claimed ? 1 : 0) >= this.#maxBuffered) {
       this.#queue.length = 0
       this.fail(streamViolation('relay_backpressure_exceeded'))
       return
     }
     this.#queue.push(event)
+    if (this.#wake !== undefined) this.#claimed = true
     this.#notify()
   }
 
@@ -75,6 +78,7 @@ export class StreamWaiter implements PendingEntry, AsyncIterableIterator<Lifecyc
       if (this.#done) return { done: true, value: undefined }
       if (this.#options.signal?.aborted === true) throw this.#finish(abortError(this.#options.signal, 'relay stream'))
       const event = this.#queue.shift()
+      this.#claimed = false
       if (event !== undefined) {
         const violation = this.#sequence.check(event)
         if (violation !== undefined) throw this.#finish(streamViolation(violation))

@@ -31,7 +31,8 @@ export async function dialRelay (host: string, port: number, options: DialOption
     await new Promise<void>((resolve, reject) => {
       onConnect = resolve
       onError = (err: Error) => {
-        reject(new ToolkitError(ErrorCode.ConnectionClosed, `connect to ${where} failed: ${err.message}`, { cause: err, details: { host, port } }))
+        const reason = (err as NodeJS.ErrnoException).code ?? err.message
+        reject(new ToolkitError(ErrorCode.ConnectionClosed, `connect to ${where} failed (${reason})`, { cause: err, details: { host, port } }))
       }
       onAbort = () => { reject(abortError(limit.signal, `connect to ${where}`)) }
       socket.once('connect', onConnect)

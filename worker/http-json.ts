@@ -49,7 +49,8 @@ export async function postJson (url: URL, body: unknown, options: PostJsonOption
   const wrap = (err: unknown): ToolkitError => {
     if (limit.signal.aborted) return abortError(limit.signal, what)
     if (isToolkitError(err)) return err
-    return new ToolkitError(errorCode, `${what} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    const reason = err instanceof Error ? (err as NodeJS.ErrnoException).code ?? err.message : String(err)
+    return new ToolkitError(errorCode, `${what} failed (${reason})`, { cause: err })
   }
   try {
     return await new Promise<JsonReply>((resolve, reject) => {

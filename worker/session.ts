@@ -3,7 +3,7 @@
  * then the bound loop (CALL → task runner → RESPONSE, PING keepalive, idle deadline, CLOSE).
  */
 import type { Socket } from 'node:net'
-import { abortError } from '../src/abort.ts'
+import { abortError, deadline, raceSignal } from '../src/abort.ts'
 import { ErrorCode, ToolkitError, errorMessage } from '../src/errors.ts'
 import type { Logger } from '../src/log.ts'
 import { MsgType, type Frame } from '../src/protocol/frame.ts'
@@ -67,12 +67,15 @@ export async function openSession (options: SessionOptions, signal?: AbortSignal
   return await new Promise<RelaySession>((resolve, reject) => { runSession(socket, options, signal, resolve, reject) })
 }
 
+/** Waits for `promise` (which never rejects) for at most `ms`. */
 async function within (promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
+  const limit = deadline(ms)
   try {
-    await Promise.race([promise, new Promise<void>(resolve => { timer = setTimeout(resolve, ms) })])
+    await raceSignal(promise, limit.signal)
+  } catch {
+    // The grace period is over; the caller moves on.
   } finally {
-    clearTimeout(timer)
+    limit.clear()
   }
 }
 

@@ -3,7 +3,7 @@
  * `POST {url}/v1/relay/ticket`, `Authorization: Bearer <node_token>`, `X-Node-Id: <worker_id>`,
  * body `{"relay_node_id": …}` or `{}`; a 2xx `{"ticket": "<token>"}` yields the ticket.
  */
-import { ErrorCode, ToolkitError } from '../src/errors.ts'
+import { ErrorCode, ToolkitError, errorMessage } from '../src/errors.ts'
 import type { Logger } from '../src/log.ts'
 import { joinUrl, postJson } from './http-json.ts'
 
@@ -54,7 +54,7 @@ export async function fetchBindTicketOrNone (o: FetchTicketOptions, logger: Logg
     return await fetchBindTicket(o)
   } catch (err) {
     if (o.signal?.aborted === true) throw err
-    logger.warn({ err, url: o.url }, 'bind ticket fetch failed; binding without a ticket')
+    logger.warn({ reason: errorMessage(err), url: o.url }, 'bind ticket fetch failed; binding without a ticket')
     return undefined
   }
 }

@@ -24,6 +24,8 @@ export interface WorkerEvents {
   bind: [info: BindInfo]
   /** A bound session ended (once per session). */
   disconnect: [info: DisconnectInfo]
+  /** The directory accepted the re-registration made after a bind (only with `register`). */
+  registered: [info: BindInfo]
   /** An attempt failed or a session ended; the next attempt follows after `delayMs`. */
   backoff: [info: BackoffInfo]
   /**
@@ -244,6 +246,7 @@ class RelayWorker extends EventEmitter<WorkerEvents> implements Worker {
     void reRegister({ directoryUrl: reg.directoryUrl, payload, timeoutMs: this.#o.directoryTimeoutMs, signal: controller.signal }).then(token => {
       if (token !== undefined) this.#nodeToken = token
       this.#log.info({ endpoint: info.endpoint }, 're-registered with the directory')
+      this.#safeEmit('registered', info)
     }, (err: unknown) => {
       if (controller.signal.aborted) return
       const error = err instanceof ToolkitError ? err : new ToolkitError(ErrorCode.Directory, errorMessage(err), { cause: err })
@@ -257,7 +260,8 @@ class RelayWorker extends EventEmitter<WorkerEvents> implements Worker {
   #backoff (info: BackoffInfo): void {
     if (this.#stopController.signal.aborted) return
     this.#setState('backoff')
-    if (info.error !== undefined) this.#log.warn({ err: info.error, attempt: info.attempt, delayMs: info.delayMs }, 'relay attempt failed; retrying')
+    // Expected network failures: code and message, no stack trace on every retry.
+    if (info.error !== undefined) this.#log.warn({ code: info.error.code, reason: info.error.message, attempt: info.attempt, delayMs: info.delayMs }, 'relay attempt failed; retrying')
     else this.#log.info({ delayMs: info.delayMs }, 'reconnecting after session end')
     this.#safeEmit('backoff', info)
   }

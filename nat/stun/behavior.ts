@@ -29,6 +29,8 @@ export type { NatBehavior } from './behavior-classify.ts'
 export const DEFAULT_NAT_BEHAVIOR_TIMEOUT_MS = 2500
 /** Share of the deadline given to test I, the filtering tests and the hairpin test. */
 const FIRST_PHASE_SHARE = 0.6
+/** Most notes kept (socket errors could otherwise add one per datagram). */
+const MAX_NOTES = 32
 /** Shortest window worth running the hairpinning test in. */
 const MIN_HAIRPIN_WINDOW_MS = 50
 
@@ -182,7 +184,7 @@ export async function discoverNatBehavior (options: NatBehaviorOptions): Promise
       family,
       ...(options.localAddress === undefined ? {} : { address: options.localAddress }),
       signal,
-      onError: (err) => { notes.push(`socket error: ${err.message}`) }
+      onError: (err) => { if (notes.length < MAX_NOTES) notes.push(`socket error: ${err.message}`) }
     })
     sockets.push(socket)
     return socket
@@ -211,6 +213,8 @@ export async function discoverNatBehavior (options: NatBehaviorOptions): Promise
 
     // Phase 1: test I to every server; filtering tests II and III from fresh sockets to the primary only.
     const testI = usable.map(server => track(binding(mappingSocket, server, timeoutMs)))
+    const settledI: Array<Outcome<StunBindingResult> | undefined> = usable.map(() => undefined)
+    testI.forEach((p, i) => { void p.then(o => { settledI[i] = o }) })
     const filterII = track(openSocket().then(async s => await binding(s, primary, phaseOneMs, { changeIp: true, changePort: true })))
     const filterIII = track(openSocket().then(async s => await binding(s, primary, phaseOneMs, { changePort: true })))
 
@@ -255,7 +259,8 @@ export async function discoverNatBehavior (options: NatBehaviorOptions): Promise
         notes.push(...m.notes)
       }
     }
-    const allI = await Promise.all(rfc5780 ? testI.map(async p => await Promise.race([p, Promise.resolve(undefined)])) : testI)
+    // RFC 5780 needs only the primary's test I; other servers count if they answered by now.
+    const allI = rfc5780 ? [...settledI] : await Promise.all(testI)
     throwIfAborted(options.signal)
     const answers = usable.flatMap((server, i) => {
       const o = allI[i]

@@ -222,21 +222,28 @@ export function createStunServer (options: StunServerOptions): StunServer {
     return slot
   }
 
+  /** Errors of a bind on a port picked by an earlier bind: another attempt may pick a free pair. */
+  const retryable = new WeakSet<object>()
+
   const bindAll = async (): Promise<Slot[]> => {
     const opened: Slot[] = []
+    let onPickedPort = false
     try {
       const a1p1 = await bindSlot(0, 0, options.primary.address, options.primary.port)
       opened.push(a1p1)
       const alt = options.alternate
       if (alt === undefined) return opened
-      const p1 = a1p1.address.port
-      opened.push(await bindSlot(1, 0, alt.address, p1))
+      onPickedPort = options.primary.port === 0
+      opened.push(await bindSlot(1, 0, alt.address, a1p1.address.port))
+      onPickedPort = false
       const a1p2 = await bindSlot(0, 1, options.primary.address, alt.port)
       opened.push(a1p2)
+      onPickedPort = alt.port === 0
       opened.push(await bindSlot(1, 1, alt.address, a1p2.address.port))
       return opened
     } catch (err) {
       await Promise.all(opened.map(async s => { await closeUdpSocket(s.socket) }))
+      if (onPickedPort && isAddressInUse(err) && err instanceof Error) retryable.add(err)
       throw err
     }
   }
@@ -245,14 +252,13 @@ export function createStunServer (options: StunServerOptions): StunServer {
     if (closing !== undefined) throw new ToolkitError(ErrorCode.InvalidConfig, 'STUN server is closed')
     if (listening !== undefined) throw new ToolkitError(ErrorCode.InvalidConfig, 'STUN server is already listening')
     listening = (async () => {
-      const retryable = options.primary.port === 0 || options.alternate?.port === 0
       for (let attempt = 1; ; attempt++) {
         try {
           slots = await bindAll()
           break
         } catch (err) {
-          if (!retryable || !isAddressInUse(err) || attempt >= attempts) throw err
-          logger.debug({ attempt }, 'stun port pair taken on one IP, retrying')
+          if (!(err instanceof Error && retryable.has(err)) || attempt >= attempts) throw err
+          logger.debug({ attempt }, 'stun port picked on one IP is taken on the other, retrying')
         }
       }
       const primary = slotAt(0, 0)?.address ?? options.primary

@@ -48,7 +48,7 @@ export interface StunTransactionOptions {
   maxRequests?: number
   /** Rm: the last request waits Rm·RTO. @default 16 */
   lastWaitMultiplier?: number
-  /** Overall deadline in ms; the transaction ends with ERR_STUN_TIMEOUT when it passes. @default the Rc/Rm schedule (39.5 s for RTO 500 ms) */
+  /** Overall deadline in ms; the transaction ends with ERR_STUN_TIMEOUT when it passes. @default none: the Rc/Rm schedule alone ends it (39.5 s for RTO 500 ms) */
   timeoutMs?: number
   /** Cancels the transaction with ERR_ABORTED. */
   signal?: AbortSignal
@@ -74,7 +74,7 @@ export interface StunTransactionResult {
   requestsSent: number
 }
 
-function positiveInt (name: string, value: number | undefined, fallback: number): number {
+function positive (name: string, value: number | undefined, fallback: number): number {
   const v = value ?? fallback
   if (!Number.isFinite(v) || v <= 0) throw new ToolkitError(ErrorCode.InvalidConfig, `${name} must be a positive number, got ${v}`)
   return v
@@ -116,10 +116,10 @@ export async function stunTransaction (options: StunTransactionOptions): Promise
   if (!Number.isInteger(options.server.port) || options.server.port < 1 || options.server.port > 0xffff) {
     throw new ToolkitError(ErrorCode.InvalidAddress, `STUN server port out of range: ${options.server.port}`)
   }
-  const rtoMs = positiveInt('rtoMs', options.rtoMs, DEFAULT_RTO_MS)
-  const maxRequests = Math.floor(positiveInt('maxRequests', options.maxRequests, DEFAULT_MAX_REQUESTS))
-  const lastWait = positiveInt('lastWaitMultiplier', options.lastWaitMultiplier, DEFAULT_LAST_WAIT_MULTIPLIER)
-  const timeoutMs = positiveInt('timeoutMs', options.timeoutMs, retransmissionScheduleMs(rtoMs, maxRequests, lastWait))
+  const rtoMs = positive('rtoMs', options.rtoMs, DEFAULT_RTO_MS)
+  const maxRequests = Math.floor(positive('maxRequests', options.maxRequests, DEFAULT_MAX_REQUESTS))
+  const lastWait = positive('lastWaitMultiplier', options.lastWaitMultiplier, DEFAULT_LAST_WAIT_MULTIPLIER)
+  const timeoutMs = options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : positive('timeoutMs', options.timeoutMs, 0)
   const transactionId = options.transactionId ?? newTransactionId()
   if (transactionId.length !== TRANSACTION_ID_BYTES) throw new ToolkitError(ErrorCode.InvalidConfig, 'transactionId must be 12 bytes')
   const attributes = [...(options.attributes ?? [])]
@@ -209,14 +209,14 @@ async function run (socket: Socket, request: Buffer, transactionId: Buffer, opti
       finish(() => {
         reject(new ToolkitError(ErrorCode.StunTimeout, `no STUN answer from ${formatAddress(server)} after ${sent} request(s) within ${Math.round(performance.now() - start)} ms`, {
           ...(lastSendError === undefined ? {} : { cause: lastSendError }),
-          details: { server: formatAddress(server), requestsSent: sent, timeoutMs: schedule.timeoutMs }
+          details: { server: formatAddress(server), requestsSent: sent, ...(Number.isFinite(schedule.timeoutMs) ? { timeoutMs: schedule.timeoutMs } : {}) }
         }))
       })
     }
     const sendNext = (): void => {
       timer = undefined
       const now = performance.now()
-      if (now >= deadlineAt - 1 || sent >= schedule.maxRequests) {
+      if (sent >= schedule.maxRequests || now >= deadlineAt) {
         timeout()
         return
       }
@@ -228,7 +228,8 @@ async function run (socket: Socket, request: Buffer, transactionId: Buffer, opti
         return
       }
       const wait = sent >= schedule.maxRequests ? schedule.rtoMs * schedule.lastWait : schedule.rtoMs * 2 ** (sent - 1)
-      timer = setTimeout(sendNext, Math.max(0, Math.min(wait, deadlineAt - now)))
+      // a wait cut short by the deadline ends the transaction when it fires, whatever the clock reads then
+      timer = wait >= deadlineAt - now ? setTimeout(timeout, Math.max(0, deadlineAt - now)) : setTimeout(sendNext, wait)
     }
 
     if (signal?.aborted === true) {

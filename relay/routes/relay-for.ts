@@ -14,6 +14,8 @@ const NO_SESSION = 'no alive relay session for this worker'
 /** `POST /v1/relay-for/{wid}/v1/task`: the body is forwarded byte for byte as CALL key 5. */
 export async function relayForTask (ctx: RouteContext, req: IncomingMessage, res: ServerResponse, workerId: string, signal: AbortSignal): Promise<void> {
   if (ctx.registry.alive(workerId) === undefined) {
+    // Answered before reading the body; the rest of the body is discarded by node:http.
+    ctx.metrics.call('no_session')
     sendError(res, 404, IicpCode.NoSession, NO_SESSION)
     return
   }

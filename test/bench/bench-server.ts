@@ -20,7 +20,7 @@ async function direct (): Promise<() => Promise<void>> {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
-      const task = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { task_id?: string }
+      const task = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { task_id?: string, payload?: unknown }
       const body = JSON.stringify({ task_id: task.task_id ?? '', status: 'completed', ...echoResult(task) })
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
       res.end(body)
@@ -47,10 +47,8 @@ async function worker (relayPort: number): Promise<() => Promise<void>> {
     maxConcurrent: 256,
     handler: (task) => echoResult(task as { payload?: unknown })
   })
-  await new Promise<void>((resolve) => {
-    w.on('bind', () => { resolve() })
-    void w.start()
-  })
+  await w.start()
+  await w.whenBound(AbortSignal.timeout(10_000))
   ready({ bound: true })
   return async () => { await w.stop() }
 }

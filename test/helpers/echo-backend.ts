@@ -42,16 +42,16 @@ export async function startEchoBackend (): Promise<EchoBackend> {
       }
       tasks.push(task)
       const payload = task?.payload
-      switch (payload?.mode) {
-        case 'fail': send(500, JSON.stringify({ error: { code: 'E-TEST', message: payload.message ?? 'backend failed' } })); break
-        case 'status-error': send(422, JSON.stringify({ status: 'error', message: payload.message ?? 'bad task' })); break
+      switch (payload?.mode ?? 'echo') {
+        case 'fail': send(500, JSON.stringify({ error: { code: 'E-TEST', message: payload?.message ?? 'backend failed' } })); break
+        case 'status-error': send(422, JSON.stringify({ status: 'error', message: payload?.message ?? 'bad task' })); break
         case 'garbage': send(200, '<html>not json</html>'); break
         case 'array': send(200, '[1,2]'); break
         case 'slow': {
           const t = setTimeout(() => {
             timers.delete(t)
             send(200, JSON.stringify({ result: { echo: payload } }))
-          }, payload.ms ?? 100)
+          }, payload?.ms ?? 100)
           timers.add(t)
           break
         }

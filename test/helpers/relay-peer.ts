@@ -60,9 +60,12 @@ export class RelayPeer {
     socket.on('close', () => { this.#closed = true; endedResolve(); this.#wake() })
   }
 
-  /** Connects to a relay-accept port (optionally from a given loopback source address). */
-  static async connect (port: number, host = '127.0.0.1', localAddress?: string): Promise<RelayPeer> {
-    const socket = connect({ port, host, ...(localAddress === undefined ? {} : { localAddress }) })
+  /**
+   * Connects to a relay-accept port, optionally from a given loopback source address. With
+   * `allowHalfOpen` the peer keeps its side open after the relay's FIN (a lingering worker).
+   */
+  static async connect (port: number, host = '127.0.0.1', localAddress?: string, allowHalfOpen = false): Promise<RelayPeer> {
+    const socket = connect({ port, host, allowHalfOpen, ...(localAddress === undefined ? {} : { localAddress }) })
     socket.setNoDelay(true)
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve)

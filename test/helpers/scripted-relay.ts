@@ -3,7 +3,7 @@
  * the upstream relay byte for byte (ACK {1:1}, RELAY_ACK ok with key 4, PONG {1:echo} as Rust
  * or {} as Python, silent close on protocol errors), and it lets a test see every frame a
  * worker sends, inject frames, push CALLs and await their RESPONSEs, and drop connections.
- * Listens on 127.0.0.1 port 0.
+ * Listens on 127.0.0.1 (or ::1) port 0.
  */
 import { createServer, type Server, type Socket } from 'node:net'
 import { once } from 'node:events'
@@ -26,6 +26,8 @@ export interface ScriptedRelayOptions {
   bind?: (bind: RelayBind, conn: ScriptedConnection) => BindReply
   /** PONG shape: Rust `{1:echo}`, Python `{}` for an empty echo, or no PONG at all. @default 'rust' */
   pong?: 'rust' | 'python' | 'none'
+  /** Loopback address to listen on. @default '127.0.0.1' */
+  host?: '127.0.0.1' | '::1'
 }
 
 /** A frame as received, with the time it arrived. */
@@ -36,11 +38,12 @@ export interface ReceivedFrame extends Frame {
 /** Default wait in the helper's `wait*` methods, so a broken test fails fast instead of hanging. */
 const WAIT_MS = 5_000
 
-async function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
+/** Resolves or rejects like `promise`, or rejects after `ms` naming `what`; the timer is always cleared. */
+export async function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   try {
     return await Promise.race([promise, new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => { reject(new Error(`scripted relay: timed out after ${ms} ms waiting for ${what}`)) }, ms)
+      timer = setTimeout(() => { reject(new Error(`timed out after ${ms} ms waiting for ${what}`)) }, ms)
     })])
   } finally {
     clearTimeout(timer)
@@ -77,7 +80,8 @@ export class ScriptedConnection {
     this.socket = socket
     this.#relay = relay
     this.#onBound = onBound
-    this.closed = once(socket, 'close').then(() => {})
+    this.closed = new Promise<void>(resolve => { socket.once('close', () => { resolve() }) })
+    socket.setNoDelay(true)
     socket.on('error', () => {})
     socket.on('data', (chunk: Buffer) => { this.#onData(chunk) })
   }
@@ -240,7 +244,7 @@ export interface ScriptedRelay {
   close: () => Promise<void>
 }
 
-/** Starts a scripted relay on 127.0.0.1, port 0. */
+/** Starts a scripted relay on loopback, port 0. */
 export async function startScriptedRelay (options: ScriptedRelayOptions = {}): Promise<ScriptedRelay> {
   const connections: ScriptedConnection[] = []
   const bound: ScriptedConnection[] = []
@@ -257,7 +261,8 @@ export async function startScriptedRelay (options: ScriptedRelayOptions = {}): P
     wake()
   })
   server.on('error', () => {})
-  server.listen(0, '127.0.0.1')
+  const host = options.host ?? '127.0.0.1'
+  server.listen(0, host)
   await once(server, 'listening')
   const address = server.address()
   if (address === null || typeof address === 'string') throw new Error('no address')
@@ -275,7 +280,7 @@ export async function startScriptedRelay (options: ScriptedRelayOptions = {}): P
   }
 
   return {
-    host: '127.0.0.1',
+    host,
     port: address.port,
     connections,
     nextConnection: async (timeoutMs = WAIT_MS) => await next(connections, () => nextConn, () => { nextConn++ }, timeoutMs, 'a connection'),

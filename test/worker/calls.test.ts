@@ -5,6 +5,7 @@
 import { describe, it, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { createWorker, CAPACITY_ERROR, type TaskHandler, type Worker, type WorkerOptions } from '../../worker/index.ts'
+import { sleep } from '../../src/abort.ts'
 import { encodeCbor } from '../../src/protocol/cbor.ts'
 import { encodeFrame, MsgType } from '../../src/protocol/frame.ts'
 import { parseResponse } from '../../src/protocol/messages.ts'
@@ -25,13 +26,6 @@ async function boundWorker (t: TestContext, handler: TaskHandler, extra: Partial
   const conn = await relay.nextBound()
   await worker.whenBound()
   return { worker, conn }
-}
-
-async function sleep (ms: number, signal?: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(resolve, ms)
-    signal?.addEventListener('abort', () => { clearTimeout(timer); reject(signal.reason as Error) }, { once: true })
-  })
 }
 
 describe('CALL and RESPONSE (checklist 28, 29)', () => {
@@ -119,23 +113,37 @@ describe('concurrency cap and capacity', () => {
   it('never runs more than maxConcurrent, queues up to maxQueued, and refuses the rest at once', async t => {
     let active = 0
     let peak = 0
-    const release: Array<() => void> = []
+    // Each started task hands its release function to the next `started()` waiter.
+    const releases: Array<() => void> = []
+    const takers: Array<(release: () => void) => void> = []
+    const started = async (): Promise<() => void> => await new Promise(resolve => {
+      const ready = releases.shift()
+      if (ready !== undefined) resolve(ready)
+      else takers.push(resolve)
+    })
     const { conn } = await boundWorker(t, async () => {
       active++
       peak = Math.max(peak, active)
-      await new Promise<void>(resolve => { release.push(resolve) })
+      await new Promise<void>(resolve => {
+        const taker = takers.shift()
+        if (taker !== undefined) taker(resolve)
+        else releases.push(resolve)
+      })
       active--
       return { done: true }
     }, { maxConcurrent: 2, maxQueued: 1 })
     const ids = [0, 1, 2, 3, 4].map(i => conn.pushCall({ i }))
+    const first = await started()
+    const second = await started()
     // Two run, one waits, two are refused immediately (never silence).
     assert.deepEqual(await conn.waitResponse(ids[3] ?? ''), { error: CAPACITY_ERROR })
     assert.deepEqual(await conn.waitResponse(ids[4] ?? ''), { error: CAPACITY_ERROR })
-    assert.equal(release.length, 2)
-    release.shift()?.()
+    assert.equal(active, 2)
+    first()
     assert.deepEqual(await conn.waitResponse(ids[0] ?? ''), { done: true })
-    while (release.length < 2) await sleep(5)
-    release.splice(0).forEach(r => { r() })
+    const third = await started()
+    second()
+    third()
     assert.deepEqual(await conn.waitResponse(ids[1] ?? ''), { done: true })
     assert.deepEqual(await conn.waitResponse(ids[2] ?? ''), { done: true })
     assert.equal(peak, 2)

@@ -88,7 +88,7 @@ describe('reconnect back-off (checklist 25)', () => {
     t.mock.timers.enable({ apis: ['setTimeout'] })
     const ac = new AbortController()
     let attempts = 0
-    const loop = runReconnectLoop(async () => { attempts++; throw refused() }, { minDelayMs: 2_000, maxDelayMs: 60_000, signal: ac.signal, onBackoff: () => {} })
+    const loop = runReconnectLoop(() => { attempts++; return Promise.reject(refused()) }, { minDelayMs: 2_000, maxDelayMs: 60_000, signal: ac.signal, onBackoff: () => {} })
     await flush()
     ac.abort()
     await loop

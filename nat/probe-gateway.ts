@@ -1,0 +1,161 @@
+/**
+ * The probe's router steps: discover UPnP-IGD / NAT-PMP (read-only: external address and IPv6
+ * firewall status), and with `--map` create the IPv4 mapping and IPv6 pinhole that the
+ * reflector then verifies.
+ */
+import { deadline } from '../src/abort.ts'
+import { errorMessage } from '../src/errors.ts'
+import type { Logger } from '../src/log.ts'
+import { tryParseIp } from './addr.ts'
+import { discoverGateways, mapPort, openPinhole, type DiscoverGatewaysOptions, type DiscoveredGateways, type PinholeHandle, type PortMappingHandle } from './portmap.ts'
+import type { ProbeIpv6, ProbePortMapping } from './probe-schema.ts'
+
+/** The discovery function (injectable: tests pass a fake gateway at this seam). */
+export type DiscoverGatewaysFn = (options: DiscoverGatewaysOptions) => Promise<DiscoveredGateways>
+
+/** Result of the read-only router step. */
+export interface GatewayProbeResult {
+  /** What was found (undefined when the step was disabled). */
+  discovered: DiscoveredGateways | undefined
+  /** The `port_mapping` section (mappings filled in later). */
+  section: ProbePortMapping
+  /** WAN address and which protocol reported it. */
+  wan?: { ip: string, source: 'igd' | 'natpmp' }
+  /** The `ipv6.firewall` value. */
+  firewall: ProbeIpv6['firewall']
+}
+
+/** An empty `port_mapping` section. */
+export function emptyPortMapping (error: string | null): ProbePortMapping {
+  return { protocol: null, igd: null, natpmp: null, external_ip: null, mappings: [], error, discovery_errors: {} }
+}
+
+/** Discovers gateways and reads their external address and firewall status. Never throws except on cancellation. */
+export async function runGatewayProbe (options: DiscoverGatewaysOptions & { discover?: DiscoverGatewaysFn }): Promise<GatewayProbeResult> {
+  const signal = options.signal
+  let found: DiscoveredGateways
+  try {
+    found = await (options.discover ?? discoverGateways)(options)
+  } catch (err) {
+    if (signal?.aborted === true) throw err
+    return { discovered: undefined, section: emptyPortMapping(errorMessage(err)), firewall: null }
+  }
+  const section = emptyPortMapping(null)
+  section.discovery_errors = { ...found.errors }
+  let wan: GatewayProbeResult['wan']
+  const upnp = found.upnp
+  if (upnp !== undefined) {
+    const i = upnp.info
+    section.protocol = 'upnp-igd'
+    section.igd = { location: i.location ?? i.address, device_type: i.deviceType ?? null, service_type: i.serviceType ?? null, friendly_name: i.friendlyName ?? null, ipv6_firewall: i.ipv6Firewall === true }
+    const dl = deadline(options.timeoutMs ?? 1500, signal)
+    try {
+      const ip = tryParseIp(await upnp.externalIp({ signal: dl.signal }))
+      if (ip !== undefined) wan = { ip: ip.address, source: 'igd' }
+      else section.discovery_errors.upnp = 'IGD reported no valid external address'
+    } catch (err) {
+      if (signal?.aborted === true) throw err
+      section.discovery_errors.upnp = `GetExternalIPAddress failed: ${errorMessage(err)}`
+    } finally {
+      dl.clear()
+    }
+  }
+  if (found.natPmp !== undefined) {
+    section.natpmp = { gateway: found.natPmp.gateway.info.address, external_ip: found.natPmp.externalIp }
+    section.protocol ??= 'nat-pmp'
+    const ip = tryParseIp(found.natPmp.externalIp)
+    if (wan === undefined && ip !== undefined) wan = { ip: ip.address, source: 'natpmp' }
+  }
+  if (wan !== undefined) section.external_ip = wan.ip
+  if (section.protocol === null) {
+    const reasons = Object.entries(found.errors).filter(([k]) => k !== 'upnp6').map(([k, v]) => `${k}: ${v}`)
+    section.error = reasons.length > 0 ? reasons.join('; ') : 'no port-mapping gateway found'
+  }
+  let firewall: ProbeIpv6['firewall'] = null
+  const v6 = found.upnpIpv6
+  if (v6?.firewallStatus !== undefined) {
+    firewall = { location: v6.info.location ?? v6.info.address, firewall_enabled: null, inbound_pinhole_allowed: null, error: null }
+    const dl = deadline(options.timeoutMs ?? 1500, signal)
+    try {
+      const st = await v6.firewallStatus({ signal: dl.signal })
+      firewall.firewall_enabled = st.firewallEnabled
+      firewall.inbound_pinhole_allowed = st.inboundPinholeAllowed
+    } catch (err) {
+      if (signal?.aborted === true) throw err
+      firewall.error = errorMessage(err)
+    } finally {
+      dl.clear()
+    }
+  }
+  const result: GatewayProbeResult = { discovered: found, section, firewall }
+  if (wan !== undefined) result.wan = wan
+  return result
+}
+
+/** Options for {@link createProbeMappings}. */
+export interface ProbeMappingOptions {
+  /** Gateways from {@link runGatewayProbe}. */
+  discovered: DiscoveredGateways
+  /** Port to map / open. */
+  port: number
+  /** Lease to request. */
+  leaseSeconds: number
+  /** Global IPv6 address to open a pinhole for; no pinhole when undefined. */
+  ipv6Address?: string | undefined
+  /** Cancels the step. */
+  signal?: AbortSignal
+  /** Logger. */
+  logger: Logger
+}
+
+/** Mappings created for verification. */
+export interface ProbeMappings {
+  /** IPv4 mapping, when one was granted. */
+  mapping?: PortMappingHandle
+  /** Why the IPv4 mapping failed. */
+  mappingError?: string
+  /** IPv6 pinhole, when one was opened. */
+  pinhole?: PinholeHandle
+  /** Why the pinhole failed. */
+  pinholeError?: string
+}
+
+/** Creates the IPv4 mapping (UPnP preferred, NAT-PMP otherwise) and the IPv6 pinhole concurrently. */
+export async function createProbeMappings (options: ProbeMappingOptions): Promise<ProbeMappings> {
+  const out: ProbeMappings = {}
+  const { discovered, signal, logger } = options
+  const gateway = discovered.upnp ?? discovered.natPmp?.gateway
+  const v4 = async (): Promise<void> => {
+    if (gateway === undefined) return
+    try {
+      out.mapping = await mapPort({
+        gateway, internalPort: options.port, leaseSeconds: options.leaseSeconds, description: `iicp-nat probe ${options.port}`, logger,
+        ...(signal === undefined ? {} : { signal })
+      })
+    } catch (err) {
+      if (signal?.aborted === true) throw err
+      out.mappingError = errorMessage(err)
+    }
+  }
+  const v6 = async (): Promise<void> => {
+    const gw = discovered.upnpIpv6
+    if (gw === undefined || options.ipv6Address === undefined) return
+    try {
+      out.pinhole = await openPinhole({
+        gateway: gw, internalClient: options.ipv6Address, internalPort: options.port, leaseSeconds: options.leaseSeconds, logger,
+        ...(signal === undefined ? {} : { signal })
+      })
+    } catch (err) {
+      if (signal?.aborted === true) throw err
+      out.pinholeError = errorMessage(err)
+    }
+  }
+  const settled = await Promise.allSettled([v4(), v6()])
+  const failure = settled.find(r => r.status === 'rejected')
+  if (failure !== undefined) {
+    // Cancelled half-way: do not leave a mapping or pinhole behind.
+    await Promise.all([out.mapping?.close(), out.pinhole?.close()])
+    throw failure.reason
+  }
+  return out
+}

@@ -1,0 +1,157 @@
+/**
+ * Independent judges, run inside lab namespaces: coturn's `turnutils_natdiscovery` (RFC 5780
+ * mapping/filtering) and `turnutils_stunclient` (reflexive address), miniupnpc's `upnpc`, `natpmpc`,
+ * the router's own nft ruleset, and a plain HTTP GET from the internet namespace.
+ * Every judge has a hard deadline; none of them is our code under test.
+ */
+import { inNs, run } from './processes.ts'
+import type { RunResult } from './processes.ts'
+import type { Behaviour } from './topologies.ts'
+import { labFile } from './lab.ts'
+
+/** natdiscovery waits ~3 s per unanswered request; filtering needs up to two of them, mapping one. */
+const NATDISCOVERY_TIMEOUT_MS = 15_000
+/** `turnutils_stunclient` has no timeout of its own: it blocks when no answer comes. */
+const STUNCLIENT_TIMEOUT_MS = 4000
+/** upnpc spends ~2 s in SSDP discovery, then a few SOAP calls. */
+const UPNPC_TIMEOUT_MS = 10_000
+const NATPMPC_TIMEOUT_MS = 10_000
+
+/** A verdict from `turnutils_natdiscovery`. */
+export interface NatDiscoveryVerdict {
+  /** `unknown` when no STUN answer came at all (UDP blocked). */
+  behaviour: Behaviour
+  /** The server-reported reflexive `ip:port` of the first answer, if any. */
+  reflexive: string | undefined
+  /** The judge's full output (for failure messages). */
+  output: string
+  ms: number
+}
+
+function splitHostPort (hostPort: string): [string, string] {
+  const i = hostPort.lastIndexOf(':')
+  return [hostPort.slice(0, i).replace(/^\[|\]$/g, ''), hostPort.slice(i + 1)]
+}
+
+async function runIn (ns: string, cmd: string, args: readonly string[], timeoutMs: number): Promise<RunResult> {
+  const [c, a] = inNs(ns, cmd, args)
+  return await run(c, a, { timeoutMs })
+}
+
+/** Maps natdiscovery's wording to the RFC 4787 vocabulary. */
+export function parseNatDiscovery (output: string, kind: 'Mapping' | 'Filtering'): Behaviour {
+  if (kind === 'Mapping' && output.includes('No NAT!')) return 'none'
+  const m = output.match(new RegExp(`NAT with (Endpoint Independent|Address Dependent|Address and Port Dependent) ${kind}!`))
+  switch (m?.[1]) {
+    case 'Endpoint Independent': return 'endpoint_independent'
+    case 'Address Dependent': return 'address_dependent'
+    case 'Address and Port Dependent': return 'address_and_port_dependent'
+    default: return 'unknown'
+  }
+}
+
+/**
+ * `turnutils_natdiscovery -m` (mapping) or `-f` (filtering) from `ns` against `server` (`host:port`).
+ * Run `-f` ALONE on fresh NAT state (spec §8.3): a mapping run contacts the alternate address and
+ * opens an address-restricted filter. With `localAddress` (the client's own address) the judge
+ * reports "No NAT" when the reflexive address equals it.
+ */
+export async function natDiscovery (ns: string, mode: 'mapping' | 'filtering', server: string, localAddress?: string): Promise<NatDiscoveryVerdict> {
+  const [host, port] = splitHostPort(server)
+  const args = [mode === 'mapping' ? '-m' : '-f', '-p', port]
+  if (localAddress !== undefined) args.push('-L', localAddress)
+  args.push(host)
+  const r = await runIn(ns, 'turnutils_natdiscovery', args, NATDISCOVERY_TIMEOUT_MS)
+  const output = r.stdout + r.stderr
+  if (r.timedOut) throw new Error(`turnutils_natdiscovery ${args.join(' ')} timed out:\n${output}`)
+  let behaviour = parseNatDiscovery(output, mode === 'mapping' ? 'Mapping' : 'Filtering')
+  const reflexive = output.match(/UDP reflexive addr: (\S+)/)?.[1]
+  // natdiscovery only says "No NAT" when bound to the address it compares; double-check by hand.
+  if (mode === 'mapping' && behaviour === 'endpoint_independent' && localAddress !== undefined &&
+      reflexive !== undefined && splitHostPort(reflexive)[0] === localAddress) behaviour = 'none'
+  return { behaviour, reflexive, output, ms: r.ms }
+}
+
+/** `turnutils_stunclient -f` from `ns`: the reflexive `ip:port`, or undefined when no answer came before the deadline. */
+export async function stunReflexive (ns: string, server: string): Promise<string | undefined> {
+  const [host, port] = splitHostPort(server)
+  const r = await runIn(ns, 'turnutils_stunclient', ['-f', '-p', port, host], STUNCLIENT_TIMEOUT_MS)
+  return (r.stdout + r.stderr).match(/UDP reflexive addr: (\S+)/)?.[1]
+}
+
+/** Result of an HTTP GET from a namespace. */
+export interface HttpCheck {
+  ok: boolean
+  /** `ok <status> <body>` or `fail <code> <message>`. */
+  line: string
+  ms: number
+}
+
+/** One HTTP GET of `url` from namespace `ns` (a real TCP connection), with a deadline. */
+export async function httpCheck (ns: string, url: string, timeoutMs = 2000): Promise<HttpCheck> {
+  const r = await runIn(ns, process.execPath, [labFile('bin/http-check.ts'), url, String(timeoutMs)], timeoutMs + 5000)
+  const line = (r.stdout.trim().split('\n').pop() ?? '') || r.stderr.trim()
+  return { ok: r.code === 0 && line.startsWith('ok '), line, ms: r.ms }
+}
+
+/** One row of `upnpc -l`. */
+export interface UpnpMapping {
+  protocol: 'TCP' | 'UDP'
+  externalPort: number
+  internalClient: string
+  internalPort: number
+  description: string
+  leaseS: number
+}
+
+/** Parses the mapping rows of `upnpc -l` output. */
+export function parseUpnpList (output: string): UpnpMapping[] {
+  const rows: UpnpMapping[] = []
+  for (const m of output.matchAll(/^\s*\d+\s+(TCP|UDP)\s+(\d+)->([\d.]+):(\d+)\s+'([^']*)'\s+'[^']*'\s+(\d+)/gm)) {
+    rows.push({
+      protocol: m[1] as 'TCP' | 'UDP',
+      externalPort: Number(m[2]),
+      internalClient: m[3] ?? '',
+      internalPort: Number(m[4]),
+      description: m[5] ?? '',
+      leaseS: Number(m[6])
+    })
+  }
+  return rows
+}
+
+/** `upnpc -l` from `ns`: the IGD's external IP and its port mappings. Throws when no IGD answered. */
+export async function upnpList (ns: string): Promise<{ externalIp: string | undefined, mappings: UpnpMapping[], output: string }> {
+  const r = await runIn(ns, 'upnpc', ['-l'], UPNPC_TIMEOUT_MS)
+  const output = r.stdout + r.stderr
+  if (r.timedOut || !/Found valid IGD/.test(output)) throw new Error(`upnpc -l found no valid IGD:\n${output}`)
+  return { externalIp: output.match(/ExternalIPAddress = (\S+)/)?.[1], mappings: parseUpnpList(output), output }
+}
+
+/** `upnpc -6 -S` from `ns`: whether the IGD's WANIPv6FirewallControl allows inbound pinholes. */
+export async function upnpFirewallStatus (ns: string): Promise<{ enabled: boolean, pinholeAllowed: boolean, output: string }> {
+  const r = await runIn(ns, 'upnpc', ['-6', '-S'], UPNPC_TIMEOUT_MS)
+  const output = r.stdout + r.stderr
+  return {
+    enabled: /Firewall Enabled\s*:\s*Yes/i.test(output),
+    pinholeAllowed: /Inbound Pinhole Allowed\s*:\s*Yes/i.test(output),
+    output
+  }
+}
+
+/** `natpmpc -g GW` from `ns`: the public IPv4 the gateway reports over NAT-PMP, or undefined. */
+export async function natpmpPublicIp (ns: string, gateway: string): Promise<{ ip: string | undefined, output: string }> {
+  const r = await runIn(ns, 'natpmpc', ['-g', gateway], NATPMPC_TIMEOUT_MS)
+  const output = r.stdout + r.stderr
+  return { ip: output.match(/Public IP address : (\S+)/)?.[1], output }
+}
+
+/** The router-side truth: the rules miniupnpd currently holds (forward chain and DNAT chain), as nft text. */
+export async function miniupnpdRules (routerNs: string): Promise<{ forward: string[], dnat: string[] }> {
+  const list = async (chain: string): Promise<string[]> => {
+    const r = await runIn(routerNs, 'nft', ['list', 'chain', 'inet', 'filter', chain], 5000)
+    if (r.code !== 0) throw new Error(`nft list chain inet filter ${chain}: ${r.stderr}`)
+    return r.stdout.split('\n').map(l => l.trim()).filter(l => /\b(accept|dnat)\b/.test(l))
+  }
+  return { forward: await list('miniupnpd'), dnat: await list('prerouting_miniupnpd') }
+}

@@ -1,0 +1,121 @@
+/**
+ * nftables rulesets for the lab routers, as text for `nft -f -`. Pure functions: each returns
+ * the ruleset that gives one RFC 4787 behaviour (spec §8.2/§8.3) or one firewall.
+ * Interface names are the lab's: `wan0` faces the internet (or the upstream NAT), `lan0` the client side.
+ */
+
+/** Router interface names used by every topology. */
+export const WAN_IF = 'wan0'
+/** Router interface facing the client (or the downstream NAT). */
+export const LAN_IF = 'lan0'
+
+/** Name of the nft table/set holding the "seen address" filter (flush it to reset the filter). */
+export const SEEN_SET = { family: 'ip', table: 'filt', set: 'seen' } as const
+
+/**
+ * Port-restricted cone (Linux `masquerade`: endpoint-independent mapping, address-and-port-dependent
+ * filtering), or symmetric with `random: true` (`masquerade random,fully-random`: address-and-port-dependent mapping).
+ */
+export function masqueradeRules (random = false): string {
+  return `table ip nat {
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "${WAN_IF}" masquerade${random ? ' random,fully-random' : ''}
+  }
+}
+`
+}
+
+/** Full cone: 1:1 NAT, every inbound packet to the WAN address goes to the client (DNAT) and the client's traffic leaves as the WAN address (SNAT). */
+export function fullConeRules (wanIp: string, clientIp: string): string {
+  return `table ip nat {
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    iifname "${WAN_IF}" ip daddr ${wanIp} dnat to ${clientIp}
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "${WAN_IF}" ip saddr ${clientIp} snat to ${wanIp}
+  }
+}
+`
+}
+
+/**
+ * Restricted cone: full cone plus the dynamic "seen address" filter of spec §8.3. Outbound packets
+ * add their destination address to the set; inbound packets from an address not in the set are dropped.
+ * (The chain is not called `fwd`: that is an nft keyword.)
+ */
+export function restrictedConeRules (wanIp: string, clientIp: string): string {
+  return `${fullConeRules(wanIp, clientIp)}table ${SEEN_SET.family} ${SEEN_SET.table} {
+  set ${SEEN_SET.set} {
+    type ipv4_addr; flags dynamic,timeout; timeout 5m;
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "${LAN_IF}" oifname "${WAN_IF}" update @${SEEN_SET.set} { ip daddr }
+    iifname "${WAN_IF}" ip saddr != @${SEEN_SET.set} drop
+  }
+}
+`
+}
+
+/** The router drops every UDP packet the client sends towards the internet (TCP still works, masqueraded). */
+export function udpBlockedRules (): string {
+  return `${masqueradeRules()}table ip filt {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "${LAN_IF}" oifname "${WAN_IF}" meta l4proto udp drop
+  }
+}
+`
+}
+
+/**
+ * A stateful firewall with no NAT: replies and client-originated traffic pass, new inbound
+ * connections are dropped. `family` chooses IPv4 (`ip`), IPv6 (`ip6`) or both (`inet`).
+ */
+export function inboundFirewallRules (family: 'ip' | 'ip6' | 'inet'): string {
+  return `table ${family} fw_${family} {
+  chain forward {
+    type filter hook forward priority filter; policy drop;
+    ct state established,related accept
+    iifname "${LAN_IF}" accept
+  }
+}
+`
+}
+
+/**
+ * The nft skeleton miniupnpd 2.3 (nftables backend, default names) fills in, written by hand
+ * because Debian's `nft_init.sh` is broken (spec §8.4): table `inet filter` with a forward chain
+ * (policy drop; established and LAN-originated traffic pass; jump `miniupnpd`), NAT chains that
+ * jump to `prerouting_miniupnpd`/`postrouting_miniupnpd`, and IPv4 masquerade for LAN traffic.
+ * IPv6 inbound is therefore closed unless miniupnpd opens a pinhole.
+ */
+export function miniupnpdSkeletonRules (): string {
+  return `table inet filter {
+  chain forward {
+    type filter hook forward priority filter; policy drop;
+    ct state established,related accept
+    iifname "${LAN_IF}" accept
+    jump miniupnpd
+  }
+  chain miniupnpd {
+  }
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    jump prerouting_miniupnpd
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    jump postrouting_miniupnpd
+    oifname "${WAN_IF}" meta nfproto ipv4 masquerade
+  }
+  chain prerouting_miniupnpd {
+  }
+  chain postrouting_miniupnpd {
+  }
+}
+`
+}
