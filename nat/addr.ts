@@ -213,7 +213,11 @@ const LABEL_RE = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/
 function isHostName (text: string): boolean {
   if (text.length === 0 || text.length > 253) return false
   const name = text.endsWith('.') ? text.slice(0, -1) : text
-  return name.split('.').every(l => LABEL_RE.test(l)) && !/^[0-9.]+$/.test(name)
+  const labels = name.split('.')
+  if (!labels.every(l => LABEL_RE.test(l))) return false
+  // inet_aton-style numbers (`127.1`, `0x7f.1`, `2130706433`) would resolve to addresses: refuse them as names.
+  if (/^[0-9]+$/.test(labels[labels.length - 1] ?? '')) return false
+  return !labels.every(l => /^(0x[0-9a-f]*|[0-9]+)$/.test(l))
 }
 
 /**

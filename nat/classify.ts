@@ -243,7 +243,7 @@ export function classify (input: ClassifyInput): Classification {
     if (v4Ok) ladder.push(mappedViaRouter ? 'upnp_mapped' : 'direct')
     if (v6Ok && !ladder.includes('direct')) ladder.push('direct')
     const mappable = !v4Ok && v4.enabled && v4.gatewayProtocol !== undefined && v4.mapping === undefined && v4.mappingFailed !== true &&
-      tryParseIp(v4.gatewayWanIp)?.range === 'global' && evidence.length === 0 && v4.reflector !== 'unreachable'
+      tryParseIp(v4.gatewayWanIp)?.range === 'global' && evidence.length === 0
     if (mappable) ladder.push('upnp_mapped')
     if (!v4Ok && CONE.includes(natType)) ladder.push('stun_hole_punch')
     ladder.push('external_tunnel', 'turn_relay')

@@ -4,7 +4,7 @@
  * reflector then verifies.
  */
 import { deadline } from '../src/abort.ts'
-import { errorMessage } from '../src/errors.ts'
+import { ErrorCode, errorMessage } from '../src/errors.ts'
 import type { Logger } from '../src/log.ts'
 import { tryParseIp } from './addr.ts'
 import { discoverGateways, mapPort, openPinhole, type DiscoverGatewaysOptions, type DiscoveredGateways, type PinholeHandle, type PortMappingHandle } from './portmap.ts'
@@ -30,9 +30,27 @@ export function emptyPortMapping (error: string | null): ProbePortMapping {
   return { protocol: null, igd: null, natpmp: null, external_ip: null, mappings: [], error, discovery_errors: {} }
 }
 
-/** Discovers gateways and reads their external address and firewall status. Never throws except on cancellation. */
-export async function runGatewayProbe (options: DiscoverGatewaysOptions & { discover?: DiscoverGatewaysFn }): Promise<GatewayProbeResult> {
+/** Runs `call` under its own deadline; a deadline or failure becomes an error string, only cancellation (`cancel`) throws. */
+async function bounded<T> (ms: number, cancel: AbortSignal | undefined, call: (signal: AbortSignal) => Promise<T>): Promise<{ value: T } | { error: string }> {
+  const dl = deadline(ms, cancel, ErrorCode.PortMapUnavailable, `no answer within ${ms} ms`)
+  try {
+    return { value: await call(dl.signal) }
+  } catch (err) {
+    if (cancel?.aborted === true) throw err
+    return { error: errorMessage(err) }
+  } finally {
+    dl.clear()
+  }
+}
+
+/**
+ * Discovers gateways (within `timeoutMs`), then reads the UPnP external address and the IPv6
+ * firewall status concurrently (within `callTimeoutMs`). Never throws except on cancellation
+ * through `signal`.
+ */
+export async function runGatewayProbe (options: DiscoverGatewaysOptions & { discover?: DiscoverGatewaysFn, callTimeoutMs?: number }): Promise<GatewayProbeResult> {
   const signal = options.signal
+  const callMs = options.callTimeoutMs ?? 1500
   let found: DiscoveredGateways
   try {
     found = await (options.discover ?? discoverGateways)(options)
@@ -42,22 +60,24 @@ export async function runGatewayProbe (options: DiscoverGatewaysOptions & { disc
   }
   const section = emptyPortMapping(null)
   section.discovery_errors = { ...found.errors }
-  let wan: GatewayProbeResult['wan']
   const upnp = found.upnp
+  const v6 = found.upnpIpv6
+  const firewallStatus = v6?.firewallStatus
+  const [ext, fw] = await Promise.all([
+    upnp === undefined ? undefined : bounded(callMs, signal, async s => await upnp.externalIp({ signal: s })),
+    firewallStatus === undefined ? undefined : bounded(callMs, signal, async s => await firewallStatus({ signal: s }))
+  ])
+  let wan: GatewayProbeResult['wan']
   if (upnp !== undefined) {
     const i = upnp.info
     section.protocol = 'upnp-igd'
     section.igd = { location: i.location ?? i.address, device_type: i.deviceType ?? null, service_type: i.serviceType ?? null, friendly_name: i.friendlyName ?? null, ipv6_firewall: i.ipv6Firewall === true }
-    const dl = deadline(options.timeoutMs ?? 1500, signal)
-    try {
-      const ip = tryParseIp(await upnp.externalIp({ signal: dl.signal }))
+    if (ext !== undefined && 'value' in ext) {
+      const ip = tryParseIp(ext.value)
       if (ip !== undefined) wan = { ip: ip.address, source: 'igd' }
       else section.discovery_errors.upnp = 'IGD reported no valid external address'
-    } catch (err) {
-      if (signal?.aborted === true) throw err
-      section.discovery_errors.upnp = `GetExternalIPAddress failed: ${errorMessage(err)}`
-    } finally {
-      dl.clear()
+    } else if (ext !== undefined) {
+      section.discovery_errors.upnp = `GetExternalIPAddress failed: ${ext.error}`
     }
   }
   if (found.natPmp !== undefined) {
@@ -72,19 +92,13 @@ export async function runGatewayProbe (options: DiscoverGatewaysOptions & { disc
     section.error = reasons.length > 0 ? reasons.join('; ') : 'no port-mapping gateway found'
   }
   let firewall: ProbeIpv6['firewall'] = null
-  const v6 = found.upnpIpv6
-  if (v6?.firewallStatus !== undefined) {
+  if (v6 !== undefined && fw !== undefined) {
     firewall = { location: v6.info.location ?? v6.info.address, firewall_enabled: null, inbound_pinhole_allowed: null, error: null }
-    const dl = deadline(options.timeoutMs ?? 1500, signal)
-    try {
-      const st = await v6.firewallStatus({ signal: dl.signal })
-      firewall.firewall_enabled = st.firewallEnabled
-      firewall.inbound_pinhole_allowed = st.inboundPinholeAllowed
-    } catch (err) {
-      if (signal?.aborted === true) throw err
-      firewall.error = errorMessage(err)
-    } finally {
-      dl.clear()
+    if ('value' in fw) {
+      firewall.firewall_enabled = fw.value.firewallEnabled
+      firewall.inbound_pinhole_allowed = fw.value.inboundPinholeAllowed
+    } else {
+      firewall.error = fw.error
     }
   }
   const result: GatewayProbeResult = { discovered: found, section, firewall }
@@ -102,7 +116,9 @@ export interface ProbeMappingOptions {
   leaseSeconds: number
   /** Global IPv6 address to open a pinhole for; no pinhole when undefined. */
   ipv6Address?: string | undefined
-  /** Cancels the step. */
+  /** Deadline of the step; when it passes, what did not finish is reported as failed. */
+  timeoutMs: number
+  /** Cancels the step (rejects; anything already created is deleted). */
   signal?: AbortSignal
   /** Logger. */
   logger: Logger
@@ -123,17 +139,19 @@ export interface ProbeMappings {
 /** Creates the IPv4 mapping (UPnP preferred, NAT-PMP otherwise) and the IPv6 pinhole concurrently. */
 export async function createProbeMappings (options: ProbeMappingOptions): Promise<ProbeMappings> {
   const out: ProbeMappings = {}
-  const { discovered, signal, logger } = options
+  const { discovered, logger } = options
+  const cancel = options.signal
+  const dl = deadline(options.timeoutMs, cancel, ErrorCode.PortMapFailed, `no answer within ${options.timeoutMs} ms`)
+  const signal = dl.signal
   const gateway = discovered.upnp ?? discovered.natPmp?.gateway
   const v4 = async (): Promise<void> => {
     if (gateway === undefined) return
     try {
       out.mapping = await mapPort({
-        gateway, internalPort: options.port, leaseSeconds: options.leaseSeconds, description: `iicp-nat probe ${options.port}`, logger,
-        ...(signal === undefined ? {} : { signal })
+        gateway, internalPort: options.port, leaseSeconds: options.leaseSeconds, description: `iicp-nat probe ${options.port}`, logger, signal
       })
     } catch (err) {
-      if (signal?.aborted === true) throw err
+      if (cancel?.aborted === true) throw err
       out.mappingError = errorMessage(err)
     }
   }
@@ -142,15 +160,15 @@ export async function createProbeMappings (options: ProbeMappingOptions): Promis
     if (gw === undefined || options.ipv6Address === undefined) return
     try {
       out.pinhole = await openPinhole({
-        gateway: gw, internalClient: options.ipv6Address, internalPort: options.port, leaseSeconds: options.leaseSeconds, logger,
-        ...(signal === undefined ? {} : { signal })
+        gateway: gw, internalClient: options.ipv6Address, internalPort: options.port, leaseSeconds: options.leaseSeconds, logger, signal
       })
     } catch (err) {
-      if (signal?.aborted === true) throw err
+      if (cancel?.aborted === true) throw err
       out.pinholeError = errorMessage(err)
     }
   }
   const settled = await Promise.allSettled([v4(), v6()])
+  dl.clear()
   const failure = settled.find(r => r.status === 'rejected')
   if (failure !== undefined) {
     // Cancelled half-way: do not leave a mapping or pinhole behind.

@@ -8,7 +8,7 @@
  * then classified (nat/classify.ts) into the `iicp-nat-probe/v1` document (nat/probe-schema.ts).
  */
 import { createServer } from 'node:net'
-import { deadline, throwIfAborted } from '../src/abort.ts'
+import { throwIfAborted } from '../src/abort.ts'
 import { errorMessage } from '../src/errors.ts'
 import { silentLogger, type Logger } from '../src/log.ts'
 import { formatHostPort, parseHostPort, sameIp, tryParseIp, urlHost } from './addr.ts'
@@ -85,16 +85,24 @@ export interface ProbeOptions {
   deps?: ProbeDeps
 }
 
+/** A currently free TCP port (dual stack when possible), for `port: 0`. */
 async function pickFreePort (): Promise<number> {
   const server = createServer()
   server.on('error', () => undefined)
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen({ port: 0, host: '::' }, () => { resolve() })
-  }).catch(async () => await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen({ port: 0, host: '0.0.0.0' }, () => { resolve() })
-  }))
+  const listenOn = async (host: string): Promise<void> => {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen({ port: 0, host }, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+  }
+  try {
+    await listenOn('::')
+  } catch {
+    await listenOn('0.0.0.0')
+  }
   const addr = server.address()
   await new Promise<void>(resolve => server.close(() => { resolve() }))
   return addr !== null && typeof addr === 'object' ? addr.port : 0
@@ -167,9 +175,10 @@ export async function probeNetwork (options: ProbeOptions = {}): Promise<ProbeRe
   for (const s of stunServers) parseHostPort(`${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`)
   const port = requestedPort === 0 ? await pickFreePort() : requestedPort
   const errors: string[] = []
-  const dl = deadline(timeoutMs, options.signal)
-  const signal = dl.signal
-  const remaining = (): number => Math.max(50, timeoutMs - (performance.now() - t0))
+  // Every step gets its own share of the deadline, so the probe ends on time with partial
+  // results; only the caller's signal cancels it.
+  const signal = options.signal
+  const remaining = (): number => Math.max(100, timeoutMs - (performance.now() - t0))
 
   // 1. Interfaces (synchronous, no traffic).
   let locals: LocalAddress[] = []
@@ -188,16 +197,23 @@ export async function probeNetwork (options: ProbeOptions = {}): Promise<ProbeRe
   const check = async (plan: ReflectorPlan, via: ProbeReachabilityCheck['via']): Promise<void> => {
     const r = await (deps.verifyReachability ?? verifyReachability)({
       reflector: plan.url, port, family: plan.family, listenHost: plan.family === 6 ? '::' : '0.0.0.0', ipv6Only: plan.family === 6,
-      timeoutMs: Math.min(3000, remaining()), signal
+      timeoutMs: Math.min(3000, remaining() - 50), ...(signal === undefined ? {} : { signal })
     })
     checks.push({ ...r, family: r.family ?? plan.family, via })
   }
   const stunTask: Promise<StunProbeResult> = options.stun === false
     ? Promise.resolve({ section: emptyNatBehavior('STUN disabled'), input: undefined })
-    : runStunProbe({ servers: stunServers, timeoutMs: Math.min(2500, timeoutMs), signal, ...(deps.discoverNatBehavior === undefined ? {} : { discover: deps.discoverNatBehavior }) })
+    : runStunProbe({
+      servers: stunServers, timeoutMs: Math.min(2500, Math.floor(timeoutMs * 0.85)),
+      ...(signal === undefined ? {} : { signal }),
+      ...(deps.discoverNatBehavior === undefined ? {} : { discover: deps.discoverNatBehavior })
+    })
   const gatewayTask: Promise<GatewayProbeResult> = upnp
     ? runGatewayProbe({
-      natPmp, ipv6, timeoutMs: Math.min(1500, timeoutMs), signal, logger: log,
+      natPmp, ipv6, logger: log,
+      timeoutMs: Math.min(1500, Math.floor(timeoutMs * 0.5)),
+      callTimeoutMs: Math.min(1500, Math.floor(timeoutMs * 0.3)),
+      ...(signal === undefined ? {} : { signal }),
       ...(options.gateways === undefined ? {} : { gateways: options.gateways }),
       ...(options.interface === undefined ? {} : { interface: options.interface }),
       ...(options.ssdpPort === undefined ? {} : { ssdpPort: options.ssdpPort }),
@@ -218,7 +234,10 @@ export async function probeNetwork (options: ProbeOptions = {}): Promise<ProbeRe
 
     // 3. With --map: mapping + pinhole, then verification through them.
     if (map && gw.discovered !== undefined) {
-      made = await createProbeMappings({ discovered: gw.discovered, port, leaseSeconds, ipv6Address: ranked6[0]?.address, signal, logger: log })
+      made = await createProbeMappings({
+        discovered: gw.discovered, port, leaseSeconds, ipv6Address: ranked6[0]?.address, logger: log,
+        timeoutMs: Math.max(500, remaining() / 2), ...(signal === undefined ? {} : { signal })
+      })
       if (made.mappingError !== undefined) gw.section.error = made.mappingError
     }
     if (map) {
@@ -248,7 +267,6 @@ export async function probeNetwork (options: ProbeOptions = {}): Promise<ProbeRe
     } else if (made.pinholeError !== undefined && ranked6[0] !== undefined) {
       pinholeReport = { address: ranked6[0].address, port, unique_id: null, lease_s: null, kept: false, deleted: false, error: made.pinholeError }
     }
-    dl.clear()
   }
   throwIfAborted(options.signal, 'probe')
   gw.section.mappings = mappings

@@ -2,10 +2,12 @@
  * UPnP Internet Gateway Device client: device description, SOAP control, and a
  * {@link Gateway} over WANIPConnection (v1/v2) or WANPPPConnection plus WANIPv6FirewallControl.
  *
- * Written here instead of using @achingbrain/nat-port-mapper's UPnP side because that library
- * (v4.0.5) discovers only IGD:2, forces leases of at least 3600 s, deletes mappings with an empty
- * protocol and the internal port, and sends AddPinhole to the WANIPConnection service, where
- * miniupnpd rejects it. See the module README for the comparison.
+ * Written here instead of using @achingbrain/nat-port-mapper (v4.0.5) because that library
+ * discovers only IGD:2 (on port 1900 of every interface, with no way to aim at one), forces
+ * leases of at least 3600 s, deletes mappings with an empty protocol and the internal instead
+ * of the external port, and sends AddPinhole to the WANIPConnection service (miniupnpd needs
+ * WANIPv6FirewallControl, over IPv6). This client speaks IGD v1 and v2 and was checked against
+ * miniupnpd 2.3.1 (map, renew, delete, pinhole).
  */
 import { deadline } from '../src/abort.ts'
 import { ErrorCode, ToolkitError, errorMessage, isToolkitError } from '../src/errors.ts'
@@ -264,7 +266,13 @@ export function createUpnpGateway (description: IgdDescription, options: UpnpGat
           throw err
         }
       }
-      return { externalPort, leaseSeconds: await grantedLease(externalPort, r.protocol, lease, o) }
+      try {
+        return { externalPort, leaseSeconds: await grantedLease(externalPort, r.protocol, lease, o) }
+      } catch (err) {
+        // Cancelled right after the router granted it: take it back rather than leak it.
+        await gateway.deletePortMapping({ externalPort, internalPort: r.internalPort, protocol: r.protocol }).catch(() => undefined)
+        throw err
+      }
     },
     async deletePortMapping (k: PortMappingKey, o) {
       try {

@@ -18,7 +18,8 @@ function isJsonSpace (byte: number | undefined): boolean {
 /**
  * Builds the success body. When the worker's object has no `task_id` or `status` of its own,
  * its bytes are spliced after the relay's two keys instead of re-serialising the result (the
- * hot path for large results); otherwise the merged object is serialised.
+ * hot path for large results); otherwise the merged object is serialised. (One contiguous
+ * buffer: measured faster for large bodies than a corked two-part write.)
  */
 export function completedBody (taskId: string, answer: ForwardResult): Buffer {
   const { result, raw } = answer

@@ -41,7 +41,7 @@ function usage (message: string): ToolkitError {
 }
 
 /** Turns parsed flags into probe options; throws ERR_USAGE. */
-export function probeOptionsFromFlags (values: Record<string, string | boolean | string[] | undefined>): ProbeOptions & { json: boolean, logLevel: LevelWithSilent } {
+function probeOptionsFromFlags (values: Record<string, string | boolean | string[] | undefined>): ProbeOptions & { json: boolean, logLevel: LevelWithSilent } {
   const options: ProbeOptions = {}
   const stun = listFlag(values, 'stun')
   if (boolFlag(values, 'no-stun')) {
@@ -102,6 +102,21 @@ export function probeOptionsFromFlags (values: Record<string, string | boolean |
 }
 
 /**
+ * Parses `iicp-nat probe` arguments (flags with their environment fallbacks) into probe options.
+ * Returns undefined after printing --help or --version; throws ERR_USAGE (exit code 3).
+ */
+export function parseProbeArgs (argv: string[], env: NodeJS.ProcessEnv): (ProbeOptions & { json: boolean, logLevel: LevelWithSilent }) | undefined {
+  let values
+  try {
+    values = parseFlags('iicp-nat probe', SYNOPSIS, PROBE_FLAGS, argv, env)
+  } catch (err) {
+    if (isToolkitError(err, ErrorCode.Usage)) throw usage(err.message)
+    throw err
+  }
+  return values === undefined ? undefined : probeOptionsFromFlags(values)
+}
+
+/**
  * Runs `iicp-nat` with `argv` (without the node and script paths) and returns the exit code.
  * Prints the report to stdout, usage and internal errors to stderr (exit 3).
  */
@@ -117,15 +132,9 @@ export async function natMain (argv: string[], env: NodeJS.ProcessEnv = process.
       return 0
     }
     if (command !== 'probe') throw usage(`unknown command "${command}" (expected "probe")`)
-    let values
-    try {
-      values = parseFlags('iicp-nat probe', SYNOPSIS, PROBE_FLAGS, rest, env)
-    } catch (err) {
-      if (isToolkitError(err, ErrorCode.Usage)) throw usage(err.message)
-      throw err
-    }
-    if (values === undefined) return 0
-    const { json, logLevel, ...options } = probeOptionsFromFlags(values)
+    const parsed = parseProbeArgs(rest, env)
+    if (parsed === undefined) return 0
+    const { json, logLevel, ...options } = parsed
     const logger = createLogger({ level: logLevel, name: 'iicp-nat', fd: 2 })
     const ctrl = new AbortController()
     const onSignal = (): void => { ctrl.abort(new ToolkitError(ErrorCode.Aborted, 'interrupted')) }

@@ -2,7 +2,6 @@
  * A TCP socket speaking IICP frames: a streaming decoder on the read side, backpressure-aware
  * writes, and exactly one close notification. Shared by the relay and the worker.
  */
-import { once } from 'node:events'
 import type { Socket } from 'node:net'
 import { raceSignal } from '../abort.ts'
 import { ErrorCode, ToolkitError, isToolkitError } from '../errors.ts'
@@ -36,6 +35,7 @@ export class FrameConnection {
   #closed = false
   #closeError: ToolkitError | undefined
   #finished = false
+  #drainWait: Promise<void> | undefined
 
   constructor (socket: Socket, options: FrameConnectionOptions) {
     this.socket = socket
@@ -77,17 +77,25 @@ export class FrameConnection {
   async write (frame: Buffer, signal?: AbortSignal): Promise<void> {
     if (this.closed) throw new ToolkitError(ErrorCode.ConnectionClosed, 'connection closed')
     if (this.send(frame)) return
-    const ac = new AbortController()
-    try {
-      await raceSignal(Promise.race([
-        once(this.socket, 'drain', { signal: ac.signal }),
-        once(this.socket, 'close', { signal: ac.signal }).then(() => {
-          throw new ToolkitError(ErrorCode.ConnectionClosed, 'connection closed while writing')
-        })
-      ]), signal, 'write')
-    } finally {
-      ac.abort()
-    }
+    await raceSignal(this.#drained(), signal, 'write')
+  }
+
+  /** One shared wait for 'drain' (or close) per backpressure episode, however many writers wait on it. */
+  #drained (): Promise<void> {
+    this.#drainWait ??= new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        this.socket.off('drain', onDrain)
+        this.socket.off('close', onClose)
+        this.#drainWait = undefined
+      }
+      const onDrain = (): void => { done(); resolve() }
+      const onClose = (): void => { done(); reject(new ToolkitError(ErrorCode.ConnectionClosed, 'connection closed while writing')) }
+      this.socket.on('drain', onDrain)
+      this.socket.on('close', onClose)
+    })
+    // Writers that gave up (aborted) no longer listen; the rejection is theirs to see, not the process's.
+    this.#drainWait.catch(() => {})
+    return this.#drainWait
   }
 
   /** Sends `finalFrame` (if given), half-closes, and destroys the socket if the peer lingers. */

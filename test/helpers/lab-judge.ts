@@ -1,8 +1,9 @@
 /**
  * Judge a lab topology with independent tools only: coturn's natdiscovery for mapping (`-m`) and
- * filtering (`-f` alone, each on fresh NAT state, spec §8.3), plus a real TCP connection from the
- * internet namespace to the client's service for inbound reachability.
+ * filtering (`-f` alone, each on fresh NAT state, spec §8.3), plus a real TCP connection from an
+ * internet host the client never contacted to the client's service, for inbound reachability.
  */
+import { INTERNET_HOST_V4, INTERNET_HOST_V6 } from '../lab/addresses.ts'
 import { httpCheck, natDiscovery } from '../lab/judges.ts'
 import type { Lab } from '../lab/lab.ts'
 import type { Behaviour, Topology } from '../lab/topologies.ts'
@@ -34,8 +35,8 @@ export async function judgeTopology (lab: Lab, t: Topology, servicePort: number)
   if (lab.coturn === undefined) throw new Error('judgeTopology needs coturn in the lab')
   const started = performance.now()
   await t.resetState()
-  const v4 = await httpCheck(lab.inetNs, `http://${t.publicV4}:${servicePort}/`, INBOUND_TIMEOUT_MS)
-  const v6 = t.clientV6 === undefined ? undefined : await httpCheck(lab.inetNs, `http://[${t.clientV6}]:${servicePort}/`, INBOUND_TIMEOUT_MS)
+  const v4 = await httpCheck(lab.inetNs, `http://${t.publicV4}:${servicePort}/`, INBOUND_TIMEOUT_MS, INTERNET_HOST_V4)
+  const v6 = t.clientV6 === undefined ? undefined : await httpCheck(lab.inetNs, `http://[${t.clientV6}]:${servicePort}/`, INBOUND_TIMEOUT_MS, INTERNET_HOST_V6)
   await t.resetState()
   const filtering = await natDiscovery(t.clientNs, 'filtering', lab.coturn)
   await t.resetState()

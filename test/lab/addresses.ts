@@ -10,8 +10,19 @@ export const STUN_PRIMARY_V4 = '11.0.0.1'
 export const STUN_ALTERNATE_V4 = '11.0.0.2'
 /** The dial-back reflector's address in the internet namespace. */
 export const REFLECTOR_V4 = '11.0.0.3'
+/** The reflector's IPv6 address. */
+export const REFLECTOR_V6 = '2a00:11::3'
+/**
+ * "Some host on the internet" that no client ever contacts: the source of the judges' inbound
+ * checks, so an address-restricted filter cannot let them through.
+ */
+export const INTERNET_HOST_V4 = '11.0.0.4'
+/** IPv6 counterpart of {@link INTERNET_HOST_V4}. */
+export const INTERNET_HOST_V6 = '2a00:11::4'
+/** IPv4 addresses of the internet namespace (STUN primary and alternate, reflector, internet host). */
+export const INET_V4 = [STUN_PRIMARY_V4, STUN_ALTERNATE_V4, REFLECTOR_V4, INTERNET_HOST_V4] as const
 /** IPv6 addresses of the internet namespace. */
-export const INET_V6 = ['2a00:11::1', '2a00:11::2', '2a00:11::3'] as const
+export const INET_V6 = ['2a00:11::1', '2a00:11::2', REFLECTOR_V6, INTERNET_HOST_V6] as const
 /** Prefix lengths on the internet bridge. */
 export const INET_V4_PLEN = 8
 export const INET_V6_PLEN = 64

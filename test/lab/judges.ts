@@ -42,12 +42,12 @@ async function runIn (ns: string, cmd: string, args: readonly string[], timeoutM
 export function parseNatDiscovery (output: string, kind: 'Mapping' | 'Filtering'): Behaviour {
   if (kind === 'Mapping' && output.includes('No NAT!')) return 'none'
   const m = output.match(new RegExp(`NAT with (Endpoint Independent|Address Dependent|Address and Port Dependent) ${kind}!`))
-  switch (m?.[1]) {
-    case 'Endpoint Independent': return 'endpoint_independent'
-    case 'Address Dependent': return 'address_dependent'
-    case 'Address and Port Dependent': return 'address_and_port_dependent'
-    default: return 'unknown'
+  const words: Record<string, Behaviour> = {
+    'Endpoint Independent': 'endpoint_independent',
+    'Address Dependent': 'address_dependent',
+    'Address and Port Dependent': 'address_and_port_dependent'
   }
+  return words[m?.[1] ?? ''] ?? 'unknown'
 }
 
 /**
@@ -87,9 +87,14 @@ export interface HttpCheck {
   ms: number
 }
 
-/** One HTTP GET of `url` from namespace `ns` (a real TCP connection), with a deadline. */
-export async function httpCheck (ns: string, url: string, timeoutMs = 2000): Promise<HttpCheck> {
-  const r = await runIn(ns, process.execPath, [labFile('bin/http-check.ts'), url, String(timeoutMs)], timeoutMs + 5000)
+/**
+ * One HTTP GET of `url` from namespace `ns` (a real TCP connection), with a deadline. `source`
+ * picks the local address (from the internet namespace: INTERNET_HOST_V4/_V6 of addresses.ts, a host
+ * the client never contacted).
+ */
+export async function httpCheck (ns: string, url: string, timeoutMs = 2000, source?: string): Promise<HttpCheck> {
+  const args = [labFile('bin/http-check.ts'), url, String(timeoutMs), ...(source === undefined ? [] : [source])]
+  const r = await runIn(ns, process.execPath, args, timeoutMs + 5000)
   const line = (r.stdout.trim().split('\n').pop() ?? '') || r.stderr.trim()
   return { ok: r.code === 0 && line.startsWith('ok '), line, ms: r.ms }
 }
@@ -120,18 +125,32 @@ export function parseUpnpList (output: string): UpnpMapping[] {
   return rows
 }
 
+/** How upnpc finds the IGD: `url` skips SSDP discovery (`-u`, fast); `anyIgd` (`-i`) accepts an IGD that says it is not connected (miniupnpd on a reserved WAN). */
+export interface UpnpcTarget {
+  url?: string | undefined
+  anyIgd?: boolean
+}
+
+/** Runs `upnpc [-6] [-u URL] [-i] ARGS…` in `ns`. */
+async function upnpc (ns: string, args: readonly string[], target: UpnpcTarget = {}, v6 = false): Promise<string> {
+  const opts = [...(v6 ? ['-6'] : []), ...(target.url === undefined ? [] : ['-u', target.url]), ...(target.anyIgd === true ? ['-i'] : [])]
+  const r = await runIn(ns, 'upnpc', [...opts, ...args], UPNPC_TIMEOUT_MS)
+  if (r.timedOut) throw new Error(`upnpc ${[...opts, ...args].join(' ')} timed out:\n${r.stdout}${r.stderr}`)
+  return r.stdout + r.stderr
+}
+
 /** `upnpc -l` from `ns`: the IGD's external IP and its port mappings. Throws when no IGD answered. */
-export async function upnpList (ns: string): Promise<{ externalIp: string | undefined, mappings: UpnpMapping[], output: string }> {
-  const r = await runIn(ns, 'upnpc', ['-l'], UPNPC_TIMEOUT_MS)
-  const output = r.stdout + r.stderr
-  if (r.timedOut || !/Found valid IGD/.test(output)) throw new Error(`upnpc -l found no valid IGD:\n${output}`)
+export async function upnpList (ns: string, target: UpnpcTarget = {}): Promise<{ externalIp: string | undefined, mappings: UpnpMapping[], output: string }> {
+  const output = await upnpc(ns, ['-l'], target)
+  const anyIgd = target.anyIgd === true
+  const found = anyIgd ? /Found (valid|a \(not connected\?\)) IGD/ : /Found valid IGD/
+  if (!found.test(output)) throw new Error(`upnpc -l found no ${anyIgd ? '' : 'valid '}IGD:\n${output}`)
   return { externalIp: output.match(/ExternalIPAddress = (\S+)/)?.[1], mappings: parseUpnpList(output), output }
 }
 
 /** `upnpc -6 -S` from `ns`: whether the IGD's WANIPv6FirewallControl allows inbound pinholes. */
-export async function upnpFirewallStatus (ns: string): Promise<{ enabled: boolean, pinholeAllowed: boolean, output: string }> {
-  const r = await runIn(ns, 'upnpc', ['-6', '-S'], UPNPC_TIMEOUT_MS)
-  const output = r.stdout + r.stderr
+export async function upnpFirewallStatus (ns: string, target: UpnpcTarget = {}): Promise<{ enabled: boolean, pinholeAllowed: boolean, output: string }> {
+  const output = await upnpc(ns, ['-S'], target, true)
   return {
     enabled: /Firewall Enabled\s*:\s*Yes/i.test(output),
     pinholeAllowed: /Inbound Pinhole Allowed\s*:\s*Yes/i.test(output),
@@ -154,4 +173,17 @@ export async function miniupnpdRules (routerNs: string): Promise<{ forward: stri
     return r.stdout.split('\n').map(l => l.trim()).filter(l => /\b(accept|dnat)\b/.test(l))
   }
   return { forward: await list('miniupnpd'), dnat: await list('prerouting_miniupnpd') }
+}
+
+/** `upnpc -6 -K ID` from `ns`: true while the IGD still knows pinhole `id` (GetPinholePackets answers), false once it is gone. */
+export async function upnpPinholeExists (ns: string, id: number, target: UpnpcTarget = {}): Promise<{ exists: boolean, output: string }> {
+  const output = await upnpc(ns, ['-K', String(id)], target, true)
+  return { exists: /PinholePackets = \d+/.test(output), output }
+}
+
+/** `upnpc -e DESC -a IP PORT PORT TCP LEASE` from `ns` (a mapping nobody renews, for lease-expiry controls). */
+export async function upnpAddMapping (ns: string, ip: string, port: number, leaseS: number, description: string, target: UpnpcTarget = {}): Promise<string> {
+  const output = await upnpc(ns, ['-e', description, '-a', ip, String(port), String(port), 'TCP', String(leaseS)], target)
+  if (!/is redirected to internal/.test(output)) throw new Error(`upnpc -a failed:\n${output}`)
+  return output
 }

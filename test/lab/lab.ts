@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
-  COTURN_PORTS, INET_V4_PLEN, INET_V6, INET_V6_PLEN, REFLECTOR_PORT, REFLECTOR_V4,
+  COTURN_PORTS, INET_V4, INET_V4_PLEN, INET_V6, INET_V6_PLEN, REFLECTOR_PORT, REFLECTOR_V4, REFLECTOR_V6,
   STUN_ALTERNATE_V4, STUN_PORTS, STUN_PRIMARY_V4
 } from './addresses.ts'
 import { createNamespaceSet, ipIn, sysctlIn } from './namespaces.ts'
@@ -19,6 +19,9 @@ import { inNs, startProcess } from './processes.ts'
 import type { LabProcess } from './processes.ts'
 import { buildTopology } from './topologies.ts'
 import type { LabContext, Topology, TopologyName } from './topologies.ts'
+
+/** The internet bridge's MAC address (locally administered). */
+const BRIDGE_MAC = '02:11:00:00:00:01'
 
 /** Deadline for a lab server to print its "listening" line. */
 export const SERVER_READY_MS = 10_000
@@ -31,7 +34,7 @@ export interface LabOptions {
   coturn?: boolean
   /** Our RFC 5780 STUN server (test/lab/bin/stun-server.ts) on 11.0.0.1/11.0.0.2, ports 3478/3479. @default true */
   stun?: boolean
-  /** Our dial-back reflector (test/lab/bin/reflector.ts) on 11.0.0.3:8080. @default true */
+  /** Our dial-back reflector (test/lab/bin/reflector.ts) on 11.0.0.3:8080 and [2a00:11::3]:8080. @default true */
   reflector?: boolean
 }
 
@@ -42,8 +45,10 @@ export interface Lab extends LabContext {
   readonly coturn: string | undefined
   /** Our STUN server's primary `host:port`, when started. */
   readonly stun: string | undefined
-  /** The reflector's base URL, when started. */
+  /** The reflector's IPv4 base URL, when started. */
   readonly reflectorUrl: string | undefined
+  /** The reflector's IPv6 base URL, when started. */
+  readonly reflectorUrlV6: string | undefined
   /** Builds a topology attached to the internet bridge. */
   addTopology: (name: TopologyName) => Promise<Topology>
   /** Stops the topology's processes and deletes its namespaces. */
@@ -121,9 +126,11 @@ export async function createLab (opts: LabOptions = {}): Promise<Lab> {
   try {
     const inetNs = await ns.create('inet')
     await sysctlIn(inetNs, { 'net.ipv6.conf.all.accept_dad': '0', 'net.ipv6.conf.default.accept_dad': '0' })
-    await ipIn(inetNs, ['link', 'add', 'br0', 'type', 'bridge'])
+    // A fixed MAC: otherwise the bridge takes the lowest MAC of its ports, so it changes whenever a
+    // topology is attached or removed and every router's ARP/ND entry for the servers goes stale.
+    await ipIn(inetNs, ['link', 'add', 'br0', 'address', BRIDGE_MAC, 'type', 'bridge'])
     await ipIn(inetNs, ['link', 'set', 'br0', 'up'])
-    for (const a of [STUN_PRIMARY_V4, STUN_ALTERNATE_V4, REFLECTOR_V4]) await ipIn(inetNs, ['addr', 'add', `${a}/${INET_V4_PLEN}`, 'dev', 'br0'])
+    for (const a of INET_V4) await ipIn(inetNs, ['addr', 'add', `${a}/${INET_V4_PLEN}`, 'dev', 'br0'])
     for (const a of INET_V6) await ipIn(inetNs, ['-6', 'addr', 'add', `${a}/${INET_V6_PLEN}`, 'dev', 'br0', 'nodad'])
 
     const ctx = { ns, inetNs, tmpDir, start }
@@ -131,6 +138,7 @@ export async function createLab (opts: LabOptions = {}): Promise<Lab> {
     let coturn: string | undefined
     let stun: string | undefined
     let reflectorUrl: string | undefined
+    let reflectorUrlV6: string | undefined
     if (opts.coturn !== false) {
       const p = start('coturn', inetNs, 'turnserver', [
         '-n', '--no-auth', '--stun-only', '-L', STUN_PRIMARY_V4, '-L', STUN_ALTERNATE_V4,
@@ -149,9 +157,10 @@ export async function createLab (opts: LabOptions = {}): Promise<Lab> {
       stun = `${STUN_PRIMARY_V4}:${STUN_PORTS.primary}`
     }
     if (opts.reflector !== false) {
-      const p = startNode('reflector', inetNs, 'bin/reflector.ts', ['--host', REFLECTOR_V4, '--port', String(REFLECTOR_PORT)])
-      ready.push(p.waitFor(/^listening /m, SERVER_READY_MS))
+      const p = startNode('reflector', inetNs, 'bin/reflector.ts', ['--host', REFLECTOR_V4, '--host', REFLECTOR_V6, '--port', String(REFLECTOR_PORT)])
+      ready.push(p.waitFor(/^listening .*\n(.|\n)*^listening /m, SERVER_READY_MS))
       reflectorUrl = `http://${REFLECTOR_V4}:${REFLECTOR_PORT}`
+      reflectorUrlV6 = `http://[${REFLECTOR_V6}]:${REFLECTOR_PORT}`
     }
     await Promise.all(ready)
 
@@ -161,6 +170,7 @@ export async function createLab (opts: LabOptions = {}): Promise<Lab> {
       coturn,
       stun,
       reflectorUrl,
+      reflectorUrlV6,
       startNode,
       addTopology: async (name: TopologyName) => {
         const n = nextIndex++

@@ -38,13 +38,20 @@ export function miniupnpdConfig (lanNet: string, uuid: string): string {
   ].join('\n')
 }
 
+/** A running miniupnpd. */
+export interface Miniupnpd {
+  readonly process: LabProcess
+  /** Its UPnP HTTP port (description at `/rootDesc.xml` on the router's LAN addresses). */
+  readonly httpPort: number
+}
+
 /** Writes the config and starts `miniupnpd -d` in `routerNs`; resolves once UPnP and NAT-PMP listen. */
-export async function startMiniupnpd (ctx: LabContext, routerNs: string, opts: { lanNet: string, tag: string }): Promise<LabProcess> {
+export async function startMiniupnpd (ctx: LabContext, routerNs: string, opts: { lanNet: string, tag: string }): Promise<Miniupnpd> {
   const conf = join(ctx.tmpDir, `miniupnpd-${opts.tag}.conf`)
   const pidFile = join(ctx.tmpDir, `miniupnpd-${opts.tag}.pid`)
   writeFileSync(conf, miniupnpdConfig(opts.lanNet, randomUUID()))
   const proc = ctx.start(`miniupnpd(${opts.tag})`, routerNs, '/usr/sbin/miniupnpd', ['-f', conf, '-d', '-P', pidFile])
-  await proc.waitFor(/HTTP listening on port \d+/, MINIUPNPD_READY_MS)
+  const http = await proc.waitFor(/HTTP listening on port (\d+)/, MINIUPNPD_READY_MS)
   await proc.waitFor(/Listening for NAT-PMP\/PCP traffic on port/, MINIUPNPD_READY_MS)
-  return proc
+  return { process: proc, httpPort: Number(http[1]) }
 }

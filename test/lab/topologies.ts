@@ -19,6 +19,9 @@ export type Behaviour = 'none' | 'endpoint_independent' | 'address_dependent' | 
 /** `nat_type` vocabulary (spec §2.2). */
 export type NatType = 'direct' | 'full_cone' | 'restricted_cone' | 'port_restricted' | 'symmetric' | 'unknown'
 
+/** Topologies that run miniupnpd (they need the miniupnpd, upnpc and natpmpc binaries). */
+export const MINIUPNPD_TOPOLOGIES: readonly TopologyName[] = ['cgnat', 'upnp']
+
 /** Every topology the lab can build. */
 export const TOPOLOGY_NAMES = [
   'public', 'firewalled-public', 'full-cone', 'restricted-cone', 'port-restricted', 'symmetric',
@@ -68,8 +71,12 @@ export interface Topology {
   /** Router namespaces, client side first. */
   readonly routerNs: readonly string[]
   readonly truth: GroundTruth
-  /** miniupnpd, in the `upnp` topology. */
+  /** miniupnpd on the client's gateway (`upnp`, `cgnat`). */
   readonly miniupnpd?: LabProcess
+  /** The gateway's UPnP description URL over IPv4 (for `upnpc -u`, which skips SSDP). */
+  readonly igdUrl?: string
+  /** The same over IPv6 (for `upnpc -6 -u`). */
+  readonly igdUrlV6?: string
   /** Forgets NAT state: flushes conntrack in every router and empties the "seen" set. */
   resetState: () => Promise<void>
 }
@@ -148,7 +155,7 @@ const DESCRIPTIONS: Record<TopologyName, string> = {
   'restricted-cone': '1:1 NAT plus the dynamic "seen address" filter (address-dependent filtering)',
   'port-restricted': 'Linux masquerade (endpoint-independent mapping, address-and-port-dependent filtering)',
   symmetric: 'masquerade random,fully-random (address-and-port-dependent mapping)',
-  cgnat: 'home masquerade NAT behind a carrier masquerade NAT whose inside network is 100.64.0.0/10',
+  cgnat: 'home router (masquerade, miniupnpd) behind a carrier masquerade NAT whose inside network is 100.64.0.0/10',
   'udp-blocked': 'masquerade, and the router drops all outbound UDP',
   'ipv6-open': 'dual stack: IPv4 masquerade, routed IPv6 with no inbound firewall',
   'ipv6-firewalled': 'dual stack: IPv4 masquerade, routed IPv6 behind a stateful inbound firewall',
@@ -234,10 +241,14 @@ export async function buildTopology (ctx: LabContext, name: TopologyName, n: num
       await ipIn(homeRtr, ['route', 'add', 'default', 'via', CARRIER_LAN.carrier])
       const c = await client(ctx, `${tag}-cli`, homeRtr, home)
       await nftIn(carrier, masqueradeRules())
-      await nftIn(homeRtr, masqueradeRules())
+      // The home router is an ordinary UPnP router (miniupnpd) whose WAN sits in 100.64.0.0/10.
+      await nftIn(homeRtr, miniupnpdSkeletonRules())
+      const igd = await startMiniupnpd(ctx, homeRtr, { lanNet: HOME_LAN.net, tag })
       return {
         ...base, clientNs: c, clientV4: HOME_LAN.client, publicV4: wanV4(n), gatewayV4: HOME_LAN.router, routerNs: [homeRtr, carrier],
         truth: { ...NATTED, cgnat: true },
+        miniupnpd: igd.process,
+        igdUrl: `http://${HOME_LAN.router}:${igd.httpPort}/rootDesc.xml`,
         resetState: resetRouters([homeRtr, carrier])
       }
     }
@@ -261,11 +272,13 @@ export async function buildTopology (ctx: LabContext, name: TopologyName, n: num
       const c = await client(ctx, `${tag}-cli`, r, home, { addr: v6.client, gw: v6.router })
       await routeV6ToLan(ctx, n)
       await nftIn(r, miniupnpdSkeletonRules())
-      const miniupnpd = await startMiniupnpd(ctx, r, { lanNet: HOME_LAN.net, tag })
+      const igd = await startMiniupnpd(ctx, r, { lanNet: HOME_LAN.net, tag })
       return {
         ...base, clientNs: c, clientV4: HOME_LAN.client, clientV6: v6.client, publicV4: wanV4(n), gatewayV4: HOME_LAN.router, routerNs: [r],
         truth: { ...NATTED, inboundV6Open: false },
-        miniupnpd,
+        miniupnpd: igd.process,
+        igdUrl: `http://${HOME_LAN.router}:${igd.httpPort}/rootDesc.xml`,
+        igdUrlV6: `http://[${v6.router}]:${igd.httpPort}/rootDesc.xml`,
         resetState: resetRouters([r])
       }
     }
