@@ -14,3 +14,7 @@ export { encodeCbor, decodeCbor, decodePayloadMap } from './protocol/cbor.ts'
 export * from './protocol/messages.ts'
 export { FrameConnection } from './transport/frame-connection.ts'
 export type { FrameConnectionOptions } from './transport/frame-connection.ts'
+export {
+  BIND_TICKET_SIGNING_PREFIX, BIND_TICKET_TYPE, verifyBindTicket, signBindTicket, bindTicketPublicKeyFromSeed
+} from './protocol/bind-ticket.ts'
+export type { BindTicketClaims, BindTicketRejectReason, BindTicketVerification, VerifyBindTicketOptions } from './protocol/bind-ticket.ts'

@@ -24,10 +24,10 @@ export interface ProbeRun {
   stderr: string
 }
 
-/** Runs `iicp-nat probe --json …args` in `clientNs`; throws with the output when it does not print a report. */
-export async function runProbe (clientNs: string, args: readonly string[]): Promise<ProbeRun> {
+/** Runs `iicp-nat probe --json …args` in `clientNs` (with extra `env`); throws with the output when it does not print a report. */
+export async function runProbe (clientNs: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<ProbeRun> {
   const [cmd, argv] = inNs(clientNs, process.execPath, [CLI, 'probe', '--json', ...args])
-  const r = await run(cmd, argv, { timeoutMs: PROBE_PROCESS_TIMEOUT_MS, cwd: REPO })
+  const r = await run(cmd, argv, { timeoutMs: PROBE_PROCESS_TIMEOUT_MS, cwd: REPO, env })
   let report: ProbeReport
   try {
     report = JSON.parse(r.stdout) as ProbeReport

@@ -100,10 +100,17 @@ export interface LabProcess {
   readonly name: string
   /** The PID we spawned (the command itself: `ip netns exec` execs in place). */
   readonly pid: number
-  /** Everything printed so far on stdout and stderr (bounded). */
+  /** Everything printed so far on stdout and stderr (bounded: the oldest output is dropped first). */
   output: () => string
-  /** Resolves with the first match of `pattern` in the output, rejects on exit or after `timeoutMs`. */
-  waitFor: (pattern: RegExp, timeoutMs: number) => Promise<RegExpMatchArray>
+  /** A position in the output stream: the number of characters printed so far. */
+  mark: () => number
+  /** The output printed after `mark` (as far as it is still retained). */
+  since: (mark: number) => string
+  /**
+   * Resolves with the first match of `pattern` in the output (after `from`, a {@link LabProcess.mark}),
+   * rejects on exit or after `timeoutMs`.
+   */
+  waitFor: (pattern: RegExp, timeoutMs: number, from?: number) => Promise<RegExpMatchArray>
   /** Settles when the process has exited. */
   readonly exited: Promise<ProcessExit>
   /** Sends SIGTERM to our PID, waits up to `graceMs`, then SIGKILL and waits again. Idempotent. */
@@ -120,9 +127,12 @@ export function startProcess (name: string, cmd: string, args: readonly string[]
   const pid = child.pid
   if (pid === undefined) throw new Error(`could not spawn ${name} (${cmd})`)
   let out = ''
+  let written = 0
   const listeners = new Set<() => void>()
+  const since = (mark: number): string => out.slice(Math.max(0, out.length - (written - mark)))
   const onData = (c: string): void => {
     out = appendBounded(out, c)
+    written += c.length
     for (const l of [...listeners]) l()
   }
   child.stdout?.setEncoding('utf8').on('data', onData)
@@ -137,9 +147,9 @@ export function startProcess (name: string, cmd: string, args: readonly string[]
     })
   })
 
-  const waitFor = async (pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> => await new Promise((resolve, reject) => {
+  const waitFor = async (pattern: RegExp, timeoutMs: number, from = 0): Promise<RegExpMatchArray> => await new Promise((resolve, reject) => {
     const check = (): void => {
-      const m = out.match(pattern)
+      const m = since(from).match(pattern)
       if (m !== null) { done(); resolve(m); return }
       if (exitInfo !== undefined) {
         done()
@@ -167,7 +177,7 @@ export function startProcess (name: string, cmd: string, args: readonly string[]
     await stopping
   }
 
-  return { name, pid, output: () => out, waitFor, exited, stop }
+  return { name, pid, output: () => out, mark: () => written, since, waitFor, exited, stop }
 }
 
 async function exitedWithin (exited: Promise<ProcessExit>, ms: number): Promise<boolean> {

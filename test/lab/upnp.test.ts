@@ -179,6 +179,23 @@ describe('NAT lab: miniupnpd router, --map probe and lease renewal', { skip: SKI
     }
   })
 
+  it('IICP_SKIP_UPNP=1: the router sees no SSDP, SOAP or NAT-PMP from the probe (spec §7 item 27)', async () => {
+    const { lab, topo } = ctx()
+    const router = topo.miniupnpd
+    assert.ok(router !== undefined)
+    const talk = /SSDP M-SEARCH from|HTTP REQUEST from|NAT-PMP request received/g
+    // Control: the router logs a default probe's discovery.
+    let mark = router.mark()
+    await runProbe(topo.clientNs, probeArgs(lab, topo, 9630))
+    await router.waitFor(/SSDP M-SEARCH from/, 2000, mark)
+    await router.waitFor(/NAT-PMP request received/, 2000, mark)
+    mark = router.mark()
+    const run = await runProbe(topo.clientNs, probeArgs(lab, topo, 9630), { IICP_SKIP_UPNP: '1' })
+    assert.equal(run.report.inputs.upnp, false)
+    assert.deepEqual(run.report.port_mapping.mappings, [])
+    assert.deepEqual(router.since(mark).match(talk) ?? [], [], `miniupnpd saw traffic from a probe with IICP_SKIP_UPNP=1:\n${router.since(mark)}`)
+  })
+
   it('CGNAT home router: probe --map never claims a router mapping (spec §7 item 15)', async t => {
     const { lab } = ctx()
     const cgnat = await lab.addTopology('cgnat')

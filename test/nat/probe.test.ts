@@ -171,6 +171,36 @@ describe('probeNetwork on loopback', () => {
     }
   })
 
+  it('ends on its deadline with partial results when a reflector and a gateway stay silent', async () => {
+    const silent = createServer(s => { s.on('error', () => undefined) })
+    const held: import('node:net').Socket[] = []
+    silent.on('connection', s => held.push(s))
+    await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', () => { resolve() }))
+    const a = silent.address()
+    const port = a !== null && typeof a === 'object' ? a.port : 1
+    const slowGateway: ProbeDeps = {
+      interfaces: PRIVATE_ONLY,
+      discoverGateways: async (o): Promise<DiscoveredGateways> => {
+        await new Promise<void>(resolve => { setTimeout(resolve, o.timeoutMs ?? 0) })
+        return { errors: { upnp: 'no UPnP IGD answered', natpmp: `no answer within ${o.timeoutMs ?? 0} ms` } }
+      }
+    }
+    try {
+      const started = Date.now()
+      const r = await probeNetwork({ port: 0, stun: false, ipv6: false, reflectors: [`http://127.0.0.1:${port}`], timeoutMs: 1000, deps: slowGateway })
+      const took = Date.now() - started
+      assert.ok(took < 1500, `took ${took} ms`)
+      assert.equal(r.reachability_checks[0]?.reachable, false)
+      assert.match(r.reachability_checks[0]?.error ?? '', /did not answer/)
+      assert.equal(r.port_mapping.protocol, null)
+      assert.match(r.port_mapping.error ?? '', /no UPnP IGD answered/)
+      assert.equal(r.exit_code, 1)
+    } finally {
+      for (const s of held) s.destroy()
+      await new Promise<void>(resolve => silent.close(() => { resolve() }))
+    }
+  })
+
   it('cancellation rejects with ERR_ABORTED and deletes the mapping it made', async () => {
     const silent = createServer(s => { s.on('error', () => undefined) })
     const held: import('node:net').Socket[] = []
