@@ -39,8 +39,12 @@ export type NatType = 'direct' | 'full_cone' | 'restricted_cone' | 'port_restric
 /** IICP `transport_method` values a node can be advised to use. */
 export type TransportMethod = 'direct' | 'upnp_mapped' | 'stun_hole_punch' | 'turn_relay' | 'external_tunnel'
 
-/** Outcome of the dial-back check for one address family. */
-export type ReflectorOutcome = 'reachable' | 'unreachable' | 'error' | 'not_run'
+/**
+ * Outcome of the dial-back check for one address family. `inconclusive`: the nonce arrived,
+ * but from an address this host had contacted while the filtering behaviour is unknown, so an
+ * address-restricted filter could explain it.
+ */
+export type ReflectorOutcome = 'reachable' | 'unreachable' | 'inconclusive' | 'error' | 'not_run'
 
 /** State of one family's direct path. */
 export type DirectState = 'verified' | 'claimed' | 'refuted' | 'none'
@@ -67,8 +71,12 @@ export interface ClassifyInput {
     mapping?: { externalIp?: string, externalPort: number }
     /** A mapping was attempted and refused. */
     mappingFailed?: boolean
-    /** Dial-back result over IPv4. */
+    /** A gateway answered but reports no public WAN address (UPnP `""`, NAT-PMP result 3). */
+    gatewayWithoutPublicWan?: Array<{ source: 'igd' | 'natpmp', detail: string }>
+    /** Dial-back result over IPv4 (raw: `reachable` = our nonce arrived). */
     reflector: ReflectorOutcome
+    /** The dial-back came from an address this host had contacted (or the reflector did not say). */
+    reflectorFromContacted?: boolean
     /** Our IPv4 address as the reflector saw it. */
     reflectorObserved?: string
   }
@@ -92,8 +100,10 @@ export interface ClassifyInput {
     pinhole?: { address: string, uniqueId: number, leaseSeconds: number }
     /** The router's InboundPinholeAllowed, when asked. */
     pinholeAllowed?: boolean
-    /** Dial-back result over IPv6. */
+    /** Dial-back result over IPv6 (raw). */
     reflector: ReflectorOutcome
+    /** The dial-back came from an address this host had contacted (or the reflector did not say). */
+    reflectorFromContacted?: boolean
     /** Our IPv6 address as the reflector saw it. */
     reflectorObserved?: string
   }
@@ -102,7 +112,7 @@ export interface ClassifyInput {
 /** One piece of CGNAT / double-NAT evidence. */
 export interface CgnatEvidence {
   /** Stable code. */
-  code: 'gateway_wan_cgnat' | 'gateway_wan_private' | 'gateway_wan_not_public' | 'stun_gateway_mismatch' | 'stun_mapped_cgnat'
+  code: 'gateway_wan_cgnat' | 'gateway_wan_private' | 'gateway_wan_not_public' | 'gateway_no_public_wan' | 'stun_gateway_mismatch' | 'stun_mapped_cgnat'
   /** Human-readable detail. */
   detail: string
 }
@@ -121,6 +131,8 @@ export interface Classification {
   ipv4_direct: DirectState
   /** IPv6 direct path state. */
   ipv6_direct: DirectState
+  /** How each family's dial-back result was counted (after the contacted-address check). */
+  reflector_outcome: { ipv4: ReflectorOutcome, ipv6: ReflectorOutcome }
   /** First ladder rung an IICP node can use today. */
   recommended_transport_method: TransportMethod
   /** Ordered fallbacks. `stun_hole_punch` appears only for cone NATs and is never recommended (IICP's TCP/HTTP transport has no ICE signalling). */
@@ -166,14 +178,36 @@ export function cgnatEvidence (input: ClassifyInput): CgnatEvidence[] {
       out.push({ code: 'stun_gateway_mismatch', detail: `STUN sees ${mapped.address} but the ${via} reports WAN ${wan.address}: another NAT is upstream` })
     }
   }
+  // A router that answers but has no public WAN address while we demonstrably reach the
+  // internet sits behind another NAT (miniupnpd withholds a private or 100.64/10 WAN address;
+  // NAT-PMP says "network failure").
+  const online = (mapped?.family === 4 && mapped.range === 'global') || tryParseIp(input.ipv4.reflectorObserved)?.range === 'global'
+  if (wan === undefined && online) {
+    for (const g of input.ipv4.gatewayWithoutPublicWan ?? []) out.push({ code: 'gateway_no_public_wan', detail: `${g.detail}, yet this host reaches the internet as ${mapped?.address ?? input.ipv4.reflectorObserved ?? '?'}` })
+  }
   if (mapped?.family === 4 && mapped.range === 'carrierGradeNat') out.push({ code: 'stun_mapped_cgnat', detail: `STUN-mapped address ${mapped.address} is in 100.64.0.0/10` })
   return out
+}
+
+/**
+ * How much a dial-back success proves. A dial-back from an address this host had just contacted
+ * also passes an address-restricted (restricted-cone) filter, so it counts fully only when the
+ * path is endpoint-independent by construction (router mapping, pinhole) or the measured
+ * filtering is endpoint-independent; with measured address-dependent filtering it is explained
+ * away (`unreachable`), otherwise it is `inconclusive`.
+ */
+export function effectiveReflectorOutcome (raw: ReflectorOutcome, fromContacted: boolean, endpointIndependentPath: boolean, filtering: NatBehaviorValue | undefined): ReflectorOutcome {
+  if (raw !== 'reachable' || !fromContacted || endpointIndependentPath) return raw
+  if (filtering === 'endpoint_independent') return 'reachable'
+  if (filtering === 'address_dependent') return 'unreachable'
+  return 'inconclusive'
 }
 
 function stateOf (outcome: ReflectorOutcome, claimed: boolean): DirectState {
   if (outcome === 'reachable') return 'verified'
   if (outcome === 'unreachable') return 'refuted'
-  return claimed ? 'claimed' : 'none'
+  // A weak dial-back success is positive evidence: it counts as a claim, never as verified.
+  return claimed || outcome === 'inconclusive' ? 'claimed' : 'none'
 }
 
 const CONE: readonly NatType[] = ['full_cone', 'restricted_cone', 'port_restricted']
@@ -202,11 +236,14 @@ export function classify (input: ClassifyInput): Classification {
   const ifaceIp = v4.publicOnInterface.find(ip => nat === undefined || nat.udpBlocked || nat.mapping === 'none' || sameIp(nat.mappedAddress, ip))
   const mappingIp = v4.mapping?.externalIp ?? v4.gatewayWanIp
   const mappingClaim = v4.mapping !== undefined && tryParseIp(mappingIp)?.range === 'global' && evidence.length === 0
-  const v4State: DirectState = v4.enabled ? stateOf(v4.reflector, ifaceIp !== undefined || mappingClaim) : 'none'
+  const v4Filtering = nat !== undefined && !nat.udpBlocked ? nat.filtering : undefined
+  const v4Outcome = effectiveReflectorOutcome(v4.reflector, v4.reflectorFromContacted === true, v4.mapping !== undefined, v4Filtering)
+  const v4State: DirectState = v4.enabled ? stateOf(v4Outcome, ifaceIp !== undefined || mappingClaim) : 'none'
   const v4Ok = v4State === 'verified' || v4State === 'claimed'
 
   const v6Routable = v6.enabled && v6.globalAddresses.length > 0
-  const v6State: DirectState = v6.enabled ? stateOf(v6.reflector, v6Routable && v6.pinhole !== undefined) : 'none'
+  const v6Outcome = effectiveReflectorOutcome(v6.reflector, v6.reflectorFromContacted === true, v6.pinhole !== undefined, undefined)
+  const v6State: DirectState = v6.enabled ? stateOf(v6Outcome, v6Routable && v6.pinhole !== undefined) : 'none'
   const v6Ok = v6State === 'verified' || v6State === 'claimed'
 
   let mode: ExposureMode
@@ -257,16 +294,17 @@ export function classify (input: ClassifyInput): Classification {
     double_nat: doubleNat,
     ipv4_direct: v4State,
     ipv6_direct: v6State,
+    reflector_outcome: { ipv4: v4Outcome, ipv6: v6Outcome },
     recommended_transport_method: recommended,
     ladder,
     verification: verified ? 'verified' : 'self_attested',
     advertised_endpoint: endpoint,
-    recommendation: recommendationFor(mode, verified, endpoint, input, natType, evidence, ladder),
+    recommendation: recommendationFor(mode, verified, endpoint, input, natType, evidence, ladder, [v4.reflector === 'reachable' ? v4Outcome : 'reachable', v6.reflector === 'reachable' ? v6Outcome : 'reachable']),
     compat: compatBlock(input)
   }
 }
 
-function recommendationFor (mode: ExposureMode, verified: boolean, endpoint: string | null, input: ClassifyInput, natType: NatType, evidence: CgnatEvidence[], ladder: TransportMethod[]): string {
+function recommendationFor (mode: ExposureMode, verified: boolean, endpoint: string | null, input: ClassifyInput, natType: NatType, evidence: CgnatEvidence[], ladder: TransportMethod[], weak: [ReflectorOutcome, ReflectorOutcome]): string {
   const parts: string[] = []
   const unverified = 'claimed but not verified: run again with --reflector URL to have it dialled back'
   switch (mode) {
@@ -297,6 +335,10 @@ function recommendationFor (mode: ExposureMode, verified: boolean, endpoint: str
         : 'No inbound path found: use a tunnel or relay (or forward the port on the router and verify with --reflector).')
       break
   }
+  const explained = weak.map((o, i) => o === 'unreachable' ? `IPv${i === 0 ? 4 : 6}` : undefined).filter(x => x !== undefined)
+  const unsure = weak.map((o, i) => o === 'inconclusive' ? `IPv${i === 0 ? 4 : 6}` : undefined).filter(x => x !== undefined)
+  if (explained.length > 0) parts.push(`The ${explained.join(' and ')} dial-back came from an address this host had contacted, which the address-dependent NAT filter admits; other hosts cannot connect.`)
+  if (unsure.length > 0) parts.push(`The ${unsure.join(' and ')} dial-back came from an address this host had contacted and the filtering is unknown, so it does not verify reachability from other hosts: use a reflector that dials back from a separate address (dialFrom).`)
   if (natType === 'symmetric') parts.push('The NAT is symmetric: UDP hole punching will not work.')
   if (input.nat?.udpBlocked === true) parts.push('Outbound UDP to the STUN servers is blocked.')
   return parts.join(' ')

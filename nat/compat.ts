@@ -187,7 +187,7 @@ export function upstreamProfile (input: ClassifyInput, variant: 'rust' | 'python
     log.push(`tier-1: UPnP mapped ${port} -> ${wan}:${ext}`)
     return { ...base, tier: 1, transport_method: 'upnp_mapped', public_endpoint: `http://${wan}:${ext}`, ipv6: null }
   }
-  log.push(input.ipv4.gatewayProtocol === undefined ? 'tier-1: no IGD found' : 'tier-1: IGD found but mapping refused')
+  log.push(input.ipv4.gatewayProtocol === 'upnp-igd' ? 'tier-1: IGD found but mapping refused' : 'tier-1: no IGD found')
   if (variant === 'python' && echoIp !== undefined) {
     log.push(`tier-1-fallback: probe reported WAN ${echoIp}; reachability deferred to the directory`)
     return { ...base, tier: 1, transport_method: 'external_tunnel', public_endpoint: `http://${echoIp}:${port}`, operator_guidance: 'Forward the port on your router.', ipv6: null }

@@ -38,6 +38,8 @@ export interface HttpResponse {
   headers: IncomingHttpHeaders
   /** Body bytes (bounded). */
   body: Buffer
+  /** The server address the request went to (the TCP peer). */
+  remoteAddress: string | undefined
 }
 
 /** Default response size cap. */
@@ -83,7 +85,8 @@ export async function httpRequest (options: HttpRequestOptions): Promise<HttpRes
         }
         chunks.push(chunk)
       })
-      res.on('end', () => { finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }) })
+      const remoteAddress = res.socket.remoteAddress
+      res.on('end', () => { finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), remoteAddress }) })
     })
     const onAbort = (): void => {
       finish(abortError(options.signal, `request to ${url.href}`))

@@ -49,7 +49,7 @@ export type { DialbackAnswer, DialbackRoute, ReflectorOptions, ReflectorServer, 
 export { verifyReachability } from './reflector-client.ts'
 export type { ReachabilityCheck, VerifyReachabilityOptions } from './reflector-client.ts'
 
-export { DIRECT_MODES, EXPOSURE_MODES, cgnatEvidence, classify, exitCodeFor, natTypeFrom } from './classify.ts'
+export { DIRECT_MODES, EXPOSURE_MODES, cgnatEvidence, classify, effectiveReflectorOutcome, exitCodeFor, natTypeFrom } from './classify.ts'
 export type {
   CgnatEvidence, Classification, ClassifyInput, DirectState, ExposureMode, NatBehaviorValue, NatType,
   ReflectorOutcome, TransportMethod

@@ -7,7 +7,7 @@
  * host's real default gateway. Tests pass loopback `gateways` (or disable both protocols).
  */
 import { deadline, throwIfAborted } from '../src/abort.ts'
-import { ErrorCode, ToolkitError, errorMessage } from '../src/errors.ts'
+import { ErrorCode, ToolkitError, errorMessage, isToolkitError } from '../src/errors.ts'
 import { silentLogger, type Logger } from '../src/log.ts'
 import { formatHostPort, tryParseIp } from './addr.ts'
 import { defaultGatewayV4, listLocalAddresses, sourceAddressToward, type InterfaceSources } from './interfaces.ts'
@@ -65,6 +65,8 @@ export interface DiscoveredGateways {
   upnpIpv6?: Gateway
   /** NAT-PMP gateway that answered, with the external address it reported. */
   natPmp?: { gateway: Gateway, externalIp: string }
+  /** A NAT-PMP gateway answered with an error result code (3 = it has no public address). */
+  natPmpRefusal?: { gateway: string, resultCode: number }
   /** Why each protocol found nothing, by protocol (`upnp`, `upnp6`, `natpmp`). */
   errors: Record<string, string>
 }
@@ -165,8 +167,13 @@ export async function discoverGateways (options: DiscoverGatewaysOptions = {}): 
       const address = explicit.length > 0 ? explicitIp : defaultGatewayV4(options.readRoute)?.address
       if (address === undefined) throw new ToolkitError(ErrorCode.PortMapUnavailable, explicit.length > 0 ? 'no IPv4 gateway address given' : 'no IPv4 default gateway')
       const gateway = createNatPmpGateway({ address, port: options.natPmpPort ?? NAT_PMP_PORT, timeoutMs })
-      const externalIp = await gateway.externalIp({ signal: dl.signal })
-      out.natPmp = { gateway, externalIp }
+      try {
+        out.natPmp = { gateway, externalIp: await gateway.externalIp({ signal: dl.signal }) }
+      } catch (err) {
+        const code = isToolkitError(err, ErrorCode.PortMapFailed) ? err.details?.natPmpResultCode : undefined
+        if (typeof code === 'number') out.natPmpRefusal = { gateway: address, resultCode: code }
+        throw err
+      }
     }))
   }
   try {

@@ -23,6 +23,8 @@ export interface GatewayProbeResult {
   wan?: { ip: string, source: 'igd' | 'natpmp' }
   /** The `ipv6.firewall` value. */
   firewall: ProbeIpv6['firewall']
+  /** Gateways that answered but report no public WAN address. */
+  withoutWan: Array<{ source: 'igd' | 'natpmp', detail: string }>
 }
 
 /** An empty `port_mapping` section. */
@@ -56,8 +58,9 @@ export async function runGatewayProbe (options: DiscoverGatewaysOptions & { disc
     found = await (options.discover ?? discoverGateways)(options)
   } catch (err) {
     if (signal?.aborted === true) throw err
-    return { discovered: undefined, section: emptyPortMapping(errorMessage(err)), firewall: null }
+    return { discovered: undefined, section: emptyPortMapping(errorMessage(err)), firewall: null, withoutWan: [] }
   }
+  const withoutWan: GatewayProbeResult['withoutWan'] = []
   const section = emptyPortMapping(null)
   section.discovery_errors = { ...found.errors }
   const upnp = found.upnp
@@ -74,8 +77,12 @@ export async function runGatewayProbe (options: DiscoverGatewaysOptions & { disc
     section.igd = { location: i.location ?? i.address, device_type: i.deviceType ?? null, service_type: i.serviceType ?? null, friendly_name: i.friendlyName ?? null, ipv6_firewall: i.ipv6Firewall === true }
     if (ext !== undefined && 'value' in ext) {
       const ip = tryParseIp(ext.value)
-      if (ip !== undefined) wan = { ip: ip.address, source: 'igd' }
-      else section.discovery_errors.upnp = 'IGD reported no valid external address'
+      if (ip !== undefined && ip.range !== 'unspecified') {
+        wan = { ip: ip.address, source: 'igd' }
+      } else {
+        section.discovery_errors.upnp = `IGD reports no external address (${JSON.stringify(ext.value.slice(0, 64))})`
+        withoutWan.push({ source: 'igd', detail: `the IGD reports no external address (${JSON.stringify(ext.value.slice(0, 64))})` })
+      }
     } else if (ext !== undefined) {
       section.discovery_errors.upnp = `GetExternalIPAddress failed: ${ext.error}`
     }
@@ -85,6 +92,9 @@ export async function runGatewayProbe (options: DiscoverGatewaysOptions & { disc
     section.protocol ??= 'nat-pmp'
     const ip = tryParseIp(found.natPmp.externalIp)
     if (wan === undefined && ip !== undefined) wan = { ip: ip.address, source: 'natpmp' }
+  }
+  if (found.natPmpRefusal?.resultCode === 3) {
+    withoutWan.push({ source: 'natpmp', detail: `the NAT-PMP gateway ${found.natPmpRefusal.gateway} answers "network failure" (result 3: it has no public address)` })
   }
   if (wan !== undefined) section.external_ip = wan.ip
   if (section.protocol === null) {
@@ -101,7 +111,7 @@ export async function runGatewayProbe (options: DiscoverGatewaysOptions & { disc
       firewall.error = fw.error
     }
   }
-  const result: GatewayProbeResult = { discovered: found, section, firewall }
+  const result: GatewayProbeResult = { discovered: found, section, firewall, withoutWan }
   if (wan !== undefined) result.wan = wan
   return result
 }

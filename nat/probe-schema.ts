@@ -4,7 +4,7 @@
  * run or failed is still present, with `null` values and an `error`, so consumers never need
  * to guess whether a key exists.
  */
-import type { CgnatEvidence, DirectState, ExposureMode, NatBehaviorValue, NatType, TransportMethod } from './classify.ts'
+import type { CgnatEvidence, DirectState, ExposureMode, NatBehaviorValue, NatType, ReflectorOutcome, TransportMethod } from './classify.ts'
 import type { CompatBlock } from './compat.ts'
 import type { ReachabilityCheck } from './reflector-client.ts'
 
@@ -222,6 +222,14 @@ export interface ProbeIpv6 {
 export interface ProbeReachabilityCheck extends ReachabilityCheck {
   /** What made the port reachable, if anything: `direct` (no mapping), `upnp-igd`, `nat-pmp` or `pinhole`. */
   via: 'direct' | 'upnp-igd' | 'nat-pmp' | 'pinhole'
+  /**
+   * The dial-back came from an address this probe had contacted (a STUN server, its alternate
+   * address, or the reflector itself), or the reflector did not say where from. Such a success
+   * also passes an address-restricted filter, so it verifies only an endpoint-independent path.
+   */
+  dialback_from_contacted: boolean
+  /** How classification counted this check: `reachable`, `unreachable`, `inconclusive`, `error`. */
+  counted_as: ReflectorOutcome
 }
 
 /** The whole `iicp-nat-probe/v1` document. */
@@ -256,6 +264,8 @@ export interface ProbeReport {
   ipv4_direct: DirectState
   /** IPv6 direct path: verified, claimed, refuted or none. */
   ipv6_direct: DirectState
+  /** How each family's dial-back was counted (see {@link ProbeReachabilityCheck.counted_as}). */
+  reflector_outcome: { ipv4: ReflectorOutcome, ipv6: ReflectorOutcome }
   /** Recommended IICP transport method. */
   recommended_transport_method: TransportMethod
   /** Ordered fallbacks. */

@@ -141,6 +141,14 @@ function planReflectors (urls: string[], ipv4: boolean, ipv6: boolean): Reflecto
   return [plans.find(p => p.family === 4), plans.find(p => p.family === 6)].filter((p): p is ReflectorPlan => p !== undefined)
 }
 
+function tryParseHostPort (text: string): string | undefined {
+  try {
+    return parseHostPort(text, { allowNames: false }).host
+  } catch {
+    return undefined
+  }
+}
+
 function outcomeOf (check: ProbeReachabilityCheck | undefined): ReflectorOutcome {
   if (check === undefined) return 'not_run'
   if (check.reachable) return 'reachable'
@@ -199,7 +207,7 @@ export async function probeNetwork (options: ProbeOptions = {}): Promise<ProbeRe
       reflector: plan.url, port, family: plan.family, listenHost: plan.family === 6 ? '::' : '0.0.0.0', ipv6Only: plan.family === 6,
       timeoutMs: Math.min(3000, remaining() - 50), ...(signal === undefined ? {} : { signal })
     })
-    checks.push({ ...r, family: r.family ?? plan.family, via })
+    checks.push({ ...r, family: r.family ?? plan.family, via, dialback_from_contacted: true, counted_as: 'not_run' })
   }
   const stunTask: Promise<StunProbeResult> = options.stun === false
     ? Promise.resolve({ section: emptyNatBehavior('STUN disabled'), input: undefined })
@@ -221,7 +229,7 @@ export async function probeNetwork (options: ProbeOptions = {}): Promise<ProbeRe
       ...(deps.interfaces === undefined ? {} : { interfaceSources: deps.interfaces }),
       ...(deps.discoverGateways === undefined ? {} : { discover: deps.discoverGateways })
     })
-    : Promise.resolve({ discovered: undefined, section: emptyPortMapping('port mapping disabled (--no-upnp)'), firewall: null })
+    : Promise.resolve({ discovered: undefined, section: emptyPortMapping('port mapping disabled (--no-upnp)'), firewall: null, withoutWan: [] })
   const readOnlyChecks = map ? Promise.resolve() : Promise.all(reflectorPlans.map(async p => { await check(p, 'direct') })).then(() => undefined)
 
   let made: ProbeMappings = {}
@@ -272,6 +280,16 @@ export async function probeNetwork (options: ProbeOptions = {}): Promise<ProbeRe
   gw.section.mappings = mappings
 
   // 5. Assemble classifier input and the report.
+  // Addresses this probe talked to: a dial-back from one of them also passes an address-restricted filter.
+  const contacted = new Set<string>()
+  for (const s of stun.section.stun_servers) {
+    for (const hp of [s.server, s.other_address]) {
+      const host = hp === null ? undefined : tryParseHostPort(hp)
+      if (host !== undefined) contacted.add(host)
+    }
+  }
+  for (const c of checks) if (c.reflector_address !== null) contacted.add(c.reflector_address)
+  for (const c of checks) c.dialback_from_contacted = c.dialed_from === null || contacted.has(c.dialed_from)
   const v4Check = checks.find(c => c.family === 4)
   const v6Check = checks.find(c => c.family === 6)
   const input: ClassifyInput = {
@@ -284,13 +302,20 @@ export async function probeNetwork (options: ProbeOptions = {}): Promise<ProbeRe
       reflector: outcomeOf(v6Check)
     }
   }
+  if (v4Check !== undefined) input.ipv4.reflectorFromContacted = v4Check.dialback_from_contacted
+  if (v6Check !== undefined) input.ipv6.reflectorFromContacted = v6Check.dialback_from_contacted
   if (stun.input !== undefined) input.nat = stun.input
   if (options.relayEndpoint !== undefined) input.relayEndpoint = options.relayEndpoint
   if (options.tunnelUrl !== undefined) input.tunnelUrl = options.tunnelUrl
   if (gw.wan !== undefined) {
     input.ipv4.gatewayWanIp = gw.wan.ip
     input.ipv4.gatewayProtocol = gw.wan.source === 'igd' ? 'upnp-igd' : 'nat-pmp'
+  } else if (gw.section.protocol !== null) {
+    // A gateway answered without a usable WAN address (upstream SDKs then fall back to an echo IP).
+    input.ipv4.gatewayWanIp = ''
+    input.ipv4.gatewayProtocol = gw.section.protocol
   }
+  if (gw.withoutWan.length > 0) input.ipv4.gatewayWithoutPublicWan = gw.withoutWan
   if (made.mapping !== undefined) {
     input.ipv4.mapping = { externalPort: made.mapping.externalPort, ...(made.mapping.externalIp === undefined ? {} : { externalIp: made.mapping.externalIp }) }
   } else if (made.mappingError !== undefined) {
@@ -302,6 +327,8 @@ export async function probeNetwork (options: ProbeOptions = {}): Promise<ProbeRe
   if (gw.firewall?.inbound_pinhole_allowed !== null && gw.firewall?.inbound_pinhole_allowed !== undefined) input.ipv6.pinholeAllowed = gw.firewall.inbound_pinhole_allowed
 
   const c = classify(input)
+  if (v4Check !== undefined) v4Check.counted_as = c.reflector_outcome.ipv4
+  if (v6Check !== undefined) v6Check.counted_as = c.reflector_outcome.ipv6
   if (v4Check?.reachable === true && tryParseIp(v4Check.observed_address)?.range !== 'global') {
     c.recommendation += ` Note: the reflector saw the non-public address ${v4Check.observed_address ?? ''}, so it sits inside your network and proves local reachability only.`
   }
@@ -378,6 +405,7 @@ export async function probeNetwork (options: ProbeOptions = {}): Promise<ProbeRe
     nat_type: c.nat_type,
     ipv4_direct: c.ipv4_direct,
     ipv6_direct: c.ipv6_direct,
+    reflector_outcome: c.reflector_outcome,
     recommended_transport_method: c.recommended_transport_method,
     ladder: c.ladder,
     verification: c.verification,

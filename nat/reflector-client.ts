@@ -59,6 +59,10 @@ export interface ReachabilityCheck {
   observed_address: string | null
   /** Connect latency the reflector measured. */
   latency_ms: number | null
+  /** The reflector address we sent the request to. */
+  reflector_address: string | null
+  /** The address the reflector says it dialed back from; null when it did not say (older reflectors) or could not connect. */
+  dialed_from: string | null
   /** Why not reachable, or why the check failed. */
   error: string | null
 }
@@ -142,7 +146,8 @@ export async function verifyReachability (options: VerifyReachabilityOptions): P
   const nonce = randomBytes(16).toString('hex')
   const result: ReachabilityCheck = {
     reflector: url.href, target: null, family: null, port: options.port, reachable: false,
-    reflector_reachable: null, nonce_verified: false, observed_address: null, latency_ms: null, error: null
+    reflector_reachable: null, nonce_verified: false, observed_address: null, latency_ms: null,
+    reflector_address: null, dialed_from: null, error: null
   }
   let listener: Awaited<ReturnType<typeof listenForNonce>>
   try {
@@ -184,6 +189,8 @@ export async function verifyReachability (options: VerifyReachabilityOptions): P
     result.family = observed.family
     result.target = formatHostPort(observed.address, listener.port)
     result.latency_ms = typeof body.latency_ms === 'number' ? body.latency_ms : null
+    result.reflector_address = tryParseIp(res.remoteAddress)?.address ?? null
+    result.dialed_from = typeof body.dialed_from === 'string' ? (tryParseIp(body.dialed_from)?.address ?? null) : null
     if (body.reachable) {
       // The greeting was written before the answer; give the bytes a moment to arrive.
       const stop = new AbortController()

@@ -6,7 +6,9 @@
  * `{"reachable", "observed_address", "port", "latency_ms", "error"?}`.
  *
  * It can only ever dial the address the request came from, so it cannot be aimed at third
- * parties. Requests are rate-limited per source (IPv6 per /64), dials are bounded in number
+ * parties. Give it `dialFrom` addresses the client never talks to: a dial-back from the very
+ * address the client just contacted also passes an address-restricted NAT filter, so clients
+ * treat such a success as weaker evidence (the answer's `dialed_from` tells them which it was). Requests are rate-limited per source (IPv6 per /64), dials are bounded in number
  * and time, bodies in size. Usable as a relay extra route ({@link createDialbackRoute}) or
  * standalone ({@link createReflectorServer}).
  */
@@ -45,6 +47,12 @@ export interface ReflectorOptions {
   rateWindowMs?: number
   /** Most sources tracked; when full, expired entries are swept and then new sources get 503. @default 10000 */
   maxTrackedSources?: number
+  /**
+   * Local addresses to dial back from (one per family is used; IPv4-mapped forms are unwrapped).
+   * Use addresses that clients never contact, so the check also holds behind address-restricted filters.
+   * @default the kernel's choice (normally the address the request arrived on)
+   */
+  dialFrom?: string[]
   /** Logger. @default silentLogger() */
   logger?: Logger
 }
@@ -59,6 +67,8 @@ export interface DialbackAnswer {
   port: number
   /** Connect time in milliseconds, when reachable. */
   latency_ms: number | null
+  /** The reflector's local address the dial-back came from (null when the connect failed). */
+  dialed_from: string | null
   /** Why the dial failed (e.g. `ECONNREFUSED`, `timeout`). */
   error?: string
 }
@@ -124,31 +134,34 @@ function parseRequest (body: Buffer): { port: number, nonce: string } {
   return { port, nonce: nonce.toLowerCase() }
 }
 
+interface DialResult { ok: boolean, latencyMs: number | null, from: string | null, error?: string }
+
 /** Dials host:port, writes the greeting, and reports the outcome. Never rejects. */
-async function dialBack (host: string, port: number, nonce: string, timeoutMs: number, signal: AbortSignal): Promise<{ ok: boolean, latencyMs: number | null, error?: string }> {
-  if (signal.aborted) return { ok: false, latencyMs: null, error: 'aborted' }
+async function dialBack (host: string, port: number, nonce: string, timeoutMs: number, localAddress: string | undefined, signal: AbortSignal): Promise<DialResult> {
+  if (signal.aborted) return { ok: false, latencyMs: null, from: null, error: 'aborted' }
   const started = performance.now()
   return await new Promise(resolve => {
-    const socket: Socket = connect({ host, port, noDelay: true })
-    const finish = (r: { ok: boolean, latencyMs: number | null, error?: string }): void => {
+    const socket: Socket = connect({ host, port, noDelay: true, ...(localAddress === undefined ? {} : { localAddress }) })
+    const finish = (r: DialResult): void => {
       clearTimeout(timer)
       signal.removeEventListener('abort', onAbort)
       resolve(r)
     }
     const timer = setTimeout(() => {
       socket.destroy()
-      finish({ ok: false, latencyMs: null, error: 'timeout' })
+      finish({ ok: false, latencyMs: null, from: null, error: 'timeout' })
     }, timeoutMs)
     const onAbort = (): void => {
       socket.destroy()
-      finish({ ok: false, latencyMs: null, error: 'aborted' })
+      finish({ ok: false, latencyMs: null, from: null, error: 'aborted' })
     }
     signal.addEventListener('abort', onAbort, { once: true })
-    socket.on('error', (err: NodeJS.ErrnoException) => { finish({ ok: false, latencyMs: null, error: err.code ?? err.message }) })
+    socket.on('error', (err: NodeJS.ErrnoException) => { finish({ ok: false, latencyMs: null, from: null, error: err.code ?? err.message }) })
     socket.on('connect', () => {
       const latencyMs = Math.round((performance.now() - started) * 10) / 10
+      const from = tryParseIp(socket.localAddress)?.address ?? null
       socket.end(`${DIALBACK_GREETING} ${nonce}\n`, () => {
-        finish({ ok: true, latencyMs })
+        finish({ ok: true, latencyMs, from })
         // Give the peer a moment to read before the socket goes; never longer than a second.
         setTimeout(() => { socket.destroy() }, 1000).unref()
       })
@@ -172,6 +185,12 @@ export function createDialbackRoute (options: ReflectorOptions = {}): DialbackRo
   const limit = options.rateLimit ?? DIALBACK_RATE_LIMIT
   const windowMs = options.rateWindowMs ?? DIALBACK_RATE_WINDOW_MS
   const maxSources = options.maxTrackedSources ?? MAX_TRACKED_SOURCES
+  const dialFrom = new Map<4 | 6, string>()
+  for (const a of options.dialFrom ?? []) {
+    const ip = tryParseIp(a)
+    if (ip === undefined) throw new ToolkitError(ErrorCode.InvalidAddress, `dialFrom: not an IP address: "${a}"`)
+    if (!dialFrom.has(ip.family)) dialFrom.set(ip.family, ip.address)
+  }
   const windows = new Map<string, { count: number, resetAt: number }>()
   const shutdown = new AbortController()
   let active = 0
@@ -230,12 +249,12 @@ export function createDialbackRoute (options: ReflectorOptions = {}): DialbackRo
     active++
     let result
     try {
-      result = await dialBack(observed.address, request.port, request.nonce, dialTimeout, signal)
+      result = await dialBack(observed.address, request.port, request.nonce, dialTimeout, dialFrom.get(observed.family), signal)
     } finally {
       active--
     }
     log.info({ peer: observed.address, port: request.port, reachable: result.ok, error: result.error }, 'dial-back')
-    const answer: DialbackAnswer = { reachable: result.ok, observed_address: observed.address, port: request.port, latency_ms: result.latencyMs }
+    const answer: DialbackAnswer = { reachable: result.ok, observed_address: observed.address, port: request.port, latency_ms: result.latencyMs, dialed_from: result.from }
     if (result.error !== undefined) answer.error = result.error
     sendJson(res, 200, answer)
   }

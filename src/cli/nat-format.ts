@@ -73,10 +73,13 @@ export function formatProbeReport (r: ProbeReport): string {
   if (r.reachability_checks.length === 0) out.push(line('○', 'reflector', 'none given (--reflector URL): direct paths stay self-attested'))
   for (const c of r.reachability_checks) {
     const label = `reflector v${c.family ?? '?'}`
+    const weak = c.reachable && c.counted_as !== 'reachable'
+      ? `; counted as ${c.counted_as}: the dial-back came from ${c.dialed_from ?? 'an unknown address'}, an address this host had contacted`
+      : ''
     const text = c.reachable
-      ? `reachable at ${c.target ?? '?'} (${c.latency_ms ?? '?'} ms, nonce verified) via ${c.via}`
+      ? `reachable at ${c.target ?? '?'} (${c.latency_ms ?? '?'} ms, nonce verified) via ${c.via}${weak}`
       : `not reachable${c.target === null ? '' : ` at ${c.target}`}: ${c.error ?? 'unknown'} (${c.reflector})`
-    out.push(line(c.reachable ? '✓' : '✗', label, text))
+    out.push(line(c.reachable && weak === '' ? '✓' : '✗', label, text))
   }
 
   out.push('')

@@ -56,8 +56,6 @@ export async function runLoad (o: LoadOptions): Promise<LoadResult> {
   let errors = 0
   let measuring = false
   let stopped = false
-  const start = performance.now()
-  let measureStart = start
   const loop = async (): Promise<void> => {
     while (!stopped) {
       const t0 = performance.now()
@@ -72,7 +70,7 @@ export async function runLoad (o: LoadOptions): Promise<LoadResult> {
   const workers = Array.from({ length: o.concurrency }, loop)
   await new Promise(resolve => setTimeout(resolve, o.warmupMs))
   measuring = true
-  measureStart = performance.now()
+  const measureStart = performance.now()
   await new Promise<void>(resolve => {
     const t = setTimeout(resolve, o.durationMs)
     const check = setInterval(() => { if (stopped) { clearTimeout(t); clearInterval(check); resolve() } }, 20)

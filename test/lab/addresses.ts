@@ -19,12 +19,20 @@ export const REFLECTOR_V6 = '2a00:11::3'
 export const INTERNET_HOST_V4 = '11.0.0.4'
 /** IPv6 counterpart of {@link INTERNET_HOST_V4}. */
 export const INTERNET_HOST_V6 = '2a00:11::4'
-/** IPv4 addresses of the internet namespace (STUN primary and alternate, reflector, internet host). */
-export const INET_V4 = [STUN_PRIMARY_V4, STUN_ALTERNATE_V4, REFLECTOR_V4, INTERNET_HOST_V4] as const
+/**
+ * The source address of the reflector's dial-backs: no client ever sends to it, so a dial-back
+ * proves the path is open to strangers, not just to an address the probe contacted.
+ */
+export const REFLECTOR_DIAL_FROM_V4 = '11.0.0.5'
+/** IPv6 counterpart of {@link REFLECTOR_DIAL_FROM_V4}. */
+export const REFLECTOR_DIAL_FROM_V6 = '2a00:11::5'
+/** IPv4 addresses of the internet namespace (STUN primary and alternate, reflector, internet host, dial-back source). */
+export const INET_V4 = [STUN_PRIMARY_V4, STUN_ALTERNATE_V4, REFLECTOR_V4, INTERNET_HOST_V4, REFLECTOR_DIAL_FROM_V4] as const
 /** IPv6 addresses of the internet namespace. */
-export const INET_V6 = ['2a00:11::1', '2a00:11::2', REFLECTOR_V6, INTERNET_HOST_V6] as const
-/** Prefix lengths on the internet bridge. */
+export const INET_V6 = ['2a00:11::1', '2a00:11::2', REFLECTOR_V6, INTERNET_HOST_V6, REFLECTOR_DIAL_FROM_V6] as const
+/** IPv4 prefix length on the internet bridge. */
 export const INET_V4_PLEN = 8
+/** IPv6 prefix length on the internet bridge. */
 export const INET_V6_PLEN = 64
 
 /** Our STUN server's ports (fixed: the internet namespace is private to one lab run). */

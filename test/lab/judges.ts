@@ -8,6 +8,7 @@ import { inNs, run } from './processes.ts'
 import type { RunResult } from './processes.ts'
 import type { Behaviour } from './topologies.ts'
 import { labFile } from './lab.ts'
+import { SEEN_SET } from './nft-rules.ts'
 
 /** natdiscovery waits ~3 s per unanswered request; filtering needs up to two of them, mapping one. */
 const NATDISCOVERY_TIMEOUT_MS = 15_000
@@ -186,4 +187,11 @@ export async function upnpAddMapping (ns: string, ip: string, port: number, leas
   const output = await upnpc(ns, ['-e', description, '-a', ip, String(port), String(port), 'TCP', String(leaseS)], target)
   if (!/is redirected to internal/.test(output)) throw new Error(`upnpc -a failed:\n${output}`)
   return output
+}
+
+/** Addresses in a restricted-cone router's "seen" set: the internet hosts the client has contacted (whose packets the filter lets in). */
+export async function seenAddresses (routerNs: string): Promise<string[]> {
+  const r = await runIn(routerNs, 'nft', ['list', 'set', SEEN_SET.family, SEEN_SET.table, SEEN_SET.set], 5000)
+  if (r.code !== 0) throw new Error(`nft list set: ${r.stderr}`)
+  return [...(r.stdout.match(/elements = \{([^}]*)\}/)?.[1] ?? '').matchAll(/(\d+\.\d+\.\d+\.\d+)/g)].map(m => m[1] ?? '')
 }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
-  COTURN_PORTS, INET_V4, INET_V4_PLEN, INET_V6, INET_V6_PLEN, REFLECTOR_PORT, REFLECTOR_V4, REFLECTOR_V6,
+  COTURN_PORTS, INET_V4, INET_V4_PLEN, INET_V6, INET_V6_PLEN, REFLECTOR_PORT, REFLECTOR_DIAL_FROM_V4, REFLECTOR_DIAL_FROM_V6, REFLECTOR_V4, REFLECTOR_V6,
   STUN_ALTERNATE_V4, STUN_PORTS, STUN_PRIMARY_V4
 } from './addresses.ts'
 import { createNamespaceSet, ipIn, sysctlIn } from './namespaces.ts'
@@ -66,7 +66,7 @@ export function labFile (rel: string): string {
   return fileURLToPath(new URL(rel, import.meta.url))
 }
 
-const live = new Set<{ ns: NamespaceSet, procs: Map<LabProcess, string> }>()
+const live = new Set<{ ns: NamespaceSet, procs: Map<LabProcess, string>, tmpDir: string }>()
 let exitHookInstalled = false
 
 function installExitHook (): void {
@@ -78,6 +78,7 @@ function installExitHook (): void {
         try { process.kill(p.pid, 'SIGKILL') } catch { /* already gone */ }
       }
       l.ns.deleteAllSync()
+      rmSync(l.tmpDir, { recursive: true, force: true })
     }
   })
 }
@@ -86,10 +87,10 @@ function installExitHook (): void {
 export async function createLab (opts: LabOptions = {}): Promise<Lab> {
   const ns = createNamespaceSet(opts.prefix)
   const procs = new Map<LabProcess, string>()
-  const entry = { ns, procs }
+  const tmpDir = mkdtempSync(join(tmpdir(), ns.prefix))
+  const entry = { ns, procs, tmpDir }
   live.add(entry)
   installExitHook()
-  const tmpDir = mkdtempSync(join(tmpdir(), ns.prefix))
   let nextIndex = 1
   let closing: Promise<void> | undefined
 
@@ -157,7 +158,7 @@ export async function createLab (opts: LabOptions = {}): Promise<Lab> {
       stun = `${STUN_PRIMARY_V4}:${STUN_PORTS.primary}`
     }
     if (opts.reflector !== false) {
-      const p = startNode('reflector', inetNs, 'bin/reflector.ts', ['--host', REFLECTOR_V4, '--host', REFLECTOR_V6, '--port', String(REFLECTOR_PORT)])
+      const p = startNode('reflector', inetNs, 'bin/reflector.ts', ['--host', REFLECTOR_V4, '--host', REFLECTOR_V6, '--port', String(REFLECTOR_PORT), '--dial-from', REFLECTOR_DIAL_FROM_V4, '--dial-from', REFLECTOR_DIAL_FROM_V6])
       ready.push(p.waitFor(/^listening .*\n(.|\n)*^listening /m, SERVER_READY_MS))
       reflectorUrl = `http://${REFLECTOR_V4}:${REFLECTOR_PORT}`
       reflectorUrlV6 = `http://[${REFLECTOR_V6}]:${REFLECTOR_PORT}`

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { LAB_BASE_BINARIES, LAB_UPNP_BINARIES, labSkipReason } from '../helpers/lab-env.ts'
 import { judgeTopology } from '../helpers/lab-judge.ts'
 import { probeArgs, resultLine, runProbe } from '../helpers/lab-probe.ts'
-import { natDiscovery, natpmpPublicIp, stunReflexive } from './judges.ts'
+import { natDiscovery, natpmpPublicIp, seenAddresses, stunReflexive } from './judges.ts'
 import { createLab } from './lab.ts'
 import type { Lab } from './lab.ts'
 import { MINIUPNPD_TOPOLOGIES, TOPOLOGY_NAMES } from './topologies.ts'
@@ -22,7 +22,7 @@ const UPNP_SKIP = SKIP ?? labSkipReason(LAB_UPNP_BINARIES)
 const PROBE_PORT = 9484
 const SERVICE_PORT = 9485
 /** Topologies built at once: judging is mostly waiting for natdiscovery's 3 s timeouts. */
-const CONCURRENCY = 4
+const CONCURRENCY = 6
 
 /** The exposure mode spec §1.6 gives for a topology's ground truth (reachability from any internet host). */
 function expectedExposure (truth: GroundTruth): string {
@@ -85,7 +85,9 @@ async function checkTopology (lab: Lab, name: TopologyName, diagnostic: (msg: st
     const line = resultLine(topo, probe, judge)
     diagnostic(line.slice(2))
     process.stdout.write(`${line}\n`)
-    const context = `\n${line}\njudges:\n${judge.evidence}\nprobe nat_behavior: ${JSON.stringify(r.nat_behavior)}\nreachability: ${JSON.stringify(r.reachability_checks)}\ncgnat: ${JSON.stringify(r.cgnat)} port_mapping.error: ${String(r.port_mapping.error)}`
+    // Which internet hosts the client had contacted when the probe ended (the restricted-cone filter admits exactly these).
+    const seen = topo.name === 'restricted-cone' ? `\nrouter seen-address set after the probe: ${(await seenAddresses(topo.routerNs[0] ?? '')).join(', ')}` : ''
+    const context = `\n${line}\njudges:\n${judge.evidence}\nprobe nat_behavior: ${JSON.stringify(r.nat_behavior)}\nreachability: ${JSON.stringify(r.reachability_checks)}${seen}\ncgnat: ${JSON.stringify(r.cgnat)} double_nat: ${String(r.double_nat)}\nport_mapping: error=${String(r.port_mapping.error)} discovery_errors=${JSON.stringify(r.port_mapping.discovery_errors)} igd=${JSON.stringify(r.port_mapping.igd)}`
 
     // 1. The lab is what it claims: the independent judges confirm the ground truth.
     assert.equal(judge.mapping, topo.truth.mapping, `judge mapping vs ground truth${context}`)
@@ -116,8 +118,18 @@ async function checkTopology (lab: Lab, name: TopologyName, diagnostic: (msg: st
     assert.equal(r.verification, direct ? 'verified' : 'self_attested', `probe verification${context}`)
     assert.equal(probe.exitCode, direct ? 0 : 1, `probe exit code${context}\nstderr: ${probe.stderr}`)
     if (topo.truth.natType === 'symmetric') {
+      // Spec §7 item 20: tunnel → relay, never hole punching.
       assert.ok(!r.ladder.includes('stun_hole_punch'), `symmetric NAT must not recommend hole punching${context}`)
       assert.deepEqual(r.ladder.slice(-2), ['external_tunnel', 'turn_relay'], `symmetric NAT ladder${context}`)
+      assert.equal(r.recommended_transport_method, 'external_tunnel', `symmetric NAT recommendation${context}`)
+    }
+    if (direct && topo.truth.mapping === 'none') {
+      // Spec §7 item 28: without a reflector, the public interface address is only a self-attested claim (exit 2).
+      await topo.resetState()
+      const bare = await runProbe(topo.clientNs, ['--stun', lab.stun ?? '', '--port', String(PROBE_PORT), '--no-v6'])
+      assert.equal(bare.report.exposure_mode, exposure, `probe without reflector: exposure_mode${context}`)
+      assert.equal(bare.report.verification, 'self_attested', `probe without reflector: verification${context}`)
+      assert.equal(bare.exitCode, 2, `probe without reflector: exit code${context}`)
     }
   } finally {
     await lab.removeTopology(topo)

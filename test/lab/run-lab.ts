@@ -6,8 +6,12 @@
  *   npx node test/lab/run-lab.ts list               # topologies, and lab namespaces present
  *
  * Root only. `up` tears everything down on SIGINT/SIGTERM. `down` kills the processes running in
- * the namespaces named `<prefix>*` (`ip netns pids`) and deletes those namespaces, nothing else.
+ * the namespaces named `<prefix>*` (`ip netns pids`), deletes those namespaces and the lab's scratch
+ * directory (`$TMPDIR/<prefix>*`), nothing else.
  */
+import { readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createLab } from './lab.ts'
 import { COMMAND_TIMEOUT_MS } from './namespaces.ts'
@@ -45,7 +49,7 @@ async function up (name: string, flags: { stun: boolean, reflector: boolean, cot
     const x = (ns: string): string => `ip netns exec ${ns}`
     process.stdout.write(`topology ${t.name}: ${t.description}
 prefix        ${lab.prefix}
-internet ns   ${lab.inetNs}  (11.0.0.1, 11.0.0.2 STUN; 11.0.0.3 reflector; 2a00:11::1-3)
+internet ns   ${lab.inetNs}  (11.0.0.1, 11.0.0.2 STUN; 11.0.0.3 reflector; 11.0.0.4 "internet host"; 2a00:11::1-4 likewise)
 router ns     ${t.routerNs.join(' ')}
 client ns     ${t.clientNs}  (${t.clientV4}${t.clientV6 === undefined ? '' : `, ${t.clientV6}`}; seen from the internet as ${t.publicV4})
 our STUN      ${lab.stun ?? '(not started)'}     coturn ${lab.coturn ?? '(not started)'}     reflector ${lab.reflectorUrl ?? '(not started)'}
@@ -54,9 +58,9 @@ ground truth  ${JSON.stringify(t.truth)}
 try:
   ${x(t.clientNs)} turnutils_natdiscovery -m -p 4478 11.0.0.1
   ${t.routerNs.map(r => `${x(r)} conntrack -F`).join('; ')}; ${x(t.clientNs)} turnutils_natdiscovery -f -p 4478 11.0.0.1
-  ${x(t.clientNs)} ${process.execPath} src/cli/iicp-nat.ts probe --json --stun ${lab.stun ?? '11.0.0.1:3478'} --reflector ${lab.reflectorUrl ?? 'http://11.0.0.3:8080'}${t.clientV6 === undefined ? ' --no-v6' : ''}
+  ${x(t.clientNs)} ${process.execPath} src/cli/iicp-nat.ts probe --json --stun ${lab.stun ?? '11.0.0.1:3478'} --reflector ${lab.reflectorUrl ?? 'http://11.0.0.3:8080'}${t.clientV6 === undefined ? ' --no-v6' : ` --reflector ${lab.reflectorUrlV6 ?? 'http://[2a00:11::3]:8080'}`}${t.miniupnpd === undefined ? '' : ' [--map]'}
   ${x(t.routerNs[0] ?? '')} nft list ruleset
-${t.miniupnpd === undefined ? '' : `  ${x(t.clientNs)} upnpc -l ; ${x(t.clientNs)} natpmpc -g ${t.gatewayV4}\n`}
+${t.igdUrl === undefined ? '' : `  ${x(t.clientNs)} upnpc -u ${t.igdUrl} -l ; ${x(t.clientNs)} natpmpc -g ${t.gatewayV4}\n`}
 Ctrl-C tears the lab down (or: npx node test/lab/run-lab.ts down ${lab.prefix})
 `)
   } catch (err) {
@@ -79,6 +83,10 @@ async function down (prefix: string): Promise<void> {
     process.stdout.write(r.code === 0 ? `deleted ${ns}\n` : `could not delete ${ns}: ${r.stderr}`)
   }
   if (mine.length === 0) process.stdout.write(`no namespace starts with ${prefix}\n`)
+  for (const dir of readdirSync(tmpdir()).filter(d => d.startsWith(prefix))) {
+    rmSync(join(tmpdir(), dir), { recursive: true, force: true })
+    process.stdout.write(`removed ${join(tmpdir(), dir)}\n`)
+  }
 }
 
 const { positionals, values } = parseArgs({

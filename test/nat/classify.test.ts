@@ -3,7 +3,7 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { EXPOSURE_MODES, classify, exitCodeFor, natTypeFrom, type ClassifyInput, type NatBehaviorValue } from '../../nat/classify.ts'
+import { EXPOSURE_MODES, classify, effectiveReflectorOutcome, exitCodeFor, natTypeFrom, type ClassifyInput, type NatBehaviorValue } from '../../nat/classify.ts'
 import { qualifyProfile, upstreamProfile, type UpstreamNatProfile } from '../../nat/compat.ts'
 
 interface Overrides {
@@ -312,6 +312,68 @@ describe('native classification (spec §1.6, §2.2)', () => {
     const c = classify(input({ ipv4: { gatewayWanIp: '11.0.0.20', gatewayProtocol: 'upnp-igd' }, ipv6: { globalAddresses: ['2a00:12::2'], stableAddresses: ['2a00:12::2'] } }))
     assert.equal(c.compat.python.qualification.exposure_mode, 'ipv6_direct_firewall_required')
     assert.equal(c.compat.rust.qualification.exposure_mode, 'ipv4_public_direct')
+  })
+
+  it('a dial-back from an address the host contacted counts only on an endpoint-independent path', () => {
+    const table: Array<[boolean, boolean, NatBehaviorValue | undefined, string]> = [
+      [false, false, 'address_dependent', 'reachable'], // separate dial-back address: full proof
+      [true, true, 'address_dependent', 'reachable'], // through a router mapping / pinhole
+      [true, false, 'endpoint_independent', 'reachable'],
+      [true, false, 'address_dependent', 'unreachable'], // restricted cone explains it
+      [true, false, 'address_and_port_dependent', 'inconclusive'],
+      [true, false, 'unknown', 'inconclusive'],
+      [true, false, undefined, 'inconclusive']
+    ]
+    for (const [contacted, eiPath, filtering, expected] of table) {
+      assert.equal(effectiveReflectorOutcome('reachable', contacted, eiPath, filtering), expected, `${String(contacted)} ${String(eiPath)} ${String(filtering)}`)
+    }
+    assert.equal(effectiveReflectorOutcome('unreachable', true, false, undefined), 'unreachable')
+    assert.equal(effectiveReflectorOutcome('error', true, false, undefined), 'error')
+  })
+
+  it('restricted cone: a same-address dial-back is explained away (outbound_only, exit 1); full cone stays verified', () => {
+    const restricted = classify(input({ nat: nat('endpoint_independent', 'address_dependent', '11.0.6.10'), ipv4: { reflector: 'reachable', reflectorFromContacted: true, reflectorObserved: '11.0.6.10' } }))
+    assert.equal(restricted.exposure_mode, 'outbound_only')
+    assert.equal(restricted.reflector_outcome.ipv4, 'unreachable')
+    assert.equal(restricted.ipv4_direct, 'refuted')
+    assert.equal(exitCodeFor(restricted), 1)
+    assert.match(restricted.recommendation, /address-dependent NAT filter admits/)
+    const separate = classify(input({ nat: nat('endpoint_independent', 'address_dependent', '11.0.6.10'), ipv4: { reflector: 'reachable', reflectorFromContacted: false } }))
+    assert.equal(separate.verification, 'verified')
+    const fullCone = classify(input({ nat: nat('endpoint_independent', 'endpoint_independent', '11.0.6.10'), ipv4: { reflector: 'reachable', reflectorFromContacted: true, reflectorObserved: '11.0.6.10' } }))
+    assert.equal(fullCone.exposure_mode, 'ipv4_public_direct')
+    assert.equal(fullCone.verification, 'verified')
+    const unknown = classify(input({ nat: null, ipv4: { reflector: 'reachable', reflectorFromContacted: true, reflectorObserved: '11.0.6.10' } }))
+    assert.equal(unknown.exposure_mode, 'ipv4_public_direct')
+    assert.equal(unknown.verification, 'self_attested')
+    assert.equal(exitCodeFor(unknown), 2)
+    assert.match(unknown.recommendation, /dialFrom/)
+  })
+
+  it('IPv6: a same-address dial-back without a pinhole is inconclusive; through a pinhole it verifies', () => {
+    const v6 = { globalAddresses: ['2a00:12::2'], stableAddresses: ['2a00:12::2'], reflector: 'reachable' as const, reflectorFromContacted: true, reflectorObserved: '2a00:12::2' }
+    const open = classify(input({ ipv6: v6 }))
+    assert.equal(open.reflector_outcome.ipv6, 'inconclusive')
+    assert.equal(open.exposure_mode, 'ipv6_direct_pinhole_available')
+    assert.equal(open.verification, 'self_attested')
+    const pinhole = classify(input({ ipv6: { ...v6, pinhole: { address: '2a00:12::2', uniqueId: 1, leaseSeconds: 120 } } }))
+    assert.equal(pinhole.verification, 'verified')
+    assert.equal(classify(input({ ipv6: { ...v6, reflectorFromContacted: false } })).verification, 'verified')
+  })
+
+  it('a gateway without a public WAN address while the host is online is CGNAT / double-NAT evidence', () => {
+    const withoutWan = [{ source: 'igd' as const, detail: 'the IGD reports no external address ("")' }, { source: 'natpmp' as const, detail: 'the NAT-PMP gateway answers "network failure"' }]
+    const c = classify(input({ ipv4: { gatewayProtocol: 'upnp-igd', gatewayWanIp: '', gatewayWithoutPublicWan: withoutWan }, nat: nat('endpoint_independent', 'address_and_port_dependent', '11.0.9.10') }))
+    assert.equal(c.exposure_mode, 'ipv4_cgnat_blocked')
+    assert.equal(c.cgnat.detected, true)
+    assert.equal(c.double_nat, true)
+    assert.deepEqual(c.cgnat.evidence.map(e => e.code), ['gateway_no_public_wan', 'gateway_no_public_wan'])
+    assert.match(c.cgnat.evidence[0]?.detail ?? '', /reaches the internet as 11\.0\.9\.10/)
+    // Offline (no public outside view): a router without a WAN address is not evidence of anything.
+    const offline = classify(input({ ipv4: { gatewayProtocol: 'upnp-igd', gatewayWanIp: '', gatewayWithoutPublicWan: withoutWan }, nat: { udpBlocked: true, mapping: 'unknown', filtering: 'unknown' } }))
+    assert.equal(offline.cgnat.detected, false)
+    // Upstream uses the echo IP when the IGD gives no WAN (spec §2.4 Rust step 6).
+    assert.equal(c.compat.rust.nat_profile.public_endpoint, 'http://11.0.9.10:9484')
   })
 
   it('exit codes follow spec §4.5', () => {

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { createReflectorServer, createStunServer, type ProbeReport } from '../../nat/index.ts'
 import { parseProbeArgs } from '../../src/cli/nat-main.ts'
+import { startFakeIgd } from '../helpers/nat-fake-igd.ts'
 
 const CLI = fileURLToPath(new URL('../../src/cli/iicp-nat.ts', import.meta.url))
 
@@ -54,6 +55,25 @@ describe('iicp-nat CLI', () => {
       assert.equal(report.port_mapping.protocol, null)
       assert.ok(report.duration_ms < 3000)
     })
+  })
+
+  it('probe --map against a loopback fake IGD (explicit --gateway, no multicast, no NAT-PMP) maps, verifies and deletes', async () => {
+    const igd = await startFakeIgd({ externalIp: '11.0.0.10' })
+    try {
+      await withServers(async (_stun, reflector) => {
+        const r = await run(['probe', '--json', '--map', '--no-stun', '--no-natpmp', '--no-v6', '--port', '0', '--gateway', igd.location, '--reflector', reflector])
+        assert.equal(r.code, 0, r.stderr)
+        const report = JSON.parse(r.stdout) as ProbeReport
+        assert.equal(report.port_mapping.protocol, 'upnp-igd')
+        assert.equal(report.port_mapping.mappings[0]?.deleted, true)
+        assert.equal(report.port_mapping.mappings[0]?.verified, true)
+        assert.equal(report.recommended_transport_method, 'upnp_mapped')
+        assert.equal(igd.mappings.size, 0)
+        assert.deepEqual(igd.searches, [], 'no SSDP search was sent')
+      })
+    } finally {
+      await igd.close()
+    }
   })
 
   it('human output has one line per probe and a summary; no reflector means not verified', async () => {

@@ -71,6 +71,18 @@ describe('NAT-PMP client (loopback responder)', () => {
     }
   })
 
+  it('discovery records a gateway that says it has no public address (result 3)', async () => {
+    const pmp = await startFakeNatPmp({ resultCode: 3 })
+    try {
+      const found = await discoverGateways({ gateways: ['127.0.0.1'], natPmpPort: pmp.port, upnp: false, timeoutMs: 1000 })
+      assert.equal(found.natPmp, undefined)
+      assert.deepEqual(found.natPmpRefusal, { gateway: '127.0.0.1', resultCode: 3 })
+      assert.match(found.errors.natpmp ?? '', /network failure/)
+    } finally {
+      await pmp.close()
+    }
+  })
+
   it('is found by discovery at an explicit gateway address', async () => {
     const pmp = await startFakeNatPmp({ externalIp: '198.51.100.1' })
     try {

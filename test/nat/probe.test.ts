@@ -75,6 +75,46 @@ describe('probeNetwork on loopback', () => {
     })
   })
 
+  it('records whether the dial-back came from an address the probe contacted', async () => {
+    await withLoopbackServers(async stun => {
+      const separate = createReflectorServer({ host: '127.0.0.1', port: 0, dialFrom: ['127.0.0.9'] })
+      const { url } = await separate.listen()
+      try {
+        const r = await probeNetwork({ port: 0, stunServers: stunOption(stun), reflectors: [url], upnp: false, ipv6: false, deps: { interfaces: PRIVATE_ONLY } })
+        const c = r.reachability_checks[0]
+        assert.equal(c?.dialed_from, '127.0.0.9')
+        assert.equal(c?.dialback_from_contacted, false)
+        assert.equal(c?.counted_as, 'reachable')
+        assert.equal(r.verification, 'verified')
+        // Same reflector host, dialling from the STUN alternate address the probe contacted: a weak success.
+        const viaAlt = createReflectorServer({ host: '127.0.0.1', port: 0, dialFrom: ['127.0.0.3'] })
+        const alt = await viaAlt.listen()
+        try {
+          const weak = await probeNetwork({ port: 0, stunServers: stunOption(stun), reflectors: [alt.url], upnp: false, ipv6: false, deps: { interfaces: PRIVATE_ONLY } })
+          assert.equal(weak.reachability_checks[0]?.dialback_from_contacted, true)
+          assert.equal(weak.reachability_checks[0]?.counted_as, 'reachable', 'loopback filtering is endpoint-independent')
+        } finally {
+          await viaAlt.close()
+        }
+      } finally {
+        await separate.close()
+      }
+    })
+  })
+
+  it('counts a gateway without a public WAN address (UPnP "", NAT-PMP result 3) in port_mapping and compat', async () => {
+    const gw = createFakeGateway({ externalIp: '' })
+    const r = await probeNetwork({
+      port: 0, stun: false, ipv6: false,
+      deps: { interfaces: PRIVATE_ONLY, discoverGateways: () => Promise.resolve({ upnp: gw, natPmpRefusal: { gateway: '192.168.1.1', resultCode: 3 }, errors: { natpmp: 'refused' } }) }
+    })
+    assert.match(r.port_mapping.discovery_errors.upnp ?? '', /no external address/)
+    assert.equal(r.port_mapping.external_ip, null)
+    assert.equal(r.compat.rust.nat_profile.tier, 4, 'upstream: UPnP without WAN and no echo IP gives tier 4')
+    // No outside view (STUN off, no reflector), so no CGNAT claim is made from it.
+    assert.equal(r.cgnat.detected, false)
+  })
+
   it('without a reflector nothing is verified: private only gives outbound_only (1), a public interface self-attested (2)', async () => {
     await withLoopbackServers(async stun => {
       const r = await probeNetwork({ port: 0, stunServers: stunOption(stun), upnp: false, ipv6: false, deps: { interfaces: PRIVATE_ONLY } })

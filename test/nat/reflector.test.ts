@@ -82,12 +82,33 @@ describe('reflector server (POST /v1/nat/dialback)', () => {
       assert.equal(res.json.observed_address, '127.0.0.1')
       assert.equal(res.json.port, port)
       assert.equal(typeof res.json.latency_ms, 'number')
+      assert.equal(res.json.dialed_from, '127.0.0.1')
       await new Promise(resolve => setImmediate(resolve))
       assert.equal(got.join(''), `${DIALBACK_GREETING} ${NONCE}\n`)
     } finally {
       await closeServer(target)
       await reflector.close()
     }
+  })
+
+  it('dials back from a configured dialFrom address and says so', async () => {
+    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, dialFrom: ['127.0.0.9', '::1'] })
+    const { url } = await reflector.listen()
+    const target = createServer(s => { s.on('error', () => undefined); s.resume() })
+    const port = await listen(target, '127.0.0.1')
+    try {
+      const res = await post(`${url}/v1/nat/dialback`, JSON.stringify({ port, nonce: NONCE }))
+      assert.equal(res.json.reachable, true)
+      assert.equal(res.json.dialed_from, '127.0.0.9')
+      const r = await verifyReachability({ reflector: url, port: 0, listenHost: '127.0.0.1', timeoutMs: 2000 })
+      assert.equal(r.reachable, true)
+      assert.equal(r.dialed_from, '127.0.0.9')
+      assert.equal(r.reflector_address, '127.0.0.1')
+    } finally {
+      await closeServer(target)
+      await reflector.close()
+    }
+    assert.throws(() => createReflectorServer({ dialFrom: ['not-an-ip'] }), (err: unknown) => (err as { code?: string }).code === 'ERR_INVALID_ADDRESS')
   })
 
   it('answers reachable:false with the error when nothing listens', async () => {
