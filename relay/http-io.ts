@@ -91,11 +91,11 @@ export function parseJsonObject (body: Buffer): Record<string, unknown> {
   return value as Record<string, unknown>
 }
 
-/** Answers a body that could not be read or parsed: 413 IICP-E032 or 400 IICP-E001. */
+/** Answers a body that could not be read or parsed: 413 or 400, both IICP-E001. */
 export function sendBodyError (res: ServerResponse, err: unknown): void {
   if (err instanceof ToolkitError && err.code === ErrorCode.BodyTooLarge) {
     // The rest of the body is not read, so the connection cannot be reused.
-    sendError(res, 413, IicpCode.PayloadTooLarge, err.message, { connection: 'close' })
+    sendError(res, 413, IicpCode.InvalidRequest, err.message, { connection: 'close' })
     return
   }
   sendError(res, 400, IicpCode.InvalidRequest, err instanceof Error ? err.message : 'bad request')

@@ -8,8 +8,6 @@ export const ErrorCode = {
   FrameMagic: 'ERR_FRAME_MAGIC',
   /** A frame's length field exceeds the payload limit (16 MiB by default). */
   FrameTooLarge: 'ERR_FRAME_TOO_LARGE',
-  /** A buffer ended inside a frame header or payload. */
-  FrameTruncated: 'ERR_FRAME_TRUNCATED',
   /** A payload was not acceptable CBOR (tags, indefinite lengths, duplicate keys, trailing bytes, …). */
   CborInvalid: 'ERR_CBOR_INVALID',
   /** The peer broke the relay protocol (unexpected frame type, missing or ill-typed field). */
@@ -138,18 +136,14 @@ export function errorMessage (err: unknown): string {
 export const IicpCode = {
   /** `/v1/relay` without `target_node_id` or `task` (422). */
   MissingFields: 'IICP-E000',
-  /** Malformed request (422). */
+  /** Malformed request: invalid JSON (400) or a body over the size limit (413). */
   InvalidRequest: 'IICP-E001',
   /** Capacity: too many calls in flight for the worker (429, with Retry-After). */
   Capacity: 'IICP-E021',
   /** No alive relay session for this worker (404). */
   NoSession: 'IICP-E030',
   /** Forwarding through the relay session failed (502). */
-  ForwardFailed: 'IICP-E031',
-  /** Request body too large (413). */
-  PayloadTooLarge: 'IICP-E032',
-  /** Relay at capacity or rate limited (503 / 429). */
-  RelayCapacity: 'IICP-E039'
+  ForwardFailed: 'IICP-E031'
 } as const
 
 /** One of the IICP wire error codes used in HTTP error bodies. */

@@ -111,12 +111,12 @@ describe('POST /v1/relay-for/{wid}/v1/task', () => {
     })
   })
 
-  it('a body over maxRequestBodyBytes is 413 IICP-E032, declared or streamed', async () => {
+  it('a body over maxRequestBodyBytes is 413 IICP-E001, declared or streamed', async () => {
     await withEcho(async (h) => {
       const big = Buffer.from(JSON.stringify({ task_id: 't', pad: 'x'.repeat(2000) }))
       const declared = await http(h.httpPort, '/v1/relay-for/w1/v1/task', { body: big })
       assert.equal(declared.status, 413)
-      assertError(declared.json(), 'IICP-E032')
+      assertError(declared.json(), 'IICP-E001')
       const chunked = await new Promise<number>((resolve, reject) => {
         const req = request({ host: '127.0.0.1', port: h.httpPort, path: '/v1/relay-for/w1/v1/task', method: 'POST', agent: false }, (res) => {
           res.resume()
