@@ -7,7 +7,7 @@
  * known, verified through the reflector, and deleted again unless `keep`. The measurements are
  * then classified (nat/classify.ts) into the `iicp-nat-probe/v1` document (nat/probe-schema.ts).
  */
-import { createServer } from 'node:net'
+import { createServer, type AddressInfo } from 'node:net'
 import { throwIfAborted } from '../src/abort.ts'
 import { errorMessage } from '../src/errors.ts'
 import { silentLogger, type Logger } from '../src/log.ts'
@@ -19,6 +19,7 @@ import { createProbeMappings, emptyPortMapping, runGatewayProbe, type DiscoverGa
 import { PROBE_SCHEMA_ID, type ProbeIpv6, type ProbeMapping, type ProbeReachabilityCheck, type ProbeReport, type WanIpSource } from './probe-schema.ts'
 import { emptyNatBehavior, runStunProbe, type DiscoverNatBehaviorFn, type StunProbeResult } from './probe-stun.ts'
 import { verifyReachability, type VerifyReachabilityOptions } from './reflector-client.ts'
+import { listenTcp } from '../src/transport/listen.ts'
 
 /** Default overall deadline of a read-only probe. */
 export const DEFAULT_PROBE_TIMEOUT_MS = 3000
@@ -89,32 +90,20 @@ export interface ProbeOptions {
 async function pickFreePort (): Promise<number> {
   const server = createServer()
   server.on('error', () => undefined)
-  const listenOn = async (host: string): Promise<void> => {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen({ port: 0, host }, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
-  }
+  let addr: AddressInfo
   try {
-    await listenOn('::')
+    addr = await listenTcp(server, { port: 0, host: '::' })
   } catch {
-    await listenOn('0.0.0.0')
+    addr = await listenTcp(server, { port: 0, host: '0.0.0.0' })
   }
-  const addr = server.address()
   await new Promise<void>(resolve => server.close(() => { resolve() }))
-  return addr !== null && typeof addr === 'object' ? addr.port : 0
+  return addr.port
 }
 
 async function v6ListenerOk (port: number): Promise<boolean> {
   const server = createServer()
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen({ port, host: '::', ipv6Only: true }, () => { resolve() })
-    })
+    await listenTcp(server, { port, host: '::', ipv6Only: true })
     return true
   } catch {
     return false

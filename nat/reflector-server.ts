@@ -17,6 +17,7 @@ import { connect, type Socket } from 'node:net'
 import { ErrorCode, ToolkitError, errorMessage } from '../src/errors.ts'
 import { silentLogger, type Logger } from '../src/log.ts'
 import { formatHostPort, tryParseIp } from './addr.ts'
+import { listenTcp } from '../src/transport/listen.ts'
 
 /** Path of the dial-back route. */
 export const DIALBACK_PATH = '/v1/nat/dialback'
@@ -328,15 +329,7 @@ export function createReflectorServer (options: ReflectorServerOptions = {}): Re
   }
   return {
     listen: async () => {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-          server.off('error', reject)
-          resolve()
-        })
-      })
-      const addr = server.address()
-      if (addr === null || typeof addr === 'string') throw new ToolkitError(ErrorCode.InvalidConfig, 'reflector has no TCP address')
+      const addr = await listenTcp(server, { port: options.port ?? 0, host: options.host ?? '127.0.0.1' })
       return { address: addr.address, port: addr.port, url: `http://${formatHostPort(addr.address, addr.port)}` }
     },
     close,

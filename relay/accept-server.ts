@@ -4,7 +4,7 @@
  * Beyond upstream: the handshake has a deadline and a byte budget, unbound connections are
  * capped per IP and in total, and one sweep closes expired handshakes and idle sessions.
  */
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import { createServer, type Server, type Socket } from 'node:net'
 import { ErrorCode, ToolkitError } from '../src/errors.ts'
 import type { Logger } from '../src/log.ts'
 import { MsgType, type Frame } from '../src/protocol/frame.ts'
@@ -15,6 +15,7 @@ import type { RelayMetrics } from './metrics.ts'
 import type { ResolvedRelayOptions } from './options.ts'
 import type { SessionRegistry } from './session-registry.ts'
 import { RelaySession } from './session.ts'
+import { listenTcp } from '../src/transport/listen.ts'
 
 /** Bytes a connection may send before it is bound (INIT plus a RELAY_BIND with ticket and models). */
 const MAX_HANDSHAKE_BYTES = 64 * 1024
@@ -72,14 +73,7 @@ export class AcceptServer {
 
   /** Starts listening; resolves with the bound port. */
   async listen (host: string, port: number): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject)
-      this.#server.listen({ host, port }, () => {
-        this.#server.off('error', reject)
-        resolve()
-      })
-    })
-    return (this.#server.address() as AddressInfo).port
+    return (await listenTcp(this.#server, { host, port })).port
   }
 
   /** Closes handshakes past their deadline and sessions idle for too long (`now` is performance.now()). */

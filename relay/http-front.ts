@@ -5,7 +5,6 @@
  * or the relay closes.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { ErrorCode, ToolkitError, errorMessage } from '../src/errors.ts'
 import type { Logger } from '../src/log.ts'
 import { CORS_HEADERS, sendPreflight } from './cors.ts'
@@ -15,6 +14,7 @@ import type { RouteContext } from './routes/context.ts'
 import { meshRelay } from './routes/mesh-relay.ts'
 import { relayForHealth, relayForTask } from './routes/relay-for.ts'
 import { relayHealth, relayMetrics } from './routes/relay-status.ts'
+import { listenTcp } from '../src/transport/listen.ts'
 
 const RELAY_FOR_PREFIX = '/v1/relay-for/'
 const noop = (): void => {}
@@ -46,14 +46,7 @@ export class HttpFront {
 
   /** Starts listening; resolves with the bound port. */
   async listen (host: string, port: number): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject)
-      this.#server.listen({ host, port }, () => {
-        this.#server.off('error', reject)
-        resolve()
-      })
-    })
-    return (this.#server.address() as AddressInfo).port
+    return (await listenTcp(this.#server, { host, port })).port
   }
 
   /**
