@@ -201,8 +201,47 @@ export function encodeStreamCall (callId: string, sessionId: string, taskId: str
   return frameOf(MsgType.Call, new Map<number, unknown>([[Key.Two, sessionId], [Key.Body, taskJson], [Key.CallId, callId], [Key.TaskId, taskId]]))
 }
 
+/** Reads a CBOR head of `major` at `o`: the item's length and where its content starts. */
+function readCborHead (p: Uint8Array, o: number, major: number): { length: number, start: number } | undefined {
+  const first = p[o]
+  if (first === undefined || first >> 5 !== major) return undefined
+  const info = first & 0x1f
+  const view = Buffer.from(p.buffer, p.byteOffset, p.byteLength)
+  if (info < 24) return { length: info, start: o + 1 }
+  if (info === 24 && o + 2 <= p.length) return { length: view.readUInt8(o + 1), start: o + 2 }
+  if (info === 25 && o + 3 <= p.length) return { length: view.readUInt16BE(o + 1), start: o + 3 }
+  if (info === 26 && o + 5 <= p.length) return { length: view.readUInt32BE(o + 1), start: o + 5 }
+  return undefined
+}
+
+/**
+ * Fast path for the hot CALL/RESPONSE shape `{5: bstr, 15: tstr}` in either key order (any
+ * integer width up to 32 bits): the body is returned as a view, without a copy. Anything else
+ * (other keys, duplicates, a text body, trailing bytes) returns undefined and takes the
+ * general strict decoder.
+ */
+function readBodyAndCallId (p: Uint8Array): { callId: string, body: Buffer } | undefined {
+  if (p[0] !== 0xa2) return undefined
+  let o = 1
+  let callId: string | undefined
+  let body: Buffer | undefined
+  for (let i = 0; i < 2; i++) {
+    const key = p[o++]
+    const head = readCborHead(p, o, key === Key.Body ? 2 : 3)
+    if (head === undefined || head.start + head.length > p.length) return undefined
+    const value = Buffer.from(p.buffer, p.byteOffset + head.start, head.length)
+    if (key === Key.Body && body === undefined) body = value
+    else if (key === Key.CallId && callId === undefined) callId = value.toString('utf8')
+    else return undefined
+    o = head.start + head.length
+  }
+  return o === p.length && callId !== undefined && body !== undefined ? { callId, body } : undefined
+}
+
 /** Parses a CALL. Key 5 may be bstr or tstr; a missing call id or body throws ERR_PROTOCOL. */
 export function parseCall (payload: Uint8Array): CallMessage {
+  const fast = readBodyAndCallId(payload)
+  if (fast !== undefined && fast.callId !== '') return fast
   const map = decodePayloadMap(payload)
   const callId = textOf(map.get(Key.CallId))
   if (callId === undefined || callId === '') throw protocolError('CALL without call_id')
@@ -276,6 +315,8 @@ function parseLifecycle (map: Map<unknown, unknown>, rawBlock: unknown): Lifecyc
 
 /** Parses a RESPONSE: lifecycle when key 13 is present, otherwise buffered (key 15 + key 5). */
 export function parseResponse (payload: Uint8Array): ResponseMessage {
+  const fast = readBodyAndCallId(payload)
+  if (fast !== undefined && fast.callId !== '') return { kind: 'buffered', ...fast }
   const map = decodePayloadMap(payload)
   if (map.has(Key.Lifecycle)) return { kind: 'lifecycle', event: parseLifecycle(map, map.get(Key.Lifecycle)) }
   const callId = textOf(map.get(Key.CallId))

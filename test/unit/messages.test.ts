@@ -80,6 +80,22 @@ describe('relay messages against relay-vectors.json', () => {
     }
   })
 
+  it('CALL/RESPONSE fast path agrees with the strict decoder, and falls back on anything unusual', () => {
+    const id = Buffer.from(CALL_ID)
+    const hex = (h: string): Buffer => Buffer.from(h.replace(/ /g, ''), 'hex')
+    // {5: h'7b7d'} with the bstr length in a 2-byte head, then 15: call id (non-minimal widths are valid CBOR)
+    const wide = Buffer.concat([hex('a2 05 590002 7b7d 0f 7824'), id])
+    assert.deepEqual(parseCall(wide), { callId: CALL_ID, body: Buffer.from('{}') })
+    const textBody = Buffer.concat([hex('a2 05 62 7b7d 0f 7824'), id])
+    assert.deepEqual(parseCall(textBody), { callId: CALL_ID, body: Buffer.from('{}') })
+    const dup = hex('a2 05 42 7b7d 05 42 7b7d')
+    assert.throws(() => parseCall(dup), (e: unknown) => isToolkitError(e, ErrorCode.CborInvalid))
+    const trailing = Buffer.concat([hex('a2 05 42 7b7d 0f 7824'), id, hex('00')])
+    assert.throws(() => parseResponse(trailing), (e: unknown) => isToolkitError(e, ErrorCode.CborInvalid))
+    const truncated = hex('a2 05 45 7b7d')
+    assert.throws(() => parseResponse(truncated), (e: unknown) => isToolkitError(e, ErrorCode.CborInvalid))
+  })
+
   it('rejects a RELAY_BIND without worker id', () => {
     const bad = encodeCbor(new Map<number, unknown>([[2, 'urn:x']]))
     assert.throws(() => parseRelayBind(bad), (e: unknown) => isToolkitError(e, ErrorCode.Protocol))
