@@ -35,6 +35,12 @@ export interface RelayCliComposition {
   flags?: readonly FlagSpec[]
   /** Extra HTTP routes built from the parsed flags. */
   routes?: (values: FlagValues, logger: Logger) => RelayRoute[]
+  /**
+   * A side service started before the relay listens and stopped after it closes (e.g. a STUN
+   * server); its `describe` text is appended to the listening line. A throw (e.g. a usage
+   * error) happens before anything else starts.
+   */
+  start?: (values: FlagValues, logger: Logger) => Promise<{ describe: string, close: () => Promise<void> } | undefined>
   /** Stops the relay like SIGTERM does (for in-process use). */
   stop?: AbortSignal
   /** Where the listening line goes. @default process.stdout */
@@ -99,15 +105,18 @@ export async function relayMain (argv: string[], env: NodeJS.ProcessEnv = proces
   if (!isLogLevel(level)) throw usageError(`--log-level must be one of fatal, error, warn, info, debug, trace, silent; got "${level}"`)
   const options = relayOptionsFromFlags(values)
   const logger = createLogger({ level, name: 'iicp-relay', fd: 2 })
+  const side = await compose.start?.(values, logger)
   const relay = createRelay({ ...options, logger, extraRoutes: compose.routes?.(values, logger) ?? [] })
   let addr: RelayAddress
   try {
     addr = await relay.listen()
   } catch (err) {
     await relay.close()
+    await side?.close()
     throw err
   }
-  ;(compose.out ?? process.stdout).write(listeningLine(addr))
+  const line = listeningLine(addr)
+  ;(compose.out ?? process.stdout).write(side === undefined ? line : `${line.trimEnd()} ${side.describe}\n`)
   const why = await untilStopped(compose.stop)
   logger.info({ why }, 'shutting down')
   const force = setTimeout(() => {
@@ -117,6 +126,7 @@ export async function relayMain (argv: string[], env: NodeJS.ProcessEnv = proces
   force.unref()
   try {
     await relay.close()
+    await side?.close()
   } finally {
     clearTimeout(force)
   }

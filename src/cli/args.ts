@@ -127,8 +127,8 @@ export function secondsFlag (values: FlagValues, name: string, fallbackMs: numbe
   return Math.round(s * 1000)
 }
 
-/** Parses `HOST:PORT`, `[V6]:PORT` or `HOST` (with `defaultPort`); throws ERR_USAGE. */
-export function parseHostPort (value: string, flag: string, defaultPort?: number): { host: string, port: number } {
+/** Parses `HOST:PORT`, `[V6]:PORT` or `HOST` (with `defaultPort`); ports below `minPort` throw ERR_USAGE. */
+export function parseHostPort (value: string, flag: string, defaultPort?: number, minPort = 1): { host: string, port: number } {
   const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(value) ?? /^([^:[\]]+)(?::(\d+))?$/.exec(value)
   const host = m?.[1]
   const portText = m?.[2]
@@ -138,7 +138,7 @@ export function parseHostPort (value: string, flag: string, defaultPort?: number
     return { host, port: defaultPort }
   }
   const port = Number(portText)
-  if (port < 1 || port > 65535) throw usageError(`--${flag} port must be 1-65535, got ${portText}`)
+  if (port < minPort || port > 65535) throw usageError(`--${flag} port must be ${minPort}-65535, got ${portText}`)
   return { host, port }
 }
 

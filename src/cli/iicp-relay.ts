@@ -1,21 +1,46 @@
 #!/usr/bin/env node
 /**
  * `iicp-relay`: the public relay-accept server (relay/relay-cli.ts), composed with the NAT
- * module's dial-back reflector at POST /v1/nat/dialback so `iicp-nat probe --reflector
- * http://<relay>:9484` can verify inbound reachability.
+ * module's dial-back reflector at POST /v1/nat/dialback and, on request, an RFC 5780 STUN
+ * server, so a relay is all `iicp-nat probe` needs to measure and verify a network.
  */
-import { createDialbackRoute } from '../../nat/index.ts'
+import { createDialbackRoute, createStunServer } from '../../nat/index.ts'
 import { relayMain } from '../../relay/relay-cli.ts'
-import { boolFlag, listFlag, runCli, type FlagSpec } from './args.ts'
+import { boolFlag, listFlag, parseHostPort, runCli, stringFlag, usageError, type FlagSpec, type FlagValues } from './args.ts'
 
-const REFLECTOR_FLAGS: FlagSpec[] = [
+const NAT_FLAGS: FlagSpec[] = [
   { name: 'no-reflector', type: 'boolean', env: 'IICP_RELAY_NO_REFLECTOR', description: 'do not serve the NAT dial-back reflector (POST /v1/nat/dialback)' },
-  { name: 'reflector-dial-from', type: 'string', multiple: true, env: 'IICP_RELAY_REFLECTOR_DIAL_FROM', valueName: 'IP', description: 'source address for dial-backs, one per family: an address probing clients never contact' }
+  { name: 'reflector-dial-from', type: 'string', multiple: true, env: 'IICP_RELAY_REFLECTOR_DIAL_FROM', valueName: 'IP', description: 'source address for dial-backs, one per family: an address probing clients never contact' },
+  { name: 'stun', type: 'string', env: 'IICP_RELAY_STUN', valueName: 'IP:PORT', description: 'also serve STUN (UDP) on this address (port 0 = ephemeral)' },
+  { name: 'stun-alternate', type: 'string', env: 'IICP_RELAY_STUN_ALTERNATE', valueName: 'IP:PORT', description: 'second STUN address and port: makes the server RFC 5780-capable (needs --stun)' }
 ]
 
+/** Starts the STUN server when --stun is given; throws ERR_USAGE (exit 2) for bad addresses. */
+async function startStun (values: FlagValues): Promise<{ describe: string, close: () => Promise<void> } | undefined> {
+  const primaryText = stringFlag(values, 'stun')
+  const alternateText = stringFlag(values, 'stun-alternate')
+  if (primaryText === undefined) {
+    if (alternateText !== undefined) throw usageError('--stun-alternate needs --stun')
+    return undefined
+  }
+  const p = parseHostPort(primaryText, 'stun', undefined, 0)
+  const a = alternateText === undefined ? undefined : parseHostPort(alternateText, 'stun-alternate', undefined, 0)
+  const server = createStunServer({
+    primary: { address: p.host, port: p.port },
+    ...(a === undefined ? {} : { alternate: { address: a.host, port: a.port } })
+  })
+  const info = await server.listen()
+  const fmt = (t: { address: string, port: number }): string => t.address.includes(':') ? `[${t.address}]:${t.port}` : `${t.address}:${t.port}`
+  return {
+    describe: `stun=${fmt(info.primary)}${info.alternate === undefined ? '' : `,${fmt(info.alternate)}`}`,
+    close: async () => { await server.close() }
+  }
+}
+
 runCli('iicp-relay', async argv => await relayMain(argv, process.env, {
-  flags: REFLECTOR_FLAGS,
+  flags: NAT_FLAGS,
   routes: (values, logger) => boolFlag(values, 'no-reflector')
     ? []
-    : [createDialbackRoute({ dialFrom: listFlag(values, 'reflector-dial-from'), logger: logger.child({ component: 'reflector' }) })]
+    : [createDialbackRoute({ dialFrom: listFlag(values, 'reflector-dial-from'), logger: logger.child({ component: 'reflector' }) })],
+  start: async values => await startStun(values)
 }))

@@ -1,7 +1,8 @@
 /**
- * The real CLIs as child processes: `iicp-relay`, an `iicp-worker --echo` bound to it, a task
- * over HTTP through the relay, `iicp-nat probe` verified by the relay's own dial-back
- * reflector, then SIGTERM and a clean exit for both. Everything stays on loopback.
+ * The real CLIs as child processes: `iicp-relay` (also serving STUN on 127.0.0.2/127.0.0.3),
+ * an `iicp-worker --echo` bound to it, a task over HTTP through the relay, `iicp-nat probe`
+ * measured with the relay's STUN server and verified by its dial-back reflector, then SIGTERM
+ * and a clean exit for both. Everything stays on loopback.
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -9,7 +10,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { createStunServer, type ProbeReport } from '../../nat/index.ts'
+import type { ProbeReport } from '../../nat/index.ts'
 
 const cli = (name: string): string => fileURLToPath(new URL(`../../src/cli/${name}.ts`, import.meta.url))
 
@@ -50,12 +51,12 @@ async function stop (child: Child): Promise<{ code: number | null, ms: number }>
 
 describe('CLIs end to end', () => {
   it('relay + worker + a task over HTTP + a verified NAT probe, then SIGTERM exits 0', async () => {
-    const stun = createStunServer({ primary: { address: '127.0.0.2', port: 0 }, alternate: { address: '127.0.0.3', port: 0 } })
-    const stunInfo = await stun.listen()
-    const relay = start('iicp-relay', ['--host', '127.0.0.1', '--http-port', '0', '--relay-port', '0', '--log-level', 'warn'])
+    const relay = start('iicp-relay', ['--host', '127.0.0.1', '--http-port', '0', '--relay-port', '0', '--log-level', 'warn',
+      '--stun', '127.0.0.2:0', '--stun-alternate', '127.0.0.3:0'])
     let worker: Child | undefined
     try {
-      const [, httpPort, relayPort] = await relay.nextLine(/^iicp-relay listening http=http:\/\/127\.0\.0\.1:(\d+) relay=127\.0\.0\.1:(\d+)$/)
+      const [, httpPort, relayPort, stunPrimary] = await relay.nextLine(
+        /^iicp-relay listening http=http:\/\/127\.0\.0\.1:(\d+) relay=127\.0\.0\.1:(\d+) stun=(127\.0\.0\.2:\d+),127\.0\.0\.3:\d+$/)
       worker = start('iicp-worker', ['--relay', `127.0.0.1:${relayPort}`, '--worker-id', 'e2e-worker', '--model', 'echo', '--echo', '--log-level', 'warn'])
       const [, endpoint] = await worker.nextLine(/^iicp-worker bound .*endpoint=(\S+)$/)
       assert.equal(endpoint, `http://127.0.0.1:${httpPort}/v1/relay-for/e2e-worker`)
@@ -72,22 +73,30 @@ describe('CLIs end to end', () => {
       assert.deepEqual(await health.json(), { status: 'ok', node_id: 'e2e-worker', via_relay: true, models: ['echo'] })
 
       const probe = start('iicp-nat', ['probe', '--json', '--no-upnp', '--no-v6', '--port', '0',
-        '--stun', `127.0.0.2:${stunInfo.primary.port}`, '--reflector', `http://127.0.0.1:${httpPort}`])
+        '--stun', stunPrimary ?? '', '--reflector', `http://127.0.0.1:${httpPort}`])
       let out = ''
       probe.proc.stdout.setEncoding('utf8').on('data', (d: string) => { out += d })
       const [code] = await once(probe.proc, 'exit') as [number | null]
       assert.equal(code, 0, probe.stderr())
       const report = JSON.parse(out) as ProbeReport
       assert.equal(report.verification, 'verified')
+      assert.equal(report.nat_behavior.method, 'rfc5780')
+      assert.equal(report.nat_behavior.filtering, 'endpoint_independent')
       assert.equal(report.reachability_checks[0]?.reachable, true)
       assert.equal(report.reachability_checks[0]?.nonce_verified, true)
     } finally {
       const w = worker === undefined ? undefined : await stop(worker)
       const r = await stop(relay)
-      await stun.close()
       if (w !== undefined) assert.equal(w.code, 0, `worker exit; stderr: ${worker?.stderr() ?? ''}`)
       assert.equal(r.code, 0, `relay exit; stderr: ${relay.stderr()}`)
       assert.ok(r.ms < 5000, `relay took ${r.ms} ms to exit`)
     }
+  })
+
+  it('iicp-relay refuses --stun-alternate without --stun in one line, exit 2', async () => {
+    const relay = start('iicp-relay', ['--http-port', '0', '--relay-port', '0', '--stun-alternate', '127.0.0.3:0'])
+    const [code] = await once(relay.proc, 'exit') as [number | null]
+    assert.equal(code, 2)
+    assert.equal(relay.stderr(), 'iicp-relay: --stun-alternate needs --stun\n')
   })
 })
