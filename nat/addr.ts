@@ -10,6 +10,8 @@ import { isIP } from 'node:net'
 import ipaddr from 'ipaddr.js'
 import { ErrorCode, ToolkitError } from '../src/errors.ts'
 
+export { formatHostPort } from '../src/host-port.ts'
+
 /** IP version. */
 export type IpFamily = 4 | 6
 
@@ -143,6 +145,15 @@ export function tryParseIp (text: string | undefined | null): ParsedIp | undefin
   }
 }
 
+/**
+ * The family of an IP literal as written, without classifying it: a zone is allowed and an
+ * IPv4-mapped IPv6 address counts as 6 (the socket family it needs). Undefined when it is not one.
+ */
+export function ipFamily (text: string): IpFamily | undefined {
+  const family = isIP(text.split('%')[0] ?? '')
+  return family === 4 ? 4 : family === 6 ? 6 : undefined
+}
+
 function rangeOf (addr: ipaddr.IPv4 | ipaddr.IPv6): AddressRange {
   if (addr.kind() === 'ipv4') return ipaddr.subnetMatch(addr, V4_RANGES, 'global') as AddressRange
   return ipaddr.subnetMatch(addr, V6_RANGES, 'reserved') as AddressRange
@@ -232,8 +243,8 @@ export function parseHostPort (text: string, options: ParseHostPortOptions = {})
   if (bracket !== null) {
     hostText = bracket[1] ?? ''
     portText = bracket[2]
-    if (isIP(hostText.split('%')[0] ?? '') !== 6) throw invalid(text, 'brackets must hold an IPv6 address')
-  } else if (isIP(text.split('%')[0] ?? '') === 6) {
+    if (ipFamily(hostText) !== 6) throw invalid(text, 'brackets must hold an IPv6 address')
+  } else if (ipFamily(text) === 6) {
     hostText = text
   } else {
     const m = /^([^:]+)(?::([0-9]+))?$/.exec(text)
@@ -258,10 +269,6 @@ export function parseHostPort (text: string, options: ParseHostPortOptions = {})
   return { host: name, port }
 }
 
-/** Formats a host and port, bracketing IPv6 literals: `[2001:db8::1]:3478`. */
-export function formatHostPort (host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
-}
 
 /** Extracts the host of an `http(s)://` URL strictly: bracketed IPv6 is unwrapped, anything unparsable gives undefined. */
 export function urlHost (url: string): string | undefined {

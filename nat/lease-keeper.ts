@@ -11,20 +11,14 @@ import { errorMessage } from '../src/errors.ts'
 import { silentLogger, type Logger } from '../src/log.ts'
 
 /** Default fraction of the lease after which it is renewed. */
-export const DEFAULT_RENEW_FRACTION = 0.5
+const DEFAULT_RENEW_FRACTION = 0.5
 /** Default floor between two renewal attempts. */
-export const DEFAULT_MIN_RENEW_INTERVAL_MS = 1000
+const DEFAULT_MIN_RENEW_INTERVAL_MS = 1000
 /** Default deadline of one renew or remove call. */
-export const DEFAULT_LEASE_CALL_TIMEOUT_MS = 3000
+const DEFAULT_LEASE_CALL_TIMEOUT_MS = 3000
 
-/** Options for {@link createLeaseKeeper}. */
-export interface LeaseKeeperOptions {
-  /** Granted lease in seconds; 0 means permanent (never renewed). */
-  leaseSeconds: number
-  /** Renews the lease; resolves with the newly granted lease in seconds. */
-  renew: (signal: AbortSignal) => Promise<number>
-  /** Removes the lease from the router. */
-  remove: (signal: AbortSignal) => Promise<void>
+/** How a lease is renewed: the tuning shared by the keeper, `mapPort()` and `openPinhole()`. */
+export interface LeaseRenewalOptions {
   /** Renew after this fraction of the lease. @default 0.5 */
   renewFraction?: number
   /** Never renew more often than this. @default 1000 */
@@ -35,6 +29,16 @@ export interface LeaseKeeperOptions {
   onRenew?: (result: { ok: boolean, leaseSeconds: number, error?: unknown }) => void
   /** Logger. @default silentLogger() */
   logger?: Logger
+}
+
+/** Options for {@link createLeaseKeeper}. */
+export interface LeaseKeeperOptions extends LeaseRenewalOptions {
+  /** Granted lease in seconds; 0 means permanent (never renewed). */
+  leaseSeconds: number
+  /** Renews the lease; resolves with the newly granted lease in seconds. */
+  renew: (signal: AbortSignal) => Promise<number>
+  /** Removes the lease from the router. */
+  remove: (signal: AbortSignal) => Promise<void>
   /** What the lease is, for log lines, e.g. `tcp 9484 -> 11.0.0.10:9484`. */
   label?: string
 }

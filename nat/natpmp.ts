@@ -14,7 +14,7 @@ import type { Gateway, GatewayCallOptions, GatewayInfo, PortMappingGrant, PortMa
 /** The NAT-PMP server port. */
 export const NAT_PMP_PORT = 5351
 /** Default deadline of one NAT-PMP request. */
-export const NAT_PMP_TIMEOUT_MS = 2000
+const NAT_PMP_TIMEOUT_MS = 2000
 /** RFC 6886 §3.1: first retransmission after 250 ms, doubling. */
 const INITIAL_RTO_MS = 250
 /** Lifetime used when a caller asks for 0 (which NAT-PMP reserves for deletion): the RFC's recommended 7200 s. */

@@ -11,7 +11,7 @@ import { ErrorCode, ToolkitError, errorMessage, isToolkitError } from '../src/er
 import { silentLogger, type Logger } from '../src/log.ts'
 import { formatHostPort, tryParseIp } from './addr.ts'
 import { defaultGatewayV4, listLocalAddresses, sourceAddressToward, type InterfaceSources } from './interfaces.ts'
-import { createLeaseKeeper, type LeaseKeeper } from './lease-keeper.ts'
+import { createLeaseKeeper, type LeaseKeeper, type LeaseRenewalOptions } from './lease-keeper.ts'
 import { createNatPmpGateway, NAT_PMP_PORT } from './natpmp.ts'
 import type { Gateway, GatewayInfo, MapProtocol } from './portmap-types.ts'
 import { createUpnpGateway, fetchIgdDescription, type IgdDescription } from './upnp-igd.ts'
@@ -186,7 +186,7 @@ export async function discoverGateways (options: DiscoverGatewaysOptions = {}): 
 }
 
 /** Options for {@link mapPort}. */
-export interface MapPortOptions {
+export interface MapPortOptions extends LeaseRenewalOptions {
   /** Gateway to use; discovered with `discover` when absent (UPnP preferred, then NAT-PMP). */
   gateway?: Gateway
   /** Discovery options when no `gateway` is given. */
@@ -203,34 +203,16 @@ export interface MapPortOptions {
   leaseSeconds?: number
   /** Description in the router's table. @default 'iicp-nat <port>' */
   description?: string
-  /** Renew after this fraction of the granted lease. @default 0.5 */
-  renewFraction?: number
-  /** Floor between renewal attempts. @default 1000 */
-  minRenewIntervalMs?: number
-  /** Deadline of each renew and delete call. @default 3000 */
-  callTimeoutMs?: number
-  /** Called after every renewal attempt. */
-  onRenew?: (result: { ok: boolean, leaseSeconds: number, error?: unknown }) => void
   /** Cancels the initial mapping (not the renewals: close() stops those). */
   signal?: AbortSignal
-  /** Logger. @default silentLogger() */
-  logger?: Logger
 }
 
-/** A live port mapping that renews itself until closed. */
-export interface PortMappingHandle {
-  /** The gateway it lives on. */
-  readonly gateway: GatewayInfo
+/** What a live mapping and a live pinhole share: the leased port and the renewal controls. */
+export interface LeaseHandle {
   /** Protocol. */
   readonly protocol: MapProtocol
-  /** LAN address. */
-  readonly internalHost: string
-  /** LAN port. */
+  /** Local port receiving the traffic. */
   readonly internalPort: number
-  /** External port granted. */
-  readonly externalPort: number
-  /** Gateway's external address (undefined when it would not say). */
-  readonly externalIp: string | undefined
   /** Granted lease in seconds (0 = permanent). */
   readonly leaseSeconds: number
   /** Successful renewals so far. */
@@ -239,11 +221,38 @@ export interface PortMappingHandle {
   readonly expiresAt: number | undefined
   /** Renews now. */
   renew: (signal?: AbortSignal) => Promise<void>
-  /** Stops renewing and deletes the mapping (unless `keep`). Idempotent; resolves with the delete error, if any. */
+  /** Stops renewing and deletes the mapping or pinhole (unless `keep`). Idempotent; resolves with the delete error, if any. */
   close: (options?: { keep?: boolean, signal?: AbortSignal }) => Promise<Error | undefined>
   /** Same as close(). */
   [Symbol.asyncDispose]: () => Promise<void>
 }
+
+/** A live port mapping that renews itself until closed. */
+export interface PortMappingHandle extends LeaseHandle {
+  /** The gateway it lives on. */
+  readonly gateway: GatewayInfo
+  /** LAN address. */
+  readonly internalHost: string
+  /** External port granted. */
+  readonly externalPort: number
+  /** Gateway's external address (undefined when it would not say). */
+  readonly externalIp: string | undefined
+}
+
+/** Adds the keeper-backed {@link LeaseHandle} members (live getters and controls) to `fixed`. */
+function leaseHandle<T extends Omit<LeaseHandle, LeaseMember>> (fixed: T, keeper: LeaseKeeper): T & LeaseHandle {
+  const members: Pick<LeaseHandle, LeaseMember> = {
+    get leaseSeconds () { return keeper.leaseSeconds },
+    get renewals () { return keeper.renewals },
+    get expiresAt () { return keeper.expiresAt },
+    renew: async signal => { await keeper.renewNow(signal) },
+    close: async o => await keeper.close(o),
+    [Symbol.asyncDispose]: async () => { await keeper.close() }
+  }
+  return Object.defineProperties(fixed, Object.getOwnPropertyDescriptors(members)) as T & LeaseHandle
+}
+
+type LeaseMember = 'leaseSeconds' | 'renewals' | 'expiresAt' | 'renew' | 'close' | typeof Symbol.asyncDispose
 
 /**
  * Maps a port on the router and keeps the lease alive (renewal at `renewFraction` of the
@@ -290,25 +299,24 @@ export async function mapPort (options: MapPortOptions): Promise<PortMappingHand
     leaseSeconds: grant.leaseSeconds,
     renew: async signal => (await gw.addPortMapping({ ...request, externalPort: grant.externalPort, leaseSeconds: requestedLease }, { signal })).leaseSeconds,
     remove: async signal => { await gw.deletePortMapping(key, { signal }) },
-    logger: log,
     label,
-    ...pick(options, ['renewFraction', 'minRenewIntervalMs', 'callTimeoutMs', 'onRenew'])
+    ...renewalOptions(options),
+    logger: log
   })
   log.info({ gateway: gw.info.protocol, lease: grant.leaseSeconds }, `mapped ${label}`)
-  return {
+  return leaseHandle({
     gateway: gw.info,
     protocol,
     internalHost,
     internalPort: options.internalPort,
     externalPort: grant.externalPort,
-    externalIp,
-    get leaseSeconds () { return keeper.leaseSeconds },
-    get renewals () { return keeper.renewals },
-    get expiresAt () { return keeper.expiresAt },
-    renew: async signal => { await keeper.renewNow(signal) },
-    close: async o => await keeper.close(o),
-    [Symbol.asyncDispose]: async () => { await keeper.close() }
-  }
+    externalIp
+  }, keeper)
+}
+
+/** The renewal tuning set in `options` (undefined values left out), for the keeper. */
+function renewalOptions (options: LeaseRenewalOptions): LeaseRenewalOptions {
+  return pick(options, ['renewFraction', 'minRenewIntervalMs', 'callTimeoutMs', 'onRenew', 'logger'])
 }
 
 function pick<T extends object, K extends keyof T> (obj: T, keys: K[]): Partial<Pick<T, K>> {
@@ -318,7 +326,7 @@ function pick<T extends object, K extends keyof T> (obj: T, keys: K[]): Partial<
 }
 
 /** Options for {@link openPinhole}. */
-export interface OpenPinholeOptions {
+export interface OpenPinholeOptions extends LeaseRenewalOptions {
   /** An IGD gateway with IPv6 firewall control (reached over IPv6). */
   gateway: Gateway
   /** This host's global IPv6 address. */
@@ -329,42 +337,16 @@ export interface OpenPinholeOptions {
   protocol?: MapProtocol
   /** Lease in seconds (1-86400). @default 3600 */
   leaseSeconds?: number
-  /** Renew after this fraction of the lease. @default 0.5 */
-  renewFraction?: number
-  /** Floor between renewal attempts. @default 1000 */
-  minRenewIntervalMs?: number
-  /** Deadline of each renew and delete call. @default 3000 */
-  callTimeoutMs?: number
-  /** Called after every renewal attempt. */
-  onRenew?: (result: { ok: boolean, leaseSeconds: number, error?: unknown }) => void
-  /** Cancels the initial AddPinhole. */
+  /** Cancels the initial AddPinhole (not the renewals: close() stops those). */
   signal?: AbortSignal
-  /** Logger. @default silentLogger() */
-  logger?: Logger
 }
 
 /** A live IPv6 pinhole renewed with UpdatePinhole until closed (DeletePinhole). */
-export interface PinholeHandle {
+export interface PinholeHandle extends LeaseHandle {
   /** The pinhole's UniqueID on the router. */
   readonly uniqueId: number
   /** IPv6 address the pinhole admits traffic to. */
   readonly internalClient: string
-  /** Port. */
-  readonly internalPort: number
-  /** Protocol. */
-  readonly protocol: MapProtocol
-  /** Lease in seconds. */
-  readonly leaseSeconds: number
-  /** Successful renewals so far. */
-  readonly renewals: number
-  /** When the lease runs out (ms since epoch). */
-  readonly expiresAt: number | undefined
-  /** Renews now. */
-  renew: (signal?: AbortSignal) => Promise<void>
-  /** Stops renewing and deletes the pinhole (unless `keep`). Idempotent; resolves with the delete error, if any. */
-  close: (options?: { keep?: boolean, signal?: AbortSignal }) => Promise<Error | undefined>
-  /** Same as close(). */
-  [Symbol.asyncDispose]: () => Promise<void>
 }
 
 /** Opens an IPv6 firewall pinhole (AddPinhole) and keeps it alive (UpdatePinhole) until close(). */
@@ -388,20 +370,8 @@ export async function openPinhole (options: OpenPinholeOptions): Promise<Pinhole
     },
     remove: async signal => { await deletePinhole(uniqueId, { signal }) },
     label,
-    ...(options.logger === undefined ? {} : { logger: options.logger }),
-    ...pick(options, ['renewFraction', 'minRenewIntervalMs', 'callTimeoutMs', 'onRenew'])
+    ...renewalOptions(options)
   })
   options.logger?.info({ lease }, `opened ${label}`)
-  return {
-    uniqueId,
-    internalClient: ip.address,
-    internalPort: options.internalPort,
-    protocol,
-    get leaseSeconds () { return keeper.leaseSeconds },
-    get renewals () { return keeper.renewals },
-    get expiresAt () { return keeper.expiresAt },
-    renew: async signal => { await keeper.renewNow(signal) },
-    close: async o => await keeper.close(o),
-    [Symbol.asyncDispose]: async () => { await keeper.close() }
-  }
+  return leaseHandle({ uniqueId, internalClient: ip.address, internalPort: options.internalPort, protocol }, keeper)
 }

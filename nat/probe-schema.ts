@@ -4,8 +4,7 @@
  * run or failed is still present, with `null` values and an `error`, so consumers never need
  * to guess whether a key exists.
  */
-import type { CgnatEvidence, DirectState, ExposureMode, NatBehaviorValue, NatType, ReflectorOutcome, TransportMethod } from './classify.ts'
-import type { CompatBlock } from './compat.ts'
+import type { Classification, NatBehaviorValue, ReflectorOutcome } from './classify.ts'
 import type { ReachabilityCheck } from './reflector-client.ts'
 
 /** Schema identifier carried in {@link ProbeReport.schema}. */
@@ -232,8 +231,11 @@ export interface ProbeReachabilityCheck extends ReachabilityCheck {
   counted_as: ReflectorOutcome
 }
 
-/** The whole `iicp-nat-probe/v1` document. */
-export interface ProbeReport {
+/**
+ * The whole `iicp-nat-probe/v1` document: the measurements plus every {@link Classification}
+ * field (exposure mode, NAT type, CGNAT, direct-path states, ladder, verification, …).
+ */
+export interface ProbeReport extends Classification {
   /** Always {@link PROBE_SCHEMA_ID}. */
   schema: typeof PROBE_SCHEMA_ID
   /** Start time (ISO 8601). */
@@ -242,10 +244,6 @@ export interface ProbeReport {
   inputs: ProbeInputs
   /** IPv4 facts. */
   ipv4: ProbeIpv4
-  /** CGNAT detection. */
-  cgnat: { detected: boolean, evidence: CgnatEvidence[] }
-  /** The router is itself behind NAT. */
-  double_nat: boolean
   /** RFC 5780 NAT behaviour. */
   nat_behavior: ProbeNatBehavior
   /** UPnP-IGD / NAT-PMP. */
@@ -254,28 +252,6 @@ export interface ProbeReport {
   ipv6: ProbeIpv6
   /** Dial-back results. */
   reachability_checks: ProbeReachabilityCheck[]
-  /** What the upstream Rust and Python SDKs would report. */
-  compat: CompatBlock
-  /** ADR-043 exposure mode. */
-  exposure_mode: ExposureMode
-  /** NAT type. */
-  nat_type: NatType
-  /** IPv4 direct path: verified, claimed, refuted or none. */
-  ipv4_direct: DirectState
-  /** IPv6 direct path: verified, claimed, refuted or none. */
-  ipv6_direct: DirectState
-  /** How each family's dial-back was counted (see {@link ProbeReachabilityCheck.counted_as}). */
-  reflector_outcome: { ipv4: ReflectorOutcome, ipv6: ReflectorOutcome }
-  /** Recommended IICP transport method. */
-  recommended_transport_method: TransportMethod
-  /** Ordered fallbacks. */
-  ladder: TransportMethod[]
-  /** `verified` only with a reflector success for every direct path relied on. */
-  verification: 'verified' | 'self_attested'
-  /** Endpoint to advertise when direct, else null. */
-  advertised_endpoint: string | null
-  /** Operator guidance. */
-  recommendation: string
   /** CLI exit code this result maps to: 0 verified direct, 1 fallback needed, 2 inconclusive. */
   exit_code: 0 | 1 | 2
   /** Unexpected internal errors of individual probes (the rest of the report is still valid). */

@@ -169,7 +169,7 @@ export async function probeNetwork (options: ProbeOptions = {}): Promise<ProbeRe
   const timeoutMs = options.timeoutMs ?? (map ? DEFAULT_MAP_PROBE_TIMEOUT_MS : DEFAULT_PROBE_TIMEOUT_MS)
   const leaseSeconds = options.leaseSeconds ?? (keep ? 3600 : PROBE_MAPPING_LEASE_S)
   const requestedPort = options.port ?? DEFAULT_PROBE_PORT
-  for (const s of stunServers) parseHostPort(`${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`)
+  for (const s of stunServers) parseHostPort(formatHostPort(s.host, s.port))
   const port = requestedPort === 0 ? await pickFreePort() : requestedPort
   const errors: string[] = []
   // Every step gets its own share of the deadline, so the probe ends on time with partial

@@ -5,17 +5,18 @@
  * port, therefore cannot produce a "reachable".
  */
 import { randomBytes } from 'node:crypto'
-import { createServer, type Server, type Socket } from 'node:net'
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { deadline, sleep, throwIfAborted } from '../src/abort.ts'
 import { ErrorCode, ToolkitError, errorMessage } from '../src/errors.ts'
 import { formatHostPort, tryParseIp } from './addr.ts'
-import { httpRequest } from './http-request.ts'
+import { httpRequest } from '../src/http/request.ts'
+import { listenTcp } from '../src/transport/listen.ts'
 import { DIALBACK_GREETING, DIALBACK_PATH } from './reflector-server.ts'
 
 /** Default deadline of one reachability check. */
-export const REACHABILITY_TIMEOUT_MS = 3000
+const REACHABILITY_TIMEOUT_MS = 3000
 /** How long to wait for the nonce after the reflector answered "reachable". */
-export const NONCE_GRACE_MS = 500
+const NONCE_GRACE_MS = 500
 
 /** Options for {@link verifyReachability}. */
 export interface VerifyReachabilityOptions {
@@ -100,28 +101,17 @@ async function listenForNonce (port: number, host: string | undefined, ipv6Only:
     })
   })
   server.maxConnections = 16
-  const tryListen = async (h: string | undefined): Promise<void> => {
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => { reject(err) }
-      server.once('error', onError)
-      server.listen({ port, ipv6Only, ...(h === undefined ? {} : { host: h }) }, () => {
-        server.off('error', onError)
-        resolve()
-      })
-    })
-  }
+  let bound: AddressInfo
   try {
-    await tryListen(host ?? '::')
+    bound = await listenTcp(server, { port, ipv6Only, host: host ?? '::' })
   } catch (err) {
     if (host !== undefined || (err as NodeJS.ErrnoException).code !== 'EAFNOSUPPORT') throw err
-    await tryListen('0.0.0.0')
+    bound = await listenTcp(server, { port, ipv6Only, host: '0.0.0.0' })
   }
   server.on('error', () => undefined)
-  const addr = server.address()
-  const bound = addr !== null && typeof addr === 'object' ? addr.port : port
   return {
     server,
-    port: bound,
+    port: bound.port,
     arrived,
     close: async () => {
       for (const s of sockets) s.destroy()

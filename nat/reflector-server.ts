@@ -16,6 +16,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect, type Socket } from 'node:net'
 import { ErrorCode, ToolkitError, errorMessage } from '../src/errors.ts'
 import { silentLogger, type Logger } from '../src/log.ts'
+import { sendJson } from '../src/http/json-response.ts'
+import { parseJsonObject, readBody } from '../src/http/read-body.ts'
 import { formatHostPort, tryParseIp } from './addr.ts'
 import { listenTcp } from '../src/transport/listen.ts'
 
@@ -24,17 +26,17 @@ export const DIALBACK_PATH = '/v1/nat/dialback'
 /** Line prefix the reflector writes to the dialed listener. */
 export const DIALBACK_GREETING = 'IICP-DIALBACK'
 /** Default deadline of one dial-back connect. */
-export const DIALBACK_TIMEOUT_MS = 2000
+const DIALBACK_TIMEOUT_MS = 2000
 /** Default number of dial-backs in flight. */
-export const MAX_CONCURRENT_DIALS = 32
+const MAX_CONCURRENT_DIALS = 32
 /** Default requests per source per window. */
-export const DIALBACK_RATE_LIMIT = 10
+const DIALBACK_RATE_LIMIT = 10
 /** Default rate-limit window. */
-export const DIALBACK_RATE_WINDOW_MS = 60_000
+const DIALBACK_RATE_WINDOW_MS = 60_000
 /** Largest request body accepted. */
-export const MAX_DIALBACK_BODY_BYTES = 1024
+const MAX_DIALBACK_BODY_BYTES = 1024
 /** Most sources tracked by the rate limiter. */
-export const MAX_TRACKED_SOURCES = 10_000
+const MAX_TRACKED_SOURCES = 10_000
 
 /** Options for {@link createDialbackRoute} and {@link createReflectorServer}. */
 export interface ReflectorOptions {
@@ -86,11 +88,10 @@ export interface DialbackRoute {
   close: () => void
 }
 
-function sendJson (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+/** Answers with JSON (never cached) unless an answer has already started. */
+function reply (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return
-  const text = JSON.stringify(body)
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers })
-  res.end(text)
+  sendJson(res, status, body, { 'cache-control': 'no-store', ...headers })
 }
 
 function sourceKey (ip: string): string {
@@ -105,30 +106,8 @@ function expandPrefix64 (addr: string): string {
   return [...h, ...new Array<string>(8 - h.length - t.length).fill('0'), ...t].slice(0, 4).join(':')
 }
 
-async function readBody (req: IncomingMessage, max: number, signal: AbortSignal): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'] ?? NaN)
-  if (Number.isFinite(declared) && declared > max) throw new ToolkitError(ErrorCode.BodyTooLarge, `body larger than ${max} bytes`)
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req.iterator({ destroyOnReturn: true })) {
-    if (signal.aborted) throw new ToolkitError(ErrorCode.Aborted, 'request aborted')
-    const buf = chunk as Buffer
-    size += buf.length
-    if (size > max) throw new ToolkitError(ErrorCode.BodyTooLarge, `body larger than ${max} bytes`)
-    chunks.push(buf)
-  }
-  return Buffer.concat(chunks)
-}
-
 function parseRequest (body: Buffer): { port: number, nonce: string } {
-  let data: unknown
-  try {
-    data = JSON.parse(body.toString('utf8'))
-  } catch {
-    throw new ToolkitError(ErrorCode.BadRequest, 'body is not JSON')
-  }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new ToolkitError(ErrorCode.BadRequest, 'body must be a JSON object')
-  const { port, nonce, protocol } = data as Record<string, unknown>
+  const { port, nonce, protocol } = parseJsonObject(body)
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) throw new ToolkitError(ErrorCode.BadRequest, '"port" must be an integer 1-65535')
   if (typeof nonce !== 'string' || !/^[0-9a-fA-F]{16,128}$/.test(nonce)) throw new ToolkitError(ErrorCode.BadRequest, '"nonce" must be 16-128 hex characters')
   if (protocol !== undefined && protocol !== 'tcp') throw new ToolkitError(ErrorCode.BadRequest, '"protocol" must be "tcp"')
@@ -198,7 +177,7 @@ export function createDialbackRoute (options: ReflectorOptions = {}): DialbackRo
 
   /** Returns 0 when allowed, else seconds to wait (or -1 when the table is full). */
   const take = (key: string): number => {
-    const now = Date.now()
+    const now = performance.now()
     let w = windows.get(key)
     if (w !== undefined && w.resetAt <= now) {
       windows.delete(key)
@@ -206,7 +185,12 @@ export function createDialbackRoute (options: ReflectorOptions = {}): DialbackRo
     }
     if (w === undefined) {
       if (windows.size >= maxSources) {
-        for (const [k, v] of windows) if (v.resetAt <= now) windows.delete(k)
+        // Insertion order is window-start order (a key is re-inserted when its window restarts),
+        // so the expired entries sit at the front: stop at the first live one.
+        for (const [k, v] of windows) {
+          if (v.resetAt > now) break
+          windows.delete(k)
+        }
         if (windows.size >= maxSources) return -1
       }
       windows.set(key, { count: 1, resetAt: now + windowMs })
@@ -219,19 +203,19 @@ export function createDialbackRoute (options: ReflectorOptions = {}): DialbackRo
 
   const handler = async (req: IncomingMessage, res: ServerResponse, context: { signal: AbortSignal }): Promise<void> => {
     if (req.method !== 'POST') {
-      sendJson(res, 405, { error: 'method_not_allowed', message: 'use POST' }, { allow: 'POST' })
+      reply(res, 405, { error: 'method_not_allowed', message: 'use POST' }, { allow: 'POST' })
       return
     }
     const observed = tryParseIp(req.socket.remoteAddress)
     if (observed === undefined) {
-      sendJson(res, 500, { error: 'internal', message: 'peer address unknown' })
+      reply(res, 500, { error: 'internal', message: 'peer address unknown' })
       return
     }
     const wait = take(sourceKey(observed.address))
     if (wait !== 0) {
       log.debug({ peer: observed.address }, 'dial-back rate limited')
-      if (wait === -1) sendJson(res, 503, { error: 'busy', message: 'too many sources' })
-      else sendJson(res, 429, { error: 'rate_limited', message: `at most ${limit} requests per ${windowMs / 1000} s` }, { 'retry-after': String(wait) })
+      if (wait === -1) reply(res, 503, { error: 'busy', message: 'too many sources' })
+      else reply(res, 429, { error: 'rate_limited', message: `at most ${limit} requests per ${windowMs / 1000} s` }, { 'retry-after': String(wait) })
       return
     }
     const signal = AbortSignal.any([context.signal, shutdown.signal])
@@ -240,11 +224,11 @@ export function createDialbackRoute (options: ReflectorOptions = {}): DialbackRo
       request = parseRequest(await readBody(req, MAX_DIALBACK_BODY_BYTES, signal))
     } catch (err) {
       const tooLarge = err instanceof ToolkitError && err.code === ErrorCode.BodyTooLarge
-      sendJson(res, tooLarge ? 413 : 400, { error: tooLarge ? 'body_too_large' : 'bad_request', message: errorMessage(err) }, tooLarge ? { connection: 'close' } : {})
+      reply(res, tooLarge ? 413 : 400, { error: tooLarge ? 'body_too_large' : 'bad_request', message: errorMessage(err) }, tooLarge ? { connection: 'close' } : {})
       return
     }
     if (active >= maxDials) {
-      sendJson(res, 503, { error: 'busy', message: 'too many dial-backs in flight' }, { 'retry-after': '1' })
+      reply(res, 503, { error: 'busy', message: 'too many dial-backs in flight' }, { 'retry-after': '1' })
       return
     }
     active++
@@ -257,7 +241,7 @@ export function createDialbackRoute (options: ReflectorOptions = {}): DialbackRo
     log.info({ peer: observed.address, port: request.port, reachable: result.ok, error: result.error }, 'dial-back')
     const answer: DialbackAnswer = { reachable: result.ok, observed_address: observed.address, port: request.port, latency_ms: result.latencyMs, dialed_from: result.from }
     if (result.error !== undefined) answer.error = result.error
-    sendJson(res, 200, answer)
+    reply(res, 200, answer)
   }
 
   return {
@@ -301,14 +285,14 @@ export function createReflectorServer (options: ReflectorServerOptions = {}): Re
   const server: Server = createServer({ requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 1_000 }, (req, res) => {
     const path = (req.url ?? '').split('?')[0]
     if (path !== DIALBACK_PATH) {
-      sendJson(res, 404, { error: 'not_found', message: `only ${DIALBACK_PATH}` })
+      reply(res, 404, { error: 'not_found', message: `only ${DIALBACK_PATH}` })
       return
     }
     const ctrl = new AbortController()
     res.on('close', () => { ctrl.abort() })
     route.handler(req, res, { signal: ctrl.signal }).catch((err: unknown) => {
       log.error({ err: errorMessage(err) }, 'dial-back handler failed')
-      sendJson(res, 500, { error: 'internal', message: 'internal error' })
+      reply(res, 500, { error: 'internal', message: 'internal error' })
     })
   })
   server.maxConnections = 1024

@@ -12,22 +12,22 @@
 import { deadline } from '../src/abort.ts'
 import { ErrorCode, ToolkitError, errorMessage, isToolkitError } from '../src/errors.ts'
 import { tryParseIp } from './addr.ts'
-import { httpRequest } from './http-request.ts'
+import { httpRequest } from '../src/http/request.ts'
 import type { FirewallStatus, Gateway, GatewayCallOptions, GatewayInfo, MapProtocol, PinholeRequest, PortMappingGrant, PortMappingKey, PortMappingRequest } from './portmap-types.ts'
 import { childOf, childText, childrenOf, escapeXml, parseXml, type XmlElement } from './upnp-xml.ts'
 
 /** WAN connection service types, preferred first. */
-export const WAN_SERVICE_TYPES: readonly string[] = [
+const WAN_SERVICE_TYPES: readonly string[] = [
   'urn:schemas-upnp-org:service:WANIPConnection:2',
   'urn:schemas-upnp-org:service:WANIPConnection:1',
   'urn:schemas-upnp-org:service:WANPPPConnection:1'
 ]
 
 /** IPv6 firewall control service type. */
-export const FIREWALL_SERVICE_TYPE = 'urn:schemas-upnp-org:service:WANIPv6FirewallControl:1'
+const FIREWALL_SERVICE_TYPE = 'urn:schemas-upnp-org:service:WANIPv6FirewallControl:1'
 
 /** Default deadline of one description fetch or SOAP call. */
-export const UPNP_CALL_TIMEOUT_MS = 3000
+const UPNP_CALL_TIMEOUT_MS = 3000
 
 /** Largest description or SOAP response accepted. */
 const MAX_UPNP_RESPONSE_BYTES = 128 * 1024

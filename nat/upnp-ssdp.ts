@@ -10,7 +10,7 @@
 import { createSocket, type Socket } from 'node:dgram'
 import { deadline, throwIfAborted, abortError } from '../src/abort.ts'
 import { ErrorCode, ToolkitError } from '../src/errors.ts'
-import { tryParseIp } from './addr.ts'
+import { formatHostPort, tryParseIp } from './addr.ts'
 
 /** UPnP search targets for an Internet gateway, most capable first. */
 export const IGD_SEARCH_TARGETS: readonly string[] = [
@@ -108,7 +108,7 @@ export async function * ssdpSearch (options: SsdpSearchOptions = {}): AsyncGener
   if (options.target !== undefined) {
     address = options.target.address
     port = options.target.port
-    hostHeader = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`
+    hostHeader = formatHostPort(address, port)
   } else if (family === 4) {
     address = '239.255.255.250'
     hostHeader = '239.255.255.250:1900'

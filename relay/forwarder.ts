@@ -49,7 +49,7 @@ function workerErrorMessage (error: unknown): string {
  * Reads a RESPONSE body: it must be a JSON object; one with an `error` member and no
  * `result` is the worker reporting a failure. Throws ERR_BAD_RESULT or ERR_WORKER_ERROR.
  */
-export function interpretWorkerAnswer (raw: Buffer): ForwardResult {
+function interpretWorkerAnswer (raw: Buffer): ForwardResult {
   let value: unknown
   try {
     value = JSON.parse(raw.toString('utf8'))

@@ -5,6 +5,7 @@
  * NAT dial-back reflector) without touching this module.
  */
 import { boolFlag, intFlag, parseFlags, secondsFlag, stringFlag, usageError, type FlagSpec, type FlagValues } from '../src/cli/args.ts'
+import { formatHostPort } from '../src/host-port.ts'
 import { createLogger, isLogLevel, type Logger } from '../src/log.ts'
 import { FORWARD_TIMEOUT_MS, BIND_RATE_LIMIT, DEFAULT_RELAY_ACCEPT_PORT, DEFAULT_RELAY_HTTP_PORT, MAX_SESSIONS } from '../src/limits.ts'
 import type { RelayOptions, RelayRoute } from './options.ts'
@@ -16,7 +17,7 @@ const SHUTDOWN_DEADLINE_MS = 5_000
 const SYNOPSIS = 'Usage: iicp-relay [options]\n\nRuns a public IICP relay: workers behind NAT bind on the relay port, consumers call them over HTTP.'
 
 /** The relay's own flags. */
-export const RELAY_FLAGS: readonly FlagSpec[] = [
+const RELAY_FLAGS: readonly FlagSpec[] = [
   { name: 'host', type: 'string', env: 'IICP_RELAY_HOST', valueName: 'HOST', description: 'address to listen on (default 0.0.0.0)' },
   { name: 'http-port', type: 'string', env: 'IICP_RELAY_HTTP_PORT', valueName: 'PORT', description: `HTTP front port, 0 = ephemeral (default ${DEFAULT_RELAY_HTTP_PORT})` },
   { name: 'relay-port', type: 'string', env: 'IICP_RELAY_ACCEPT_PORT', valueName: 'PORT', description: `relay-accept port workers dial, 0 = ephemeral (default ${DEFAULT_RELAY_ACCEPT_PORT})` },
@@ -48,7 +49,7 @@ export interface RelayCliComposition {
 }
 
 /** Maps parsed flags to relay options; throws ERR_USAGE (exit 2) for bad values. */
-export function relayOptionsFromFlags (values: FlagValues): RelayOptions {
+function relayOptionsFromFlags (values: FlagValues): RelayOptions {
   const key = stringFlag(values, 'ticket-public-key')
   if (key !== undefined && key !== '' && !/^[0-9a-fA-F]{64}$/.test(key)) throw usageError('--ticket-public-key must be 64 hex characters')
   const nodeId = stringFlag(values, 'node-id')
@@ -66,14 +67,9 @@ export function relayOptionsFromFlags (values: FlagValues): RelayOptions {
   }
 }
 
-/** `host:port` for humans: IPv6 hosts in brackets. */
-function hostPort (host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
-}
-
 /** The one line printed on stdout once both listeners are up. */
-export function listeningLine (addr: RelayAddress): string {
-  return `iicp-relay listening http=http://${hostPort(addr.host, addr.httpPort)} relay=${hostPort(addr.host, addr.relayPort)}\n`
+function listeningLine (addr: RelayAddress): string {
+  return `iicp-relay listening http=http://${formatHostPort(addr.host, addr.httpPort)} relay=${formatHostPort(addr.host, addr.relayPort)}\n`
 }
 
 /** Resolves on SIGTERM, SIGINT or `stop`; a second signal falls back to Node's default (immediate exit). */

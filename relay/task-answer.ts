@@ -21,7 +21,7 @@ function isJsonSpace (byte: number | undefined): boolean {
  * hot path for large results); otherwise the merged object is serialised. (One contiguous
  * buffer: measured faster for large bodies than a corked two-part write.)
  */
-export function completedBody (taskId: string, answer: ForwardResult): Buffer {
+function completedBody (taskId: string, answer: ForwardResult): Buffer {
   const { result, raw } = answer
   if (Object.hasOwn(result, 'task_id') || Object.hasOwn(result, 'status')) {
     return Buffer.from(JSON.stringify({ task_id: taskId, status: 'completed', ...result }), 'utf8')

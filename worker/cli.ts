@@ -36,10 +36,10 @@ function onCommandLine (argv: string[], name: string): boolean {
 }
 
 /** Answers `{"result": {"echo": task.payload}}`. */
-export const echoTaskHandler: TaskHandler = task => ({ result: { echo: (task as { payload?: unknown } | null)?.payload ?? null } })
+const echoTaskHandler: TaskHandler = task => ({ result: { echo: (task as { payload?: unknown } | null)?.payload ?? null } })
 
 /** Turns parsed flags into worker options (without logger and callbacks). Throws ERR_USAGE. */
-export function workerOptionsFromFlags (argv: string[], env: NodeJS.ProcessEnv): { options: WorkerOptions, logLevel: NonNullable<CreateLoggerOptions['level']> } | undefined {
+function workerOptionsFromFlags (argv: string[], env: NodeJS.ProcessEnv): { options: WorkerOptions, logLevel: NonNullable<CreateLoggerOptions['level']> } | undefined {
   const values = parseFlags(NAME, SYNOPSIS, FLAGS, argv, env)
   if (values === undefined) return undefined
   const relayText = stringFlag(values, 'relay')

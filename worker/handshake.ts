@@ -40,7 +40,7 @@ const REASON_CODES: Record<string, ToolkitError['code']> = {
 }
 
 /** The error a refused bind throws. */
-export function bindRejectedError (reason: string): ToolkitError {
+function bindRejectedError (reason: string): ToolkitError {
   return new ToolkitError(REASON_CODES[reason] ?? ErrorCode.BindRejected, `relay refused the bind: ${reason}`, { details: { reason } })
 }
 

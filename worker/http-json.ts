@@ -1,11 +1,12 @@
 /**
- * A JSON POST with a deadline, cancellation and a bounded response body, over node:http(s).
+ * A JSON POST with a deadline, cancellation and a bounded response body, on the shared
+ * src/http/request.ts client, with the worker's error shape (`errorCode` for every failure).
  * Used for the local task backend and the directory (tickets, re-registration).
  */
-import { request as httpRequest, type Agent } from 'node:http'
-import { request as httpsRequest } from 'node:https'
+import type { Agent } from 'node:http'
 import { abortError, deadline } from '../src/abort.ts'
-import { ToolkitError, isToolkitError } from '../src/errors.ts'
+import { ErrorCode, ToolkitError, isToolkitError } from '../src/errors.ts'
+import { httpRequest, type HttpResponse } from '../src/http/request.ts'
 
 /** Options for {@link postJson}. */
 export interface PostJsonOptions {
@@ -44,56 +45,32 @@ export async function postJson (url: URL, body: unknown, options: PostJsonOption
   const { what, errorCode, timeoutMs } = options
   const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES
   const limit = deadline(timeoutMs, options.signal, errorCode, `${what} timed out after ${timeoutMs} ms`)
-  const payload = Buffer.from(JSON.stringify(body) ?? 'null', 'utf8')
-  const request = url.protocol === 'https:' ? httpsRequest : httpRequest
-  const wrap = (err: unknown): ToolkitError => {
-    if (limit.signal.aborted) return abortError(limit.signal, what)
-    if (isToolkitError(err)) return err
-    const reason = err instanceof Error ? (err as NodeJS.ErrnoException).code ?? err.message : String(err)
-    return new ToolkitError(errorCode, `${what} failed (${reason})`, { cause: err })
-  }
+  let res: HttpResponse
   try {
-    return await new Promise<JsonReply>((resolve, reject) => {
-      const req = request(url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json',
-          'content-length': String(payload.length),
-          ...options.headers
-        },
-        agent: options.agent ?? false,
-        signal: limit.signal
-      }, res => {
-        const chunks: Buffer[] = []
-        let size = 0
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length
-          if (size > maxBytes) {
-            req.destroy(new ToolkitError(errorCode, `${what} answer exceeds ${maxBytes} bytes`, { details: { maxBytes } }))
-            return
-          }
-          chunks.push(chunk)
-        })
-        res.on('error', err => { reject(wrap(err)) })
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8')
-          let json: unknown
-          let isJson = false
-          try {
-            json = JSON.parse(text)
-            isJson = true
-          } catch {
-            json = undefined
-          }
-          resolve({ status: res.statusCode ?? 0, isJson, json, text })
-        })
-      })
-      req.on('error', err => { reject(wrap(err)) })
-      req.end(payload)
+    res = await httpRequest({
+      url,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json', ...options.headers },
+      body: JSON.stringify(body) ?? 'null',
+      maxBodyBytes: maxBytes,
+      agent: options.agent ?? false,
+      signal: limit.signal,
+      errorCode
     })
+  } catch (err) {
+    if (limit.signal.aborted) throw abortError(limit.signal, what)
+    if (isToolkitError(err, ErrorCode.BodyTooLarge)) throw new ToolkitError(errorCode, `${what} answer exceeds ${maxBytes} bytes`, { details: { maxBytes } })
+    const cause = isToolkitError(err, errorCode) ? err.cause : err
+    const reason = cause instanceof Error ? (cause as NodeJS.ErrnoException).code ?? cause.message : String(cause)
+    throw new ToolkitError(errorCode, `${what} failed (${reason})`, { cause })
   } finally {
     limit.clear()
+  }
+  const text = res.body.toString('utf8')
+  try {
+    return { status: res.status, isJson: true, json: JSON.parse(text) as unknown, text }
+  } catch {
+    return { status: res.status, isJson: false, json: undefined, text }
   }
 }
 

@@ -23,7 +23,7 @@ export interface ReconnectLoopOptions {
 }
 
 /** The delay after a bound session ended: `min · random[1, 2)`, at most `max`. */
-export function resetDelay (minDelayMs: number, maxDelayMs: number): number {
+function resetDelay (minDelayMs: number, maxDelayMs: number): number {
   return Math.min(Math.round(minDelayMs * (1 + Math.random())), maxDelayMs)
 }
 

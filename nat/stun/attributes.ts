@@ -5,6 +5,7 @@
 import { isIP } from 'node:net'
 import ipaddr from 'ipaddr.js'
 import { ErrorCode, ToolkitError } from '../../src/errors.ts'
+import { formatHostPort, sameIp } from '../addr.ts'
 
 /** The STUN magic cookie (RFC 5389 §6). */
 export const MAGIC_COOKIE = 0x2112a442
@@ -96,7 +97,12 @@ export function isComprehensionRequired (type: number): boolean {
 
 /** Renders an address as `ip:port`, or `[ip]:port` for IPv6. */
 export function formatAddress (addr: TransportAddress): string {
-  return isIP(addr.address) === 6 ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`
+  return formatHostPort(addr.address, addr.port)
+}
+
+/** True when both transport addresses name the same IP (after canonicalisation) and port. */
+export function sameTransportAddress (a: TransportAddress, b: TransportAddress): boolean {
+  return a.port === b.port && sameIp(a.address, b.address)
 }
 
 function invalid (message: string): ToolkitError {

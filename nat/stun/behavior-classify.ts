@@ -2,8 +2,8 @@
  * Pure classification rules of RFC 5780 §4.3 (mapping) and §4.4 (filtering), plus the
  * two-server mapping comparison used when a server gives no OTHER-ADDRESS. No I/O.
  */
-import { formatAddress, type TransportAddress } from './attributes.ts'
-import { canonicalIp, sameTransportAddress } from './udp.ts'
+import { sameIp } from '../addr.ts'
+import { formatAddress, sameTransportAddress, type TransportAddress } from './attributes.ts'
 
 /** A NAT mapping or filtering behaviour (RFC 4787 terms); 'none' means no NAT. */
 export type NatBehavior = 'none' | 'endpoint_independent' | 'address_dependent' | 'address_and_port_dependent' | 'unknown'
@@ -60,7 +60,7 @@ export function classifyMappingAcrossServers (answers: readonly ServerMapping[])
   let sameIpAgrees = false
   for (const a of answers) {
     for (const b of answers) {
-      if (a === b || canonicalIp(a.server.address) !== canonicalIp(b.server.address) || a.server.port === b.server.port) continue
+      if (a === b || !sameIp(a.server.address, b.server.address) || a.server.port === b.server.port) continue
       if (sameTransportAddress(a.mapped, b.mapped)) sameIpAgrees = true
       else samePortDiffers = true
     }
@@ -86,17 +86,16 @@ export type FilterProbe =
  * when it comes from the address the change asked for.
  */
 export function classifyFiltering (server: TransportAddress, testII: FilterProbe, testIII: FilterProbe): Classified {
-  const sameIp = (a: TransportAddress, b: TransportAddress): boolean => canonicalIp(a.address) === canonicalIp(b.address)
   if (testII.kind === 'error') return { behavior: 'unknown', notes: [`filtering test II failed: ${testII.message}`] }
   if (testII.kind === 'answered') {
-    if (sameIp(testII.source, server) || testII.source.port === server.port) {
+    if (sameIp(testII.source.address, server.address) || testII.source.port === server.port) {
       return { behavior: 'unknown', notes: [`server did not honour CHANGE-REQUEST (test II answered from ${formatAddress(testII.source)})`] }
     }
     return { behavior: 'endpoint_independent', notes: [] }
   }
   if (testIII.kind === 'error') return { behavior: 'unknown', notes: [`filtering test III failed: ${testIII.message}`] }
   if (testIII.kind === 'answered') {
-    if (!sameIp(testIII.source, server) || testIII.source.port === server.port) {
+    if (!sameIp(testIII.source.address, server.address) || testIII.source.port === server.port) {
       return { behavior: 'unknown', notes: [`server did not honour CHANGE-REQUEST port (test III answered from ${formatAddress(testIII.source)})`] }
     }
     return { behavior: 'address_dependent', notes: [] }

@@ -13,6 +13,7 @@ import type { Socket } from 'node:dgram'
 import { networkInterfaces } from 'node:os'
 import { abortError, throwIfAborted } from '../../src/abort.ts'
 import { ErrorCode, ToolkitError, errorMessage, isToolkitError } from '../../src/errors.ts'
+import { canonicalIp, ipFamily, sameIp } from '../addr.ts'
 import { formatAddress, type TransportAddress } from './attributes.ts'
 import {
   classifyFiltering, classifyMappingAcrossServers, classifyMappingRfc5780,
@@ -21,7 +22,7 @@ import {
 import { stunBinding, type StunBindingResult } from './binding.ts'
 import { looksLikeStun, newTransactionId } from './codec.ts'
 import { DEFAULT_RTO_MS } from './transaction.ts'
-import { canonicalIp, closeUdpSocket, ipFamily, openUdpSocket } from './udp.ts'
+import { closeUdpSocket, openUdpSocket } from './udp.ts'
 
 export type { NatBehavior } from './behavior-classify.ts'
 
@@ -115,6 +116,7 @@ async function settle<T> (promise: Promise<T>): Promise<Outcome<T>> {
 function isLocalAddress (mapped: TransportAddress, local: TransportAddress): boolean {
   if (mapped.port !== local.port) return false
   const ip = canonicalIp(mapped.address)
+  if (ip === undefined) return false
   if (canonicalIp(local.address) === ip) return true
   if (local.address !== '0.0.0.0' && local.address !== '::') return false
   if (ip.startsWith('127.') || ip === '::1') return true
@@ -230,9 +232,9 @@ export async function discoverNatBehavior (options: NatBehaviorOptions): Promise
 
     const other = anchor?.otherAddress
     const rfc5780 = anchor !== undefined && other !== undefined && other.family === family &&
-      canonicalIp(other.address) !== canonicalIp(primary.address) && other.port !== primary.port
+      !sameIp(other.address, primary.address) && other.port !== primary.port
     if (anchor !== undefined && other !== undefined && !rfc5780) notes.push(`OTHER-ADDRESS ${formatAddress(other)} of ${formatAddress(primary)} is unusable (same IP or port, or other family)`)
-    if (rfc5780 && usable.slice(1).some(s => canonicalIp(s.address) === canonicalIp(other.address))) {
+    if (rfc5780 && usable.slice(1).some(s => sameIp(s.address, other.address))) {
       notes.push('another server shares the alternate IP: an address-restricted filter may already have been opened, filtering may read too open')
     }
 

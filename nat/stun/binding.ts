@@ -5,11 +5,10 @@
 import { ErrorCode, ToolkitError } from '../../src/errors.ts'
 import {
   AttributeType, decodeAddress, decodeText, decodeXorAddress, encodeChangeRequest, encodeResponsePort,
-  MAX_SOFTWARE_BYTES, type ChangeRequest, type StunAddress, type StunAttribute
+  MAX_SOFTWARE_BYTES, sameTransportAddress, type ChangeRequest, type StunAddress, type StunAttribute
 } from './attributes.ts'
 import { getAttribute, StunMethod, type DecodedStunMessage } from './codec.ts'
 import { stunTransaction, type StunTransactionOptions, type StunTransactionResult } from './transaction.ts'
-import { sameTransportAddress } from './udp.ts'
 
 /** What a Binding success response says. */
 export interface BindingResponse {

@@ -8,6 +8,7 @@
 import type { RemoteInfo, Socket } from 'node:dgram'
 import { ErrorCode, ToolkitError, errorMessage } from '../../src/errors.ts'
 import { silentLogger, type Logger } from '../../src/log.ts'
+import { ipFamily, sameIp } from '../addr.ts'
 import {
   AttributeType, decodeChangeRequest, decodeResponsePort, encodeAddress, encodeErrorCode, encodeText,
   encodeUnknownAttributes, encodeXorAddress, formatAddress, isComprehensionRequired, MAX_SOFTWARE_BYTES,
@@ -15,7 +16,7 @@ import {
 } from './attributes.ts'
 import { decodeMessage, encodeMessage, getAttribute, looksLikeStun, StunMethod, type DecodedStunMessage } from './codec.ts'
 import { createRateLimiter, type StunRateLimit } from './rate-limit.ts'
-import { canonicalIp, closeUdpSocket, ipFamily, openUdpSocket } from './udp.ts'
+import { closeUdpSocket, openUdpSocket } from './udp.ts'
 
 export type { StunRateLimit } from './rate-limit.ts'
 
@@ -99,7 +100,7 @@ function validate (options: StunServerOptions): 4 | 6 {
   const alt = options.alternate
   if (alt !== undefined) {
     if (ipFamily(alt.address) !== family) throw new ToolkitError(ErrorCode.InvalidAddress, `alternate ${alt.address} must be an IP literal of the primary's family`)
-    if (canonicalIp(alt.address) === canonicalIp(options.primary.address)) throw new ToolkitError(ErrorCode.InvalidConfig, 'alternate IP must differ from the primary IP')
+    if (sameIp(alt.address, options.primary.address)) throw new ToolkitError(ErrorCode.InvalidConfig, 'alternate IP must differ from the primary IP')
     if (alt.port !== 0 && alt.port === options.primary.port) throw new ToolkitError(ErrorCode.InvalidConfig, 'alternate port must differ from the primary port')
   }
   return family

@@ -11,9 +11,10 @@
 import type { RemoteInfo, Socket } from 'node:dgram'
 import { abortError, throwIfAborted } from '../../src/abort.ts'
 import { ErrorCode, ToolkitError } from '../../src/errors.ts'
-import { AttributeType, decodeErrorCode, decodeUnknownAttributes, encodeText, formatAddress, MAX_SOFTWARE_BYTES, type StunAttribute, type TransportAddress } from './attributes.ts'
+import { ipFamily } from '../addr.ts'
+import { AttributeType, decodeErrorCode, decodeUnknownAttributes, encodeText, formatAddress, MAX_SOFTWARE_BYTES, sameTransportAddress, type StunAttribute, type TransportAddress } from './attributes.ts'
 import { decodeMessage, encodeMessage, getAttribute, looksLikeStun, newTransactionId, StunMethod, TRANSACTION_ID_BYTES, type DecodedStunMessage, type EncodeOptions } from './codec.ts'
-import { closeUdpSocket, ipFamily, openUdpSocket, sameTransportAddress } from './udp.ts'
+import { closeUdpSocket, openUdpSocket } from './udp.ts'
 
 /** Initial retransmission timeout (RFC 5389 §7.2.1). */
 export const DEFAULT_RTO_MS = 500

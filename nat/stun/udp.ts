@@ -1,13 +1,11 @@
 /**
  * Small UDP socket helpers shared by the STUN client and server: open a bound socket with its
- * error listener attached in the same tick, close it idempotently, compare addresses.
+ * error listener attached in the same tick, and close it idempotently. (IP helpers are in
+ * nat/addr.ts.)
  */
 import { createSocket, type Socket } from 'node:dgram'
-import { isIP } from 'node:net'
-import ipaddr from 'ipaddr.js'
 import { abortError } from '../../src/abort.ts'
 import { ErrorCode, ToolkitError } from '../../src/errors.ts'
-import type { TransportAddress } from './attributes.ts'
 
 /** Options for {@link openUdpSocket}. */
 export interface OpenUdpSocketOptions {
@@ -70,22 +68,4 @@ export async function closeUdpSocket (socket: Socket): Promise<void> {
       resolve() // already closed (ERR_SOCKET_DGRAM_NOT_RUNNING)
     }
   })
-}
-
-/** Canonical text form of an IP literal (zone dropped, IPv4-mapped IPv6 turned into IPv4). */
-export function canonicalIp (address: string): string {
-  const bare = address.split('%')[0] ?? ''
-  if (isIP(bare) === 0) return bare
-  return ipaddr.process(bare).toString()
-}
-
-/** True when both transport addresses name the same IP and port. */
-export function sameTransportAddress (a: TransportAddress, b: TransportAddress): boolean {
-  return a.port === b.port && canonicalIp(a.address) === canonicalIp(b.address)
-}
-
-/** The family of an IP literal, or undefined when it is not one. */
-export function ipFamily (address: string): 4 | 6 | undefined {
-  const family = isIP(address.split('%')[0] ?? '')
-  return family === 4 ? 4 : family === 6 ? 6 : undefined
 }

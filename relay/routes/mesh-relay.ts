@@ -4,7 +4,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { IicpCode } from '../../src/errors.ts'
-import { parseJsonObject, readBody, sendBodyError, sendError } from '../http-io.ts'
+import { parseJsonObject, readBody } from '../../src/http/read-body.ts'
+import { sendBodyError, sendError } from '../http-io.ts'
 import { sendCompleted, sendForwardError } from '../task-answer.ts'
 import type { RouteContext } from './context.ts'
 
@@ -24,7 +25,7 @@ export async function meshRelay (ctx: RouteContext, req: IncomingMessage, res: S
   let target: string
   let task: Record<string, unknown>
   try {
-    const body = parseJsonObject(await readBody(req, ctx.maxRequestBodyBytes))
+    const body = parseJsonObject(await readBody(req, ctx.maxRequestBodyBytes, signal))
     const t = body.task
     if (typeof body.target_node_id !== 'string' || body.target_node_id === '' || typeof t !== 'object' || t === null || Array.isArray(t)) {
       sendError(res, 422, IicpCode.MissingFields, 'target_node_id (string) and task (object) are required')

@@ -5,7 +5,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { IicpCode } from '../../src/errors.ts'
-import { parseJsonObject, readBody, sendBodyError, sendError, sendJson } from '../http-io.ts'
+import { parseJsonObject, readBody } from '../../src/http/read-body.ts'
+import { sendBodyError, sendError, sendJson } from '../http-io.ts'
 import { sendCompleted, sendForwardError } from '../task-answer.ts'
 import type { RouteContext } from './context.ts'
 
@@ -22,7 +23,7 @@ export async function relayForTask (ctx: RouteContext, req: IncomingMessage, res
   let body: Buffer
   let taskId: string
   try {
-    body = await readBody(req, ctx.maxRequestBodyBytes)
+    body = await readBody(req, ctx.maxRequestBodyBytes, signal)
     const task = parseJsonObject(body)
     taskId = typeof task.task_id === 'string' ? task.task_id : ''
   } catch (err) {

@@ -78,7 +78,7 @@ export function parseFlags (name: string, synopsis: string, specs: FlagSpec[], a
 }
 
 /** Renders `--help` text. */
-export function formatHelp (name: string, synopsis: string, specs: FlagSpec[]): string {
+function formatHelp (name: string, synopsis: string, specs: FlagSpec[]): string {
   const rows = specs.map(s => {
     const flag = `--${s.name}${s.type === 'string' ? ` ${s.valueName ?? 'VALUE'}` : ''}`
     const extra = [s.multiple === true ? 'repeatable' : '', s.env === undefined ? '' : `env ${s.env}`].filter(x => x !== '').join('; ')

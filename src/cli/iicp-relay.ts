@@ -4,7 +4,7 @@
  * module's dial-back reflector at POST /v1/nat/dialback and, on request, an RFC 5780 STUN
  * server, so a relay is all `iicp-nat probe` needs to measure and verify a network.
  */
-import { createDialbackRoute, createStunServer } from '../../nat/index.ts'
+import { createDialbackRoute, createStunServer, formatAddress } from '../../nat/index.ts'
 import { relayMain } from '../../relay/relay-cli.ts'
 import { boolFlag, listFlag, parseHostPort, runCli, stringFlag, usageError, type FlagSpec, type FlagValues } from './args.ts'
 
@@ -30,9 +30,8 @@ async function startStun (values: FlagValues): Promise<{ describe: string, close
     ...(a === undefined ? {} : { alternate: { address: a.host, port: a.port } })
   })
   const info = await server.listen()
-  const fmt = (t: { address: string, port: number }): string => t.address.includes(':') ? `[${t.address}]:${t.port}` : `${t.address}:${t.port}`
   return {
-    describe: `stun=${fmt(info.primary)}${info.alternate === undefined ? '' : `,${fmt(info.alternate)}`}`,
+    describe: `stun=${formatAddress(info.primary)}${info.alternate === undefined ? '' : `,${formatAddress(info.alternate)}`}`,
     close: async () => { await server.close() }
   }
 }

@@ -8,7 +8,7 @@
  * - `slow`: echo after `payload.ms` milliseconds
  */
 import { createServer } from 'node:http'
-import { once } from 'node:events'
+import { listenTcp } from '../../src/transport/listen.ts'
 
 /** A running echo backend. */
 export interface EchoBackend {
@@ -60,10 +60,7 @@ export async function startEchoBackend (): Promise<EchoBackend> {
     })
   })
   server.on('error', () => {})
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  if (address === null || typeof address === 'string') throw new Error('no address')
+  const address = await listenTcp(server, { port: 0, host: '127.0.0.1' })
   let closing: Promise<void> | undefined
   return {
     url: `http://127.0.0.1:${address.port}`,

@@ -4,7 +4,7 @@
  * calls a relay worker makes). Answers can be scripted per request, including never answering.
  */
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http'
-import { once } from 'node:events'
+import { listenTcp } from '../../src/transport/listen.ts'
 
 /** A request as the directory received it. */
 export interface RecordedRequest {
@@ -77,10 +77,7 @@ export async function startFakeDirectory (options: FakeDirectoryOptions = {}): P
     })
   })
   server.on('error', () => {})
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  if (address === null || typeof address === 'string') throw new Error('no address')
+  const address = await listenTcp(server, { port: 0, host: '127.0.0.1' })
   let closing: Promise<void> | undefined
   const requestsTo = (path: string): RecordedRequest[] => requests.filter(r => r.path === path)
   return {

@@ -6,9 +6,10 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { createReflectorServer, createStunServer, type ProbeReport } from '../../nat/index.ts'
+import type { ProbeReport } from '../../nat/index.ts'
 import { parseProbeArgs } from '../../src/cli/nat-main.ts'
 import { startFakeIgd } from '../helpers/nat-fake-igd.ts'
+import { withLoopbackServers } from '../helpers/nat-loopback-servers.ts'
 
 const CLI = fileURLToPath(new URL('../../src/cli/iicp-nat.ts', import.meta.url))
 
@@ -24,22 +25,9 @@ async function run (args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code
   return { code, stdout, stderr }
 }
 
-async function withServers<T> (fn: (stun: string, reflector: string) => Promise<T>): Promise<T> {
-  const stun = createStunServer({ primary: { address: '127.0.0.2', port: 0 }, alternate: { address: '127.0.0.3', port: 0 } })
-  const info = await stun.listen()
-  const reflector = createReflectorServer({ host: '127.0.0.1', port: 0 })
-  const { url } = await reflector.listen()
-  try {
-    return await fn(`127.0.0.2:${info.primary.port}`, url)
-  } finally {
-    await reflector.close()
-    await stun.close()
-  }
-}
-
 describe('iicp-nat CLI', () => {
   it('probe --json on loopback prints iicp-nat-probe/v1 and exits 0 when the reflector verifies', async () => {
-    await withServers(async (stun, reflector) => {
+    await withLoopbackServers(async (stun, reflector) => {
       const r = await run(['probe', '--json', '--no-upnp', '--no-v6', '--port', '0', '--stun', stun, '--reflector', reflector])
       assert.equal(r.code, 0, r.stderr)
       const report = JSON.parse(r.stdout) as ProbeReport
@@ -60,7 +48,7 @@ describe('iicp-nat CLI', () => {
   it('probe --map against a loopback fake IGD (explicit --gateway, no multicast, no NAT-PMP) maps, verifies and deletes', async () => {
     const igd = await startFakeIgd({ externalIp: '11.0.0.10' })
     try {
-      await withServers(async (_stun, reflector) => {
+      await withLoopbackServers(async (_stun, reflector) => {
         const r = await run(['probe', '--json', '--map', '--no-stun', '--no-natpmp', '--no-v6', '--port', '0', '--gateway', igd.location, '--reflector', reflector])
         assert.equal(r.code, 0, r.stderr)
         const report = JSON.parse(r.stdout) as ProbeReport
@@ -77,7 +65,7 @@ describe('iicp-nat CLI', () => {
   })
 
   it('human output has one line per probe and a summary; no reflector means not verified', async () => {
-    await withServers(async stun => {
+    await withLoopbackServers(async stun => {
       const r = await run(['probe', '--no-upnp', '--no-v6', '--port', '0', '--stun', stun])
       assert.ok(r.code === 1 || r.code === 2, `exit ${String(r.code)}: ${r.stderr}`)
       assert.match(r.stdout, /✓ stun {12}mapped 127\.0\.0\.1:\d+ via 127\.0\.0\.2:\d+ \(rfc5780\); mapping none/)

@@ -7,9 +7,10 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer } from 'node:net'
 import type { NetworkInterfaceInfo } from 'node:os'
-import { createReflectorServer, createStunServer, probeNetwork, type DiscoveredGateways, type ProbeDeps, type StunServerSpec } from '../../nat/index.ts'
+import { createReflectorServer, probeNetwork, type DiscoveredGateways, type ProbeDeps, type StunServerSpec } from '../../nat/index.ts'
 import { createFakeGateway, type FakeGateway } from '../helpers/nat-fake-gateway.ts'
 import { startFakeIgd } from '../helpers/nat-fake-igd.ts'
+import { withLoopbackServers } from '../helpers/nat-loopback-servers.ts'
 
 const PRIVATE_ONLY = {
   networkInterfaces: (): NodeJS.Dict<NetworkInterfaceInfo[]> => ({
@@ -17,19 +18,6 @@ const PRIVATE_ONLY = {
     eth0: [{ address: '192.168.1.2', family: 'IPv4', cidr: '192.168.1.2/24', internal: false, mac: '02:00:00:00:00:01', netmask: '255.255.255.0' }]
   }),
   readIfInet6: (): string | undefined => undefined
-}
-
-async function withLoopbackServers<T> (fn: (stun: string, reflector: string) => Promise<T>): Promise<T> {
-  const stun = createStunServer({ primary: { address: '127.0.0.2', port: 0 }, alternate: { address: '127.0.0.3', port: 0 } })
-  const info = await stun.listen()
-  const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, rateLimit: 100 })
-  const { url } = await reflector.listen()
-  try {
-    return await fn(`127.0.0.2:${info.primary.port}`, url)
-  } finally {
-    await reflector.close()
-    await stun.close()
-  }
 }
 
 function stunOption (hostPort: string): StunServerSpec[] {

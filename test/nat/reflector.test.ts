@@ -7,6 +7,7 @@ import { createServer as createHttpServer, request, type Server as HttpServer } 
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import type { RelayRoute } from '../../relay/options.ts'
 import { DIALBACK_GREETING, createDialbackRoute, createReflectorServer, verifyReachability } from '../../nat/index.ts'
+import { handleCounts } from '../helpers/leaks.ts'
 
 async function listen (server: Server | HttpServer, host: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
@@ -315,7 +316,7 @@ describe('reflector client (verifyReachability)', () => {
     const silent = silentServer()
     const silentPort = await listen(silent.server, '127.0.0.1')
     try {
-      const servers = (): number => process.getActiveResourcesInfo().filter(r => r === 'TCPServerWrap').length
+      const servers = (): number => handleCounts().TCPServerWrap ?? 0
       const before = servers()
       const ctrl = new AbortController()
       const p = verifyReachability({ reflector: `http://127.0.0.1:${silentPort}`, port: 0, listenHost: '127.0.0.1', timeoutMs: 5000, signal: ctrl.signal })

@@ -6,7 +6,7 @@ import {
   type NatBehaviorResult, type StunServerAddress
 } from '../../nat/stun/index.ts'
 import { startFakeStunServer, type FakeStunServer, type FakeStunServerOptions, type SimulatedBehavior } from '../helpers/stun-fake-server.ts'
-import { assertNoLeakedHandles, handleCounts } from '../helpers/stun-leaks.ts'
+import { assertNoLeakedHandles, handleCounts } from '../helpers/leaks.ts'
 
 const host = (a: { address: string, port: number }): StunServerAddress => ({ host: a.address, port: a.port })
 

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createStunServer, discoverNatBehavior, stunBinding, type StunServer, type StunServerInfo } from '../../nat/stun/index.ts'
 import { findBinary, runTool, startCoturn } from '../helpers/stun-coturn.ts'
-import { assertNoLeakedHandles, handleCounts } from '../helpers/stun-leaks.ts'
+import { assertNoLeakedHandles, handleCounts } from '../helpers/leaks.ts'
 
 const natdiscovery = findBinary('turnutils_natdiscovery')
 const stunclient = findBinary('turnutils_stunclient')

@@ -7,7 +7,7 @@ import {
   newTransactionId, stunBinding, type DecodedStunMessage, type StunServer, type StunServerInfo, type TransportAddress
 } from '../../nat/stun/index.ts'
 import { closeUdpSocket, openUdpSocket } from '../../nat/stun/udp.ts'
-import { assertNoLeakedHandles, handleCounts } from '../helpers/stun-leaks.ts'
+import { assertNoLeakedHandles, handleCounts } from '../helpers/leaks.ts'
 
 /** A client socket on `address` that collects what it receives. */
 async function clientSocket (address = '127.0.0.1'): Promise<{ socket: Socket, next: () => Promise<{ msg: Buffer, rinfo: RemoteInfo }> }> {

@@ -5,7 +5,7 @@ import { ErrorCode, isToolkitError } from '../../src/errors.ts'
 import { retransmissionScheduleMs, stunBinding, stunTransaction } from '../../nat/stun/index.ts'
 import { closeUdpSocket, openUdpSocket } from '../../nat/stun/udp.ts'
 import { startFakeStunServer } from '../helpers/stun-fake-server.ts'
-import { assertNoLeakedHandles, handleCounts } from '../helpers/stun-leaks.ts'
+import { assertNoLeakedHandles, handleCounts } from '../helpers/leaks.ts'
 
 function isCode (code: string) {
   return (err: unknown): boolean => {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { setTimeout as delay } from 'node:timers/promises'
 import { MsgType } from '../../src/protocol/frame.ts'
 import { encodeInit, encodePing } from '../../src/protocol/messages.ts'
+import { handleCounts } from '../helpers/leaks.ts'
 import { http, startRelay } from '../helpers/relay-harness.ts'
 import { RelayPeer } from '../helpers/relay-peer.ts'
 
@@ -172,7 +173,7 @@ describe('pending calls when the session ends', () => {
   })
 
   it('the sweep is one unref\'d timer per relay, not one per session', async () => {
-    const timers = (): number => process.getActiveResourcesInfo().filter(r => r === 'Timeout').length
+    const timers = (): number => handleCounts().Timeout ?? 0
     const before = timers()
     const h = await startRelay()
     try {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { createRelay } from '../../relay/index.ts'
 import { ErrorCode, isToolkitError } from '../../src/errors.ts'
 import { MsgType } from '../../src/protocol/frame.ts'
+import { handleCounts, settleHandles, TCP_HANDLE_KINDS } from '../helpers/leaks.ts'
 import { http, startRelay } from '../helpers/relay-harness.ts'
 import { RelayPeer } from '../helpers/relay-peer.ts'
 
@@ -14,10 +15,8 @@ const CLOSE_HEX = '494943500107000000000000'
 
 /** Active handles by kind, after letting libuv finish closing handles (close callbacks run a loop turn later). */
 async function handles (): Promise<Record<string, number>> {
-  for (let i = 0; i < 3; i++) await new Promise(resolve => setImmediate(resolve))
-  const out: Record<string, number> = {}
-  for (const r of process.getActiveResourcesInfo()) out[r] = (out[r] ?? 0) + 1
-  return out
+  await settleHandles(3)
+  return handleCounts()
 }
 
 describe('relay listen and close', () => {
@@ -91,7 +90,7 @@ describe('relay listen and close', () => {
     await answer
     await a.expectClosed()
     const after = await handles()
-    for (const kind of ['TCPServerWrap', 'TCPSocketWrap', 'Timeout']) assert.equal(after[kind] ?? 0, before[kind] ?? 0, kind)
+    for (const kind of TCP_HANDLE_KINDS) assert.equal(after[kind] ?? 0, before[kind] ?? 0, kind)
   })
 
   it('a listen failure (port in use) rejects and releases the other listener', async () => {

@@ -10,22 +10,9 @@ import { sleep } from '../../src/abort.ts'
 import { ErrorCode, isToolkitError } from '../../src/errors.ts'
 import { MsgType } from '../../src/protocol/frame.ts'
 import { parseResponse } from '../../src/protocol/messages.ts'
+import { handleCounts, settleHandles, TCP_HANDLE_KINDS } from '../helpers/leaks.ts'
 import { startScriptedRelay } from '../helpers/scripted-relay.ts'
 import { echoHandler, FAST, nextEvent, teardown } from './harness.ts'
-
-/** Lets handles that are closing reach the event loop's close phase (two loop turns). */
-async function settle (): Promise<void> {
-  for (let i = 0; i < 2; i++) await new Promise<void>(resolve => { setImmediate(resolve) })
-}
-
-/** Counts of active handle types that matter for leaks (sockets, servers, timers). */
-function handles (): Record<string, number> {
-  const counts: Record<string, number> = {}
-  for (const r of process.getActiveResourcesInfo()) {
-    if (r === 'TCPSocketWrap' || r === 'TCPServerWrap' || r === 'Timeout') counts[r] = (counts[r] ?? 0) + 1
-  }
-  return counts
-}
 
 describe('relay-side disconnects (checklist 30)', () => {
   for (const how of ['close', 'eof'] as const) {
@@ -218,8 +205,8 @@ describe('stop()', () => {
 
   it('leaves no socket, server or timer behind', async () => {
     // Let handles closed by earlier tests finish closing.
-    await settle()
-    const before = handles()
+    await settleHandles()
+    const before = handleCounts(TCP_HANDLE_KINDS)
     const relay = await startScriptedRelay({ pong: 'rust' })
     const worker = createWorker({ relayHost: relay.host, relayPort: relay.port, workerId: 'w-leak', handler: echoHandler, ...FAST, pingIntervalMs: 20, idleTimeoutMs: 200 })
     await worker.start()
@@ -230,7 +217,7 @@ describe('stop()', () => {
     await relay.nextBound()
     await worker.stop()
     await relay.close()
-    await settle()
-    assert.deepEqual(handles(), before)
+    await settleHandles()
+    assert.deepEqual(handleCounts(TCP_HANDLE_KINDS), before)
   })
 })

@@ -1,12 +1,12 @@
 /**
- * One bounded HTTP(S) request: a deadline through the AbortSignal, a response-size cap, no
- * keep-alive, no redirects, no DNS for IP literals. Used by the UPnP SOAP client and the
- * dial-back reflector client.
+ * One bounded HTTP(S) client request: cancellation through an AbortSignal (pass a deadline
+ * signal for a timeout), a response-size cap, no redirects, no DNS for IP literals. Shared by
+ * the UPnP SOAP client, the dial-back reflector client and the worker's JSON POSTs.
  */
-import { request as httpRequestRaw, type IncomingHttpHeaders, type RequestOptions } from 'node:http'
+import { request as httpRequestRaw, type Agent, type IncomingHttpHeaders, type RequestOptions } from 'node:http'
 import { request as httpsRequestRaw } from 'node:https'
-import { abortError, throwIfAborted } from '../src/abort.ts'
-import { ErrorCode, ToolkitError } from '../src/errors.ts'
+import { abortError, throwIfAborted } from '../abort.ts'
+import { ErrorCode, ToolkitError } from '../errors.ts'
 
 /** Options for {@link httpRequest}. */
 export interface HttpRequestOptions {
@@ -24,10 +24,16 @@ export interface HttpRequestOptions {
   family?: 4 | 6
   /** Local address to send from. */
   localAddress?: string
-  /** Cancels the request (use a deadline signal for a timeout). */
-  signal?: AbortSignal
-  /** Error code for transport failures. @default 'ERR_BACKEND_FAILED' */
+  /** Cancels the request (use a deadline signal for a timeout); it rejects with the signal's abort error. */
+  signal?: AbortSignal | undefined
+  /** Error code for transport failures (the original error is the `cause`). @default 'ERR_BACKEND_FAILED' */
   errorCode?: ToolkitError['code']
+  /**
+   * Connection agent (a keep-alive pool). Without one, every request opens its own connection
+   * and sends `connection: close`.
+   * @default false
+   */
+  agent?: Agent | false
 }
 
 /** A complete response. */
@@ -42,23 +48,39 @@ export interface HttpResponse {
   remoteAddress: string | undefined
 }
 
-/** Default response size cap. */
-export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024
+/** Default response size cap of {@link httpRequest}. */
+const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024
 
-/** Sends one request and reads the whole (bounded) response. */
+/**
+ * Sends one request and reads the whole (bounded) response, whatever its status. Rejects with
+ * ERR_INVALID_CONFIG (not an http(s) URL), ERR_BODY_TOO_LARGE (`details.maxBytes`), the signal's
+ * abort error, or `errorCode` for a transport failure.
+ *
+ * @example
+ * ```ts
+ * const dl = deadline(2000, signal, ErrorCode.Reflector, 'reflector timed out')
+ * try {
+ *   const res = await httpRequest({ url, method: 'POST', body, signal: dl.signal })
+ * } finally {
+ *   dl.clear()
+ * }
+ * ```
+ */
 export async function httpRequest (options: HttpRequestOptions): Promise<HttpResponse> {
   const url = typeof options.url === 'string' ? new URL(options.url) : options.url
   const code = options.errorCode ?? ErrorCode.BackendFailed
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ToolkitError(ErrorCode.InvalidConfig, `unsupported URL scheme in ${url.href}`)
-  throwIfAborted(options.signal, `request to ${url.href}`)
+  const signal = options.signal
+  throwIfAborted(signal, `request to ${url.href}`)
   const max = options.maxBodyBytes ?? DEFAULT_MAX_RESPONSE_BYTES
   const body = options.body === undefined ? undefined : Buffer.from(options.body)
-  const headers: Record<string, string> = { connection: 'close', ...options.headers }
+  const agent = options.agent ?? false
+  const headers: Record<string, string> = agent === false ? { connection: 'close', ...options.headers } : { ...options.headers }
   if (body !== undefined) headers['content-length'] = String(body.length)
   const reqOptions: RequestOptions = {
     method: options.method ?? 'GET',
     headers,
-    agent: false,
+    agent,
     ...(options.family === undefined ? {} : { family: options.family }),
     ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress })
   }
@@ -68,7 +90,7 @@ export async function httpRequest (options: HttpRequestOptions): Promise<HttpRes
     const finish = (err: Error | undefined, res?: HttpResponse): void => {
       if (settled) return
       settled = true
-      options.signal?.removeEventListener('abort', onAbort)
+      signal?.removeEventListener('abort', onAbort)
       if (err !== undefined) reject(err)
       else if (res !== undefined) resolve(res)
     }
@@ -79,20 +101,20 @@ export async function httpRequest (options: HttpRequestOptions): Promise<HttpRes
       res.on('data', (chunk: Buffer) => {
         size += chunk.length
         if (size > max) {
-          finish(new ToolkitError(ErrorCode.BodyTooLarge, `response from ${url.href} exceeds ${max} bytes`))
+          finish(new ToolkitError(ErrorCode.BodyTooLarge, `response from ${url.href} exceeds ${max} bytes`, { details: { maxBytes: max } }))
           req.destroy()
           return
         }
         chunks.push(chunk)
       })
       const remoteAddress = res.socket.remoteAddress
-      res.on('end', () => { finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), remoteAddress }) })
+      res.on('end', () => { finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks, size), remoteAddress }) })
     })
     const onAbort = (): void => {
-      finish(abortError(options.signal, `request to ${url.href}`))
+      finish(abortError(signal, `request to ${url.href}`))
       req.destroy()
     }
-    options.signal?.addEventListener('abort', onAbort, { once: true })
+    signal?.addEventListener('abort', onAbort, { once: true })
     req.on('error', err => { finish(new ToolkitError(code, `request to ${url.href} failed: ${err.message}`, { cause: err })) })
     req.end(body)
   })

@@ -1,0 +1,78 @@
+/**
+ * Server-side request bodies: read one with a size cap and an optional AbortSignal, and parse
+ * it as a JSON object. Shared by the relay's HTTP front and the NAT dial-back reflector.
+ */
+import type { IncomingMessage } from 'node:http'
+import { abortError } from '../abort.ts'
+import { ErrorCode, ToolkitError } from '../errors.ts'
+
+/**
+ * Reads a request body of at most `limit` bytes. Rejects with ERR_BODY_TOO_LARGE (as soon as the
+ * declared or received size exceeds the limit; the rest of the body is left unread, so answer
+ * with `connection: close`), ERR_BAD_REQUEST (the client went away mid-body) or, when `signal`
+ * fires, the signal's abort error.
+ *
+ * @example
+ * ```ts
+ * const body = parseJsonObject(await readBody(req, 64 * 1024, signal))
+ * ```
+ */
+export async function readBody (req: IncomingMessage, limit: number, signal?: AbortSignal): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'])
+  if (declared > limit) throw tooLarge(limit)
+  if (signal?.aborted === true) throw abortError(signal, 'request body')
+  return await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const cleanup = (): void => {
+      req.off('data', onData)
+      req.off('end', onEnd)
+      req.off('error', onError)
+      req.off('close', onClose)
+      signal?.removeEventListener('abort', onAbort)
+    }
+    const fail = (err: ToolkitError): void => {
+      cleanup()
+      chunks.length = 0
+      reject(err)
+    }
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length
+      if (size > limit) {
+        fail(tooLarge(limit))
+        return
+      }
+      chunks.push(chunk)
+    }
+    const onEnd = (): void => {
+      cleanup()
+      resolve(chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, size))
+    }
+    const onError = (err: Error): void => { fail(new ToolkitError(ErrorCode.BadRequest, 'request body failed', { cause: err })) }
+    const onClose = (): void => { fail(new ToolkitError(ErrorCode.BadRequest, 'client closed the request before its body ended')) }
+    const onAbort = (): void => { fail(abortError(signal, 'request body')) }
+    req.on('data', onData)
+    req.on('end', onEnd)
+    req.on('error', onError)
+    req.on('close', onClose)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+function tooLarge (limit: number): ToolkitError {
+  return new ToolkitError(ErrorCode.BodyTooLarge, `request body exceeds ${limit} bytes`, { details: { limit } })
+}
+
+/** Parses a JSON object body; throws ERR_BAD_REQUEST for invalid JSON or a non-object. */
+export function parseJsonObject (body: Buffer): Record<string, unknown> {
+  let value: unknown
+  try {
+    value = JSON.parse(body.toString('utf8'))
+  } catch (err) {
+    throw new ToolkitError(ErrorCode.BadRequest, 'request body is not valid JSON', { cause: err })
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ToolkitError(ErrorCode.BadRequest, 'request body must be a JSON object')
+  }
+  return value as Record<string, unknown>
+}

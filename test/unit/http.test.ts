@@ -1,0 +1,109 @@
+/**
+ * The shared HTTP helpers in src/http/ on real loopback sockets: bounded body reading with a
+ * signal, JSON answers, and the bounded client request (size cap, abort, transport errors).
+ */
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { ErrorCode, isToolkitError } from '../../src/errors.ts'
+import { sendJson } from '../../src/http/json-response.ts'
+import { parseJsonObject, readBody } from '../../src/http/read-body.ts'
+import { httpRequest } from '../../src/http/request.ts'
+
+async function serve (handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ url: string, close: () => Promise<void> }> {
+  const server: Server = createServer(handler)
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  let closing: Promise<void> | undefined
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: async () => {
+      closing ??= new Promise<void>(resolve => {
+        server.close(() => { resolve() })
+        server.closeAllConnections()
+      })
+      await closing
+    }
+  }
+}
+
+/** Sends a chunked POST (no content-length) and returns the status, or 0 when the connection dropped. */
+async function postChunks (url: string, chunks: string[], keepOpen = false): Promise<number> {
+  return await new Promise<number>(resolve => {
+    const req = request(url, { method: 'POST', agent: false }, res => { res.resume(); resolve(res.statusCode ?? 0) })
+    req.on('error', () => { resolve(0) })
+    for (const c of chunks) req.write(c)
+    if (!keepOpen) req.end()
+  })
+}
+
+describe('src/http', () => {
+  it('readBody caps a chunked body as it arrives, and parseJsonObject accepts only objects', async () => {
+    const outcomes: string[] = []
+    const srv = await serve((req, res) => {
+      readBody(req, 8).then(body => {
+        outcomes.push(`ok ${JSON.stringify(parseJsonObject(body))}`)
+        sendJson(res, 200, { ok: true })
+      }, (err: unknown) => {
+        outcomes.push(isToolkitError(err) ? err.code : 'other')
+        sendJson(res, 413, { error: 'too large' }, { connection: 'close' })
+      })
+    })
+    try {
+      assert.equal(await postChunks(srv.url, ['{"a":', '1}']), 200)
+      assert.equal(await postChunks(srv.url, ['{"a":"', 'xxxxxxxx"}']), 413)
+      assert.deepEqual(outcomes, ['ok {"a":1}', ErrorCode.BodyTooLarge])
+      assert.throws(() => parseJsonObject(Buffer.from('[1]')), (err: unknown) => isToolkitError(err, ErrorCode.BadRequest))
+      assert.throws(() => parseJsonObject(Buffer.from('nope')), (err: unknown) => isToolkitError(err, ErrorCode.BadRequest))
+    } finally {
+      await srv.close()
+    }
+  })
+
+  it('readBody rejects with the signal\'s error when it fires mid-body', async () => {
+    const ctrl = new AbortController()
+    let result: Promise<unknown> | undefined
+    let gotRequest: (() => void) | undefined
+    const got = new Promise<void>(resolve => { gotRequest = resolve })
+    const srv = await serve(req => {
+      result = readBody(req, 1024, ctrl.signal).catch((err: unknown) => err)
+      req.once('data', () => { ctrl.abort() })
+      gotRequest?.()
+    })
+    try {
+      const client = postChunks(srv.url, ['{"a":'], true)
+      await got
+      const err = await result
+      assert.ok(isToolkitError(err, ErrorCode.Aborted), String(err))
+      await srv.close()
+      assert.equal(await client, 0)
+    } finally {
+      await srv.close()
+    }
+  })
+
+  it('httpRequest caps the response, honours the signal and codes transport failures', async () => {
+    const srv = await serve((req, res) => {
+      if (req.url === '/big') sendJson(res, 200, { pad: 'x'.repeat(200) })
+      else if (req.url === '/slow') res.flushHeaders()
+      else sendJson(res, 201, { ok: true })
+    })
+    try {
+      const ok = await httpRequest({ url: srv.url, method: 'POST', body: '{}' })
+      assert.equal(ok.status, 201)
+      assert.deepEqual(JSON.parse(ok.body.toString('utf8')), { ok: true })
+      assert.equal(ok.remoteAddress, '127.0.0.1')
+      await assert.rejects(httpRequest({ url: `${srv.url}big`, maxBodyBytes: 100 }), (err: unknown) => isToolkitError(err, ErrorCode.BodyTooLarge))
+      const ctrl = new AbortController()
+      const slow = httpRequest({ url: `${srv.url}slow`, signal: ctrl.signal })
+      setTimeout(() => { ctrl.abort() }, 20)
+      await assert.rejects(slow, (err: unknown) => isToolkitError(err, ErrorCode.Aborted))
+      await assert.rejects(httpRequest({ url: 'ftp://127.0.0.1/' }), (err: unknown) => isToolkitError(err, ErrorCode.InvalidConfig))
+    } finally {
+      await srv.close()
+    }
+    await assert.rejects(httpRequest({ url: srv.url, errorCode: ErrorCode.Reflector }), (err: unknown) =>
+      isToolkitError(err, ErrorCode.Reflector) && (err.cause as NodeJS.ErrnoException).code === 'ECONNREFUSED')
+  })
+})
