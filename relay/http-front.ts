@@ -23,6 +23,16 @@ function notAllowed (res: ServerResponse, allow: string): void {
   sendError(res, 405, 'method_not_allowed', `use ${allow}`, { allow: `${allow}, OPTIONS` })
 }
 
+/** Connection limits of the HTTP listener. */
+export interface HttpFrontLimits {
+  /** Open connections; beyond it node:http drops new ones at once. */
+  maxConnections: number
+  /** Deadline for a client's request headers (408, then close). */
+  headersTimeoutMs: number
+  /** Deadline for a client's whole request (408, then close). */
+  requestTimeoutMs: number
+}
+
 /** The HTTP listener and its request dispatch. */
 export class HttpFront {
   readonly #server: Server
@@ -33,14 +43,23 @@ export class HttpFront {
   readonly #inflight = new Set<AbortController>()
   #onIdle: (() => void) | undefined
 
-  constructor (ctx: RouteContext, extraRoutes: readonly RelayRoute[], logger: Logger) {
+  constructor (ctx: RouteContext, extraRoutes: readonly RelayRoute[], logger: Logger, limits: HttpFrontLimits) {
     this.#ctx = ctx
     this.#logger = logger
     for (const r of extraRoutes) {
       this.#extra.set(`${r.method} ${r.path}`, r)
       this.#extraPaths.set(r.path, [...(this.#extraPaths.get(r.path) ?? []), r.method])
     }
-    this.#server = createServer({ keepAlive: true, noDelay: true }, (req, res) => { this.#onRequest(req, res) })
+    const headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs)
+    this.#server = createServer({
+      keepAlive: true,
+      noDelay: true,
+      headersTimeout,
+      requestTimeout: limits.requestTimeoutMs,
+      // How often node:http checks those two deadlines.
+      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeout / 4)))
+    }, (req, res) => { this.#onRequest(req, res) })
+    this.#server.maxConnections = limits.maxConnections
     this.#server.on('error', (err) => { logger.error({ err }, 'HTTP listener error') })
   }
 

@@ -7,7 +7,8 @@ import { ErrorCode, ToolkitError } from '../src/errors.ts'
 import {
   BIND_RATE_LIMIT, BIND_RATE_WINDOW_MS, DEFAULT_RELAY_ACCEPT_PORT, DEFAULT_RELAY_HTTP_PORT, FORWARD_TIMEOUT_MS,
   HANDSHAKE_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_CALLS_IN_FLIGHT_PER_SESSION, MAX_PENDING_CONNECTIONS,
-  MAX_PENDING_CONNECTIONS_PER_IP, MAX_REQUEST_BODY_BYTES, MAX_SESSIONS
+  MAX_PENDING_CONNECTIONS_PER_IP, MAX_REQUEST_BODY_BYTES, MAX_SESSIONS, MAX_HTTP_CONNECTIONS, HTTP_HEADERS_TIMEOUT_MS,
+  HTTP_REQUEST_TIMEOUT_MS
 } from '../src/limits.ts'
 import { silentLogger, type Logger } from '../src/log.ts'
 import { bindTicketPublicKey } from '../src/protocol/bind-ticket.ts'
@@ -71,6 +72,12 @@ export interface RelayOptions {
   maxPendingConnections?: number
   /** Largest HTTP request body; larger gets 413. @default 8 MiB */
   maxRequestBodyBytes?: number
+  /** Open HTTP connections on the HTTP front; beyond it new connections are dropped at once. @default 10000 */
+  maxHttpConnections?: number
+  /** An HTTP client must send its request headers within this long, else 408 and close. @default 10000 */
+  httpHeadersTimeoutMs?: number
+  /** An HTTP client must send its whole request within this long, else 408 and close (the answer may take longer). @default 60000 */
+  httpRequestTimeoutMs?: number
   /** Logger (pino); children per session. @default a silent logger */
   logger?: Logger
   /** Unix-milliseconds clock used for ticket expiry and replay checks (tests). @default Date.now */
@@ -99,6 +106,9 @@ export interface ResolvedRelayOptions {
   maxPendingConnectionsPerIp: number
   maxPendingConnections: number
   maxRequestBodyBytes: number
+  maxHttpConnections: number
+  httpHeadersTimeoutMs: number
+  httpRequestTimeoutMs: number
   logger: Logger
   now: () => number
   extraRoutes: RelayRoute[]
@@ -153,6 +163,9 @@ export function resolveRelayOptions (options: RelayOptions = {}): ResolvedRelayO
     maxPendingConnectionsPerIp: count('maxPendingConnectionsPerIp', options.maxPendingConnectionsPerIp, MAX_PENDING_CONNECTIONS_PER_IP, 1),
     maxPendingConnections: count('maxPendingConnections', options.maxPendingConnections, MAX_PENDING_CONNECTIONS, 1),
     maxRequestBodyBytes: count('maxRequestBodyBytes', options.maxRequestBodyBytes, MAX_REQUEST_BODY_BYTES, 1),
+    maxHttpConnections: count('maxHttpConnections', options.maxHttpConnections, MAX_HTTP_CONNECTIONS, 1),
+    httpHeadersTimeoutMs: count('httpHeadersTimeoutMs', options.httpHeadersTimeoutMs, HTTP_HEADERS_TIMEOUT_MS, 1),
+    httpRequestTimeoutMs: count('httpRequestTimeoutMs', options.httpRequestTimeoutMs, HTTP_REQUEST_TIMEOUT_MS, 1),
     logger: options.logger ?? silentLogger(),
     now: options.now ?? Date.now,
     extraRoutes: [...(options.extraRoutes ?? [])]

@@ -109,7 +109,11 @@ export function createRelay (options: RelayOptions = {}): Relay {
       uptime_s: Math.floor((performance.now() - startedAt) / 1000),
       version: RELAY_VERSION
     })
-  }, opts.extraRoutes, logger)
+  }, opts.extraRoutes, logger, {
+    maxConnections: opts.maxHttpConnections,
+    headersTimeoutMs: opts.httpHeadersTimeoutMs,
+    requestTimeoutMs: opts.httpRequestTimeoutMs
+  })
   let sweepTimer: NodeJS.Timeout | undefined
   let listening: Promise<RelayAddress> | undefined
   let closing: Promise<void> | undefined

@@ -36,6 +36,12 @@ export const MAX_PENDING_CONNECTIONS = 1024
 export const BIND_RATE_LIMIT = 30
 /** Bind rate-limit window. */
 export const BIND_RATE_WINDOW_MS = 60_000
+/** Default maximum open HTTP connections on the relay's HTTP front. */
+export const MAX_HTTP_CONNECTIONS = 10_000
+/** An HTTP client must send its complete request headers within this long. */
+export const HTTP_HEADERS_TIMEOUT_MS = 10_000
+/** An HTTP client must send its complete request (headers and body) within this long. */
+export const HTTP_REQUEST_TIMEOUT_MS = 60_000
 /** Default HTTP request body limit for forwarded tasks. */
 export const MAX_REQUEST_BODY_BYTES = 8 * 1024 * 1024
 /** Buffered lifecycle events per streamed call before `relay_backpressure_exceeded`. */
