@@ -5,7 +5,8 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { createServer } from 'node:net'
+import { createServer, type Socket } from 'node:net'
+import { listenTcp } from '../../src/transport/listen.ts'
 import type { NetworkInterfaceInfo } from 'node:os'
 import { createReflectorServer, probeNetwork, type DiscoveredGateways, type ProbeDeps, type StunServerSpec } from '../../nat/index.ts'
 import { createFakeGateway, type FakeGateway } from '../helpers/nat-fake-gateway.ts'
@@ -18,6 +19,20 @@ const PRIVATE_ONLY = {
     eth0: [{ address: '192.168.1.2', family: 'IPv4', cidr: '192.168.1.2/24', internal: false, mac: '02:00:00:00:00:01', netmask: '255.255.255.0' }]
   }),
   readIfInet6: (): string | undefined => undefined
+}
+
+/** A TCP server on 127.0.0.1 that accepts and never answers (a reflector that stays silent). */
+async function startSilentServer (): Promise<{ port: number, close: () => Promise<void> }> {
+  const held: Socket[] = []
+  const silent = createServer(s => { s.on('error', () => undefined); held.push(s) })
+  const { port } = await listenTcp(silent, { port: 0, host: '127.0.0.1' })
+  return {
+    port,
+    close: async () => {
+      for (const s of held) s.destroy()
+      await new Promise<void>(resolve => silent.close(() => { resolve() }))
+    }
+  }
 }
 
 function stunOption (hostPort: string): StunServerSpec[] {
@@ -200,12 +215,7 @@ describe('probeNetwork on loopback', () => {
   })
 
   it('ends on its deadline with partial results when a reflector and a gateway stay silent', async () => {
-    const silent = createServer(s => { s.on('error', () => undefined) })
-    const held: import('node:net').Socket[] = []
-    silent.on('connection', s => held.push(s))
-    await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', () => { resolve() }))
-    const a = silent.address()
-    const port = a !== null && typeof a === 'object' ? a.port : 1
+    const { port, close } = await startSilentServer()
     const slowGateway: ProbeDeps = {
       interfaces: PRIVATE_ONLY,
       discoverGateways: async (o): Promise<DiscoveredGateways> => {
@@ -224,18 +234,12 @@ describe('probeNetwork on loopback', () => {
       assert.match(r.port_mapping.error ?? '', /no UPnP IGD answered/)
       assert.equal(r.exit_code, 1)
     } finally {
-      for (const s of held) s.destroy()
-      await new Promise<void>(resolve => silent.close(() => { resolve() }))
+      await close()
     }
   })
 
   it('cancellation rejects with ERR_ABORTED and deletes the mapping it made', async () => {
-    const silent = createServer(s => { s.on('error', () => undefined) })
-    const held: import('node:net').Socket[] = []
-    silent.on('connection', s => held.push(s))
-    await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', () => { resolve() }))
-    const a = silent.address()
-    const port = a !== null && typeof a === 'object' ? a.port : 1
+    const { port, close } = await startSilentServer()
     const gw = createFakeGateway({ externalIp: '11.0.0.10' })
     const ctrl = new AbortController()
     try {
@@ -246,8 +250,7 @@ describe('probeNetwork on loopback', () => {
       assert.equal(gw.mappings.size, 0)
       assert.ok(gw.calls.some(c => c.method === 'deletePortMapping'))
     } finally {
-      for (const s of held) s.destroy()
-      await new Promise<void>(resolve => silent.close(() => { resolve() }))
+      await close()
     }
   })
 

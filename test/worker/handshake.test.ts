@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { createWorker, type Worker } from '../../worker/index.ts'
+import { createWorker, type BackoffInfo, type Worker, type WorkerOptions } from '../../worker/index.ts'
 import { ErrorCode } from '../../src/errors.ts'
 import { decodePayloadMap } from '../../src/protocol/cbor.ts'
 import { MsgType } from '../../src/protocol/frame.ts'
@@ -12,6 +12,17 @@ import { startScriptedRelay } from '../helpers/scripted-relay.ts'
 import { relayFrame } from '../helpers/fixtures.ts'
 import { echoHandler, FAST, nextEvent, teardown } from './harness.ts'
 import { startStalledListener } from './stalled-listener.ts'
+
+/** Starts a worker (echo handler, fast timers, `options` on top) and resolves with its first back-off and how long that took. */
+async function firstBackoff (workers: Worker[], options: Omit<WorkerOptions, 'handler'>): Promise<{ worker: Worker, info: BackoffInfo, elapsed: number }> {
+  const worker = createWorker({ handler: echoHandler, ...FAST, ...options })
+  workers.push(worker)
+  const backoff = nextEvent(worker, 'backoff')
+  const started = performance.now()
+  await worker.start()
+  const [info] = await backoff
+  return { worker, info, elapsed: performance.now() - started }
+}
 
 describe('worker handshake (checklist 23, 24)', () => {
   it('sends INIT {1:1}, then RELAY_BIND with integer keys, byte for byte as upstream', async t => {
@@ -95,11 +106,7 @@ describe('worker handshake (checklist 23, 24)', () => {
     const workers: Worker[] = []
     const relay = await startScriptedRelay({ bind: (_b, c) => c.index === 0 ? { ok: false, reason: 'relay bind ticket required' } : { ok: true } })
     teardown(t, workers, [relay])
-    const worker = createWorker({ relayHost: relay.host, relayPort: relay.port, workerId: 'w-tkt', handler: echoHandler, ...FAST })
-    workers.push(worker)
-    const backoff = nextEvent(worker, 'backoff')
-    await worker.start()
-    const [info] = await backoff
+    const { worker, info } = await firstBackoff(workers, { relayHost: relay.host, relayPort: relay.port, workerId: 'w-tkt' })
     assert.equal(info.error?.code, ErrorCode.TicketRequired)
     await worker.whenBound()
   })
@@ -108,11 +115,7 @@ describe('worker handshake (checklist 23, 24)', () => {
     const workers: Worker[] = []
     const relay = await startScriptedRelay({ init: 'wrong' })
     teardown(t, workers, [relay])
-    const worker = createWorker({ relayHost: relay.host, relayPort: relay.port, workerId: 'w-proto', handler: echoHandler, ...FAST })
-    workers.push(worker)
-    const backoff = nextEvent(worker, 'backoff')
-    await worker.start()
-    const [info] = await backoff
+    const { info } = await firstBackoff(workers, { relayHost: relay.host, relayPort: relay.port, workerId: 'w-proto' })
     assert.equal(info.error?.code, ErrorCode.Protocol)
     const conn = await relay.nextConnection()
     await conn.closed
@@ -124,13 +127,7 @@ describe('worker deadlines (checklist 26)', () => {
     const workers: Worker[] = []
     const relay = await startScriptedRelay({ init: 'silent' })
     teardown(t, workers, [relay])
-    const worker = createWorker({ relayHost: relay.host, relayPort: relay.port, workerId: 'w-noack', handler: echoHandler, ...FAST, handshakeTimeoutMs: 100 })
-    workers.push(worker)
-    const backoff = nextEvent(worker, 'backoff')
-    const started = performance.now()
-    await worker.start()
-    const [info] = await backoff
-    const elapsed = performance.now() - started
+    const { info, elapsed } = await firstBackoff(workers, { relayHost: relay.host, relayPort: relay.port, workerId: 'w-noack', handshakeTimeoutMs: 100 })
     assert.equal(info.error?.code, ErrorCode.HandshakeTimeout)
     assert.match(info.error?.message ?? '', /no ACK/)
     assert.ok(elapsed >= 95 && elapsed < 2_000, `gave up after ${elapsed} ms`)
@@ -142,11 +139,7 @@ describe('worker deadlines (checklist 26)', () => {
     const workers: Worker[] = []
     const relay = await startScriptedRelay({ bind: () => 'silent' })
     teardown(t, workers, [relay])
-    const worker = createWorker({ relayHost: relay.host, relayPort: relay.port, workerId: 'w-noack2', handler: echoHandler, ...FAST, handshakeTimeoutMs: 100 })
-    workers.push(worker)
-    const backoff = nextEvent(worker, 'backoff')
-    await worker.start()
-    const [info] = await backoff
+    const { info } = await firstBackoff(workers, { relayHost: relay.host, relayPort: relay.port, workerId: 'w-noack2', handshakeTimeoutMs: 100 })
     assert.equal(info.error?.code, ErrorCode.HandshakeTimeout)
     assert.match(info.error?.message ?? '', /no RELAY_ACK/)
   })
@@ -155,13 +148,7 @@ describe('worker deadlines (checklist 26)', () => {
     const workers: Worker[] = []
     const stalled = await startStalledListener()
     teardown(t, workers, [stalled])
-    const worker = createWorker({ relayHost: '127.0.0.1', relayPort: stalled.port, workerId: 'w-blackhole', handler: echoHandler, ...FAST, connectTimeoutMs: 150 })
-    workers.push(worker)
-    const backoff = nextEvent(worker, 'backoff')
-    const started = performance.now()
-    await worker.start()
-    const [info] = await backoff
-    const elapsed = performance.now() - started
+    const { info, elapsed } = await firstBackoff(workers, { relayHost: '127.0.0.1', relayPort: stalled.port, workerId: 'w-blackhole', connectTimeoutMs: 150 })
     assert.equal(info.error?.code, ErrorCode.ConnectTimeout)
     assert.ok(elapsed >= 145 && elapsed < 2_000, `gave up after ${elapsed} ms`)
   })
