@@ -2,7 +2,7 @@
  * Pure classification rules of RFC 5780 §4.3 (mapping) and §4.4 (filtering), plus the
  * two-server mapping comparison used when a server gives no OTHER-ADDRESS. No I/O.
  */
-import { sameIp } from '../addr.ts'
+import { sameIp } from '../net/addr.ts'
 import { formatAddress, sameTransportAddress, type TransportAddress } from './attributes.ts'
 
 /** A NAT mapping or filtering behaviour (RFC 4787 terms); 'none' means no NAT. */

@@ -9,7 +9,7 @@ import type { Topology } from '../lab/topologies.ts'
 import type { JudgeVerdict } from './lab-judge.ts'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
-const CLI = fileURLToPath(new URL('../../src/cli/iicp-nat.ts', import.meta.url))
+const CLI = fileURLToPath(new URL('../../nat/bin/iicp-nat.ts', import.meta.url))
 
 /** Hard deadline for one probe process (the probe's own deadline is 3 s, 8 s with --map). */
 const PROBE_PROCESS_TIMEOUT_MS = 30_000

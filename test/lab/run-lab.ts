@@ -58,7 +58,7 @@ ground truth  ${JSON.stringify(t.truth)}
 try:
   ${x(t.clientNs)} turnutils_natdiscovery -m -p 4478 11.0.0.1
   ${t.routerNs.map(r => `${x(r)} conntrack -F`).join('; ')}; ${x(t.clientNs)} turnutils_natdiscovery -f -p 4478 11.0.0.1
-  ${x(t.clientNs)} ${process.execPath} src/cli/iicp-nat.ts probe --json --stun ${lab.stun ?? '11.0.0.1:3478'} --reflector ${lab.reflectorUrl ?? 'http://11.0.0.3:8080'}${t.clientV6 === undefined ? ' --no-v6' : ` --reflector ${lab.reflectorUrlV6 ?? 'http://[2a00:11::3]:8080'}`}${t.miniupnpd === undefined ? '' : ' [--map]'}
+  ${x(t.clientNs)} ${process.execPath} nat/bin/iicp-nat.ts probe --json --stun ${lab.stun ?? '11.0.0.1:3478'} --reflector ${lab.reflectorUrl ?? 'http://11.0.0.3:8080'}${t.clientV6 === undefined ? ' --no-v6' : ` --reflector ${lab.reflectorUrlV6 ?? 'http://[2a00:11::3]:8080'}`}${t.miniupnpd === undefined ? '' : ' [--map]'}
   ${x(t.routerNs[0] ?? '')} nft list ruleset
 ${t.igdUrl === undefined ? '' : `  ${x(t.clientNs)} upnpc -u ${t.igdUrl} -l ; ${x(t.clientNs)} natpmpc -g ${t.gatewayV4}\n`}
 Ctrl-C tears the lab down (or: npx node test/lab/run-lab.ts down ${lab.prefix})

@@ -4,7 +4,7 @@ import { isToolkitError } from '../../src/errors.ts'
 import {
   canonicalIp, classifyIp, formatHostPort, isCarrierGradeNat, isGlobalIPv6, isPrivateIPv4, isPublicIPv4,
   parseHostPort, parseIp, sameIp, tryParseIp, urlHost
-} from '../../nat/addr.ts'
+} from '../../nat/net/addr.ts'
 
 describe('nat/addr: strict parsing', () => {
   it('rejects loose IPv4 forms that ipaddr.js alone would accept', () => {

@@ -3,8 +3,8 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { EXPOSURE_MODES, classify, effectiveReflectorOutcome, exitCodeFor, natTypeFrom, type ClassifyInput, type NatBehaviorValue } from '../../nat/classify.ts'
-import { qualifyProfile, upstreamProfile, type UpstreamNatProfile } from '../../nat/compat.ts'
+import { EXPOSURE_MODES, classify, effectiveReflectorOutcome, exitCodeFor, natTypeFrom, type ClassifyInput, type NatBehaviorValue } from '../../nat/classify/classify.ts'
+import { qualifyProfile, upstreamProfile, type UpstreamNatProfile } from '../../nat/classify/compat.ts'
 
 interface Overrides {
   ipv4?: Partial<ClassifyInput['ipv4']>

@@ -7,11 +7,11 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { ProbeReport } from '../../nat/index.ts'
-import { parseProbeArgs } from '../../src/cli/nat-main.ts'
+import { parseProbeArgs } from '../../nat/cli.ts'
 import { startFakeIgd } from '../helpers/nat-fake-igd.ts'
 import { withLoopbackServers } from '../helpers/nat-loopback-servers.ts'
 
-const CLI = fileURLToPath(new URL('../../src/cli/iicp-nat.ts', import.meta.url))
+const CLI = fileURLToPath(new URL('../../nat/bin/iicp-nat.ts', import.meta.url))
 
 async function run (args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, ...env } })

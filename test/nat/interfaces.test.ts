@@ -4,7 +4,7 @@ import type { NetworkInterfaceInfo } from 'node:os'
 import {
   decodeIpv6Flags, isEui64, listLocalAddresses, parseDefaultGatewayV4, parseIfInet6, publicOnInterface,
   rankServingIpv6, sourceAddressToward
-} from '../../nat/interfaces.ts'
+} from '../../nat/net/interfaces.ts'
 
 // A /proc/net/if_inet6 as Linux prints it: addr, ifindex, prefixlen, scope, flags, name (hex).
 const IF_INET6 = [

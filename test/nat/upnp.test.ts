@@ -8,7 +8,7 @@ import {
   createUpnpGateway, discoverGateways, fetchIgdDescription, mapPort, openPinhole, parseIgdDescription, parseSsdpResponse,
   ssdpSearch, upnpErrorCode
 } from '../../nat/index.ts'
-import { parseXml } from '../../nat/upnp-xml.ts'
+import { parseXml } from '../../nat/portmap/upnp-xml.ts'
 import { startFakeIgd } from '../helpers/nat-fake-igd.ts'
 
 describe('XML reader', () => {

@@ -6,12 +6,12 @@
  */
 import { randomBytes } from 'node:crypto'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
-import { deadline, sleep, throwIfAborted } from '../src/abort.ts'
-import { ErrorCode, ToolkitError, errorMessage } from '../src/errors.ts'
-import { formatHostPort, tryParseIp } from './addr.ts'
-import { httpRequest } from '../src/http/request.ts'
-import { listenTcp } from '../src/transport/listen.ts'
-import { DIALBACK_GREETING, DIALBACK_PATH } from './reflector-server.ts'
+import { deadline, sleep, throwIfAborted } from '../../src/abort.ts'
+import { ErrorCode, ToolkitError, errorMessage } from '../../src/errors.ts'
+import { formatHostPort, tryParseIp } from '../net/addr.ts'
+import { httpRequest } from '../../src/http/request.ts'
+import { listenTcp } from '../../src/transport/listen.ts'
+import { DIALBACK_GREETING, DIALBACK_PATH } from './server.ts'
 
 /** Default deadline of one reachability check. */
 const REACHABILITY_TIMEOUT_MS = 3000

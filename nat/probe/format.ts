@@ -2,7 +2,7 @@
  * Human-readable rendering of an `iicp-nat-probe/v1` report: one line per probe
  * (✓ worked, ✗ failed, ○ skipped or not applicable) with value and source, then a summary.
  */
-import type { ProbeReport } from '../../nat/index.ts'
+import type { ProbeReport } from '../index.ts'
 
 type Mark = '✓' | '✗' | '○'
 

@@ -7,7 +7,7 @@
  * merely claimed (public address on an interface, a router mapping, a pinhole) is reported as
  * `self_attested`, and a reflector "unreachable" refutes the claim.
  */
-import { formatHostPort, sameIp, tryParseIp } from './addr.ts'
+import { formatHostPort, sameIp, tryParseIp } from '../net/addr.ts'
 import { compatBlock, type CompatBlock } from './compat.ts'
 
 /** The eight ADR-043 exposure modes (exact upstream strings). */

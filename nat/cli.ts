@@ -4,12 +4,12 @@
  * verified by a reflector, 1 not directly reachable (fallback needed), 2 inconclusive (direct
  * claimed but not verified), 3 usage or internal error. 75 stays reserved for `serve`.
  */
-import { ErrorCode, ToolkitError, errorMessage, isToolkitError } from '../errors.ts'
+import { ErrorCode, ToolkitError, errorMessage, isToolkitError } from '../src/errors.ts'
 import type { LevelWithSilent } from 'pino'
-import { createLogger, isLogLevel } from '../log.ts'
-import { DEFAULT_PROBE_PORT, parseHostPort, probeNetwork, tryParseIp, type ProbeOptions } from '../../nat/index.ts'
-import { boolFlag, intFlag, listFlag, parseFlags, secondsFlag, stringFlag, usageError, VERSION, type FlagSpec } from './args.ts'
-import { formatProbeReport } from './nat-format.ts'
+import { createLogger, isLogLevel } from '../src/log.ts'
+import { DEFAULT_PROBE_PORT, parseHostPort, probeNetwork, tryParseIp, type ProbeOptions } from './index.ts'
+import { boolFlag, intFlag, listFlag, parseFlags, secondsFlag, stringFlag, usageError, VERSION, type FlagSpec } from '../src/cli/args.ts'
+import { formatProbeReport } from './probe/format.ts'
 
 /** Exit code for usage and internal errors. */
 export const NAT_EXIT_ERROR = 3

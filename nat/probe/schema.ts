@@ -4,8 +4,8 @@
  * run or failed is still present, with `null` values and an `error`, so consumers never need
  * to guess whether a key exists.
  */
-import type { Classification, NatBehaviorValue, ReflectorOutcome } from './classify.ts'
-import type { ReachabilityCheck } from './reflector-client.ts'
+import type { Classification, NatBehaviorValue, ReflectorOutcome } from '../classify/classify.ts'
+import type { ReachabilityCheck } from '../reflector/client.ts'
 
 /** Schema identifier carried in {@link ProbeReport.schema}. */
 export const PROBE_SCHEMA_ID = 'iicp-nat-probe/v1'

@@ -14,12 +14,12 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { connect, type Socket } from 'node:net'
-import { ErrorCode, ToolkitError, errorMessage } from '../src/errors.ts'
-import { silentLogger, type Logger } from '../src/log.ts'
-import { sendJson } from '../src/http/json-response.ts'
-import { parseJsonObject, readBody } from '../src/http/read-body.ts'
-import { formatHostPort, tryParseIp } from './addr.ts'
-import { listenTcp } from '../src/transport/listen.ts'
+import { ErrorCode, ToolkitError, errorMessage } from '../../src/errors.ts'
+import { silentLogger, type Logger } from '../../src/log.ts'
+import { sendJson } from '../../src/http/json-response.ts'
+import { parseJsonObject, readBody } from '../../src/http/read-body.ts'
+import { formatHostPort, tryParseIp } from '../net/addr.ts'
+import { listenTcp } from '../../src/transport/listen.ts'
 
 /** Path of the dial-back route. */
 export const DIALBACK_PATH = '/v1/nat/dialback'

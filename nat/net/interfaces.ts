@@ -9,8 +9,8 @@
 import { createSocket } from 'node:dgram'
 import { readFileSync } from 'node:fs'
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os'
-import { raceSignal } from '../src/abort.ts'
-import { ErrorCode, ToolkitError } from '../src/errors.ts'
+import { raceSignal } from '../../src/abort.ts'
+import { ErrorCode, ToolkitError } from '../../src/errors.ts'
 import { type AddressRange, type IpFamily, tryParseIp } from './addr.ts'
 
 /** Kernel IPv6 address flags (Linux `IFA_F_*`). */

@@ -8,9 +8,9 @@
  * accepted (no DNS).
  */
 import { createSocket, type Socket } from 'node:dgram'
-import { deadline, throwIfAborted, abortError } from '../src/abort.ts'
-import { ErrorCode, ToolkitError } from '../src/errors.ts'
-import { formatHostPort, tryParseIp } from './addr.ts'
+import { deadline, throwIfAborted, abortError } from '../../src/abort.ts'
+import { ErrorCode, ToolkitError } from '../../src/errors.ts'
+import { formatHostPort, tryParseIp } from '../net/addr.ts'
 
 /** UPnP search targets for an Internet gateway, most capable first. */
 export const IGD_SEARCH_TARGETS: readonly string[] = [

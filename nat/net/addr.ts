@@ -8,9 +8,9 @@
  */
 import { isIP } from 'node:net'
 import ipaddr from 'ipaddr.js'
-import { ErrorCode, ToolkitError } from '../src/errors.ts'
+import { ErrorCode, ToolkitError } from '../../src/errors.ts'
 
-export { formatHostPort } from '../src/host-port.ts'
+export { formatHostPort } from '../../src/host-port.ts'
 
 /** IP version. */
 export type IpFamily = 4 | 6

@@ -9,11 +9,11 @@
  * WANIPv6FirewallControl, over IPv6). This client speaks IGD v1 and v2 and was checked against
  * miniupnpd 2.3.1 (map, renew, delete, pinhole).
  */
-import { deadline } from '../src/abort.ts'
-import { ErrorCode, ToolkitError, errorMessage, isToolkitError } from '../src/errors.ts'
-import { tryParseIp } from './addr.ts'
-import { httpRequest } from '../src/http/request.ts'
-import type { FirewallStatus, Gateway, GatewayCallOptions, GatewayInfo, MapProtocol, PinholeRequest, PortMappingGrant, PortMappingKey, PortMappingRequest } from './portmap-types.ts'
+import { deadline } from '../../src/abort.ts'
+import { ErrorCode, ToolkitError, errorMessage, isToolkitError } from '../../src/errors.ts'
+import { tryParseIp } from '../net/addr.ts'
+import { httpRequest } from '../../src/http/request.ts'
+import type { FirewallStatus, Gateway, GatewayCallOptions, GatewayInfo, MapProtocol, PinholeRequest, PortMappingGrant, PortMappingKey, PortMappingRequest } from './types.ts'
 import { childOf, childText, childrenOf, escapeXml, parseXml, type XmlElement } from './upnp-xml.ts'
 
 /** WAN connection service types, preferred first. */

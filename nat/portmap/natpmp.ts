@@ -6,10 +6,10 @@
  * the request ends. Lifetimes are seconds on the wire and in this API.
  */
 import { createSocket } from 'node:dgram'
-import { abortError, deadline } from '../src/abort.ts'
-import { ErrorCode, ToolkitError } from '../src/errors.ts'
-import { tryParseIp } from './addr.ts'
-import type { Gateway, GatewayCallOptions, GatewayInfo, PortMappingGrant, PortMappingKey, PortMappingRequest } from './portmap-types.ts'
+import { abortError, deadline } from '../../src/abort.ts'
+import { ErrorCode, ToolkitError } from '../../src/errors.ts'
+import { tryParseIp } from '../net/addr.ts'
+import type { Gateway, GatewayCallOptions, GatewayInfo, PortMappingGrant, PortMappingKey, PortMappingRequest } from './types.ts'
 
 /** The NAT-PMP server port. */
 export const NAT_PMP_PORT = 5351

@@ -4,13 +4,13 @@
  * `nat_behavior` section and the classifier's input.
  */
 import { lookup } from 'node:dns/promises'
-import { raceSignal } from '../src/abort.ts'
-import { errorMessage } from '../src/errors.ts'
-import { formatHostPort, tryParseIp } from './addr.ts'
-import type { ClassifyInput } from './classify.ts'
-import type { StunServerSpec } from './default-stun-servers.ts'
-import type { ProbeNatBehavior, ProbeStunServer } from './probe-schema.ts'
-import { discoverNatBehavior, type NatBehaviorOptions, type NatBehaviorResult } from './stun/index.ts'
+import { raceSignal } from '../../src/abort.ts'
+import { errorMessage } from '../../src/errors.ts'
+import { formatHostPort, tryParseIp } from '../net/addr.ts'
+import type { ClassifyInput } from '../classify/classify.ts'
+import type { StunServerSpec } from '../stun/default-servers.ts'
+import type { ProbeNatBehavior, ProbeStunServer } from './schema.ts'
+import { discoverNatBehavior, type NatBehaviorOptions, type NatBehaviorResult } from '../stun/index.ts'
 
 /** The behaviour-discovery function (injectable for tests). */
 export type DiscoverNatBehaviorFn = (options: NatBehaviorOptions) => Promise<NatBehaviorResult>

@@ -6,9 +6,9 @@
  *
  * Upstream SDKs never renewed or deleted their UPnP mappings (spec §6.1 #6); this is the fix.
  */
-import { deadline } from '../src/abort.ts'
-import { errorMessage } from '../src/errors.ts'
-import { silentLogger, type Logger } from '../src/log.ts'
+import { deadline } from '../../src/abort.ts'
+import { errorMessage } from '../../src/errors.ts'
+import { silentLogger, type Logger } from '../../src/log.ts'
 
 /** Default fraction of the lease after which it is renewed. */
 const DEFAULT_RENEW_FRACTION = 0.5

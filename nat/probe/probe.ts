@@ -8,18 +8,18 @@
  * then classified (nat/classify.ts) into the `iicp-nat-probe/v1` document (nat/probe-schema.ts).
  */
 import { createServer, type AddressInfo } from 'node:net'
-import { throwIfAborted } from '../src/abort.ts'
-import { errorMessage } from '../src/errors.ts'
-import { silentLogger, type Logger } from '../src/log.ts'
-import { formatHostPort, parseHostPort, sameIp, tryParseIp, urlHost } from './addr.ts'
-import { classify, exitCodeFor, type ClassifyInput, type ReflectorOutcome } from './classify.ts'
-import { DEFAULT_STUN_SERVERS, type StunServerSpec } from './default-stun-servers.ts'
-import { listLocalAddresses, publicOnInterface, rankServingIpv6, type InterfaceSources, type LocalAddress } from './interfaces.ts'
-import { createProbeMappings, emptyPortMapping, runGatewayProbe, type DiscoverGatewaysFn, type GatewayProbeResult, type ProbeMappings } from './probe-gateway.ts'
-import { PROBE_SCHEMA_ID, type ProbeIpv6, type ProbeMapping, type ProbeReachabilityCheck, type ProbeReport, type WanIpSource } from './probe-schema.ts'
-import { emptyNatBehavior, runStunProbe, type DiscoverNatBehaviorFn, type StunProbeResult } from './probe-stun.ts'
-import { verifyReachability, type VerifyReachabilityOptions } from './reflector-client.ts'
-import { listenTcp } from '../src/transport/listen.ts'
+import { throwIfAborted } from '../../src/abort.ts'
+import { errorMessage } from '../../src/errors.ts'
+import { silentLogger, type Logger } from '../../src/log.ts'
+import { formatHostPort, parseHostPort, sameIp, tryParseIp, urlHost } from '../net/addr.ts'
+import { classify, exitCodeFor, type ClassifyInput, type ReflectorOutcome } from '../classify/classify.ts'
+import { DEFAULT_STUN_SERVERS, type StunServerSpec } from '../stun/default-servers.ts'
+import { listLocalAddresses, publicOnInterface, rankServingIpv6, type InterfaceSources, type LocalAddress } from '../net/interfaces.ts'
+import { createProbeMappings, emptyPortMapping, runGatewayProbe, type DiscoverGatewaysFn, type GatewayProbeResult, type ProbeMappings } from './gateway.ts'
+import { PROBE_SCHEMA_ID, type ProbeIpv6, type ProbeMapping, type ProbeReachabilityCheck, type ProbeReport, type WanIpSource } from './schema.ts'
+import { emptyNatBehavior, runStunProbe, type DiscoverNatBehaviorFn, type StunProbeResult } from './stun.ts'
+import { verifyReachability, type VerifyReachabilityOptions } from '../reflector/client.ts'
+import { listenTcp } from '../../src/transport/listen.ts'
 
 /** Default overall deadline of a read-only probe. */
 export const DEFAULT_PROBE_TIMEOUT_MS = 3000

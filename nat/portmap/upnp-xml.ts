@@ -6,7 +6,7 @@
  * expansion), and bounds input size, depth and element count. Namespace prefixes are kept
  * in `name` and stripped in `local`, which is what UPnP lookups match on.
  */
-import { ErrorCode, ToolkitError } from '../src/errors.ts'
+import { ErrorCode, ToolkitError } from '../../src/errors.ts'
 
 /** One element. */
 export interface XmlElement {

@@ -6,18 +6,18 @@
  * Network safety: discovery without explicit `gateways` sends SSDP multicast and NAT-PMP to the
  * host's real default gateway. Tests pass loopback `gateways` (or disable both protocols).
  */
-import { deadline, throwIfAborted } from '../src/abort.ts'
-import { ErrorCode, ToolkitError, errorMessage, isToolkitError } from '../src/errors.ts'
-import { silentLogger, type Logger } from '../src/log.ts'
-import { formatHostPort, tryParseIp } from './addr.ts'
-import { defaultGatewayV4, listLocalAddresses, sourceAddressToward, type InterfaceSources } from './interfaces.ts'
+import { deadline, throwIfAborted } from '../../src/abort.ts'
+import { ErrorCode, ToolkitError, errorMessage, isToolkitError } from '../../src/errors.ts'
+import { silentLogger, type Logger } from '../../src/log.ts'
+import { formatHostPort, tryParseIp } from '../net/addr.ts'
+import { defaultGatewayV4, listLocalAddresses, sourceAddressToward, type InterfaceSources } from '../net/interfaces.ts'
 import { createLeaseKeeper, type LeaseKeeper, type LeaseRenewalOptions } from './lease-keeper.ts'
 import { createNatPmpGateway, NAT_PMP_PORT } from './natpmp.ts'
-import type { Gateway, GatewayInfo, MapProtocol } from './portmap-types.ts'
+import type { Gateway, GatewayInfo, MapProtocol } from './types.ts'
 import { createUpnpGateway, fetchIgdDescription, type IgdDescription } from './upnp-igd.ts'
 import { FIREWALL_SEARCH_TARGET, IGD_SEARCH_TARGETS, ssdpSearch, type SsdpSearchOptions } from './upnp-ssdp.ts'
 
-export type { FirewallStatus, Gateway, GatewayCallOptions, GatewayInfo, GatewayProtocol, MapProtocol, PinholeRequest, PortMappingGrant, PortMappingKey, PortMappingRequest } from './portmap-types.ts'
+export type { FirewallStatus, Gateway, GatewayCallOptions, GatewayInfo, GatewayProtocol, MapProtocol, PinholeRequest, PortMappingGrant, PortMappingKey, PortMappingRequest } from './types.ts'
 
 /** Default deadline for gateway discovery. */
 export const DEFAULT_DISCOVERY_TIMEOUT_MS = 1500

@@ -3,12 +3,12 @@
  * firewall status), and with `--map` create the IPv4 mapping and IPv6 pinhole that the
  * reflector then verifies.
  */
-import { deadline } from '../src/abort.ts'
-import { ErrorCode, errorMessage } from '../src/errors.ts'
-import type { Logger } from '../src/log.ts'
-import { tryParseIp } from './addr.ts'
-import { discoverGateways, mapPort, openPinhole, type DiscoverGatewaysOptions, type DiscoveredGateways, type PinholeHandle, type PortMappingHandle } from './portmap.ts'
-import type { ProbeIpv6, ProbePortMapping } from './probe-schema.ts'
+import { deadline } from '../../src/abort.ts'
+import { ErrorCode, errorMessage } from '../../src/errors.ts'
+import type { Logger } from '../../src/log.ts'
+import { tryParseIp } from '../net/addr.ts'
+import { discoverGateways, mapPort, openPinhole, type DiscoverGatewaysOptions, type DiscoveredGateways, type PinholeHandle, type PortMappingHandle } from '../portmap/portmap.ts'
+import type { ProbeIpv6, ProbePortMapping } from './schema.ts'
 
 /** The discovery function (injectable: tests pass a fake gateway at this seam). */
 export type DiscoverGatewaysFn = (options: DiscoverGatewaysOptions) => Promise<DiscoveredGateways>

@@ -8,7 +8,7 @@
  * fallback, a Quick Tunnel becoming `relay_required`, a relay-bound node keeping a stale mode).
  * Pure functions; no I/O.
  */
-import { isPublicIPv4, tryParseIp } from './addr.ts'
+import { isPublicIPv4, tryParseIp } from '../net/addr.ts'
 import type { ClassifyInput, ExposureMode } from './classify.ts'
 
 /** Which decision table to apply. */
