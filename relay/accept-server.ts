@@ -6,6 +6,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net'
 import { ErrorCode, ToolkitError } from '../src/errors.ts'
+import { unwrapIPv4Mapped } from '../src/host-port.ts'
 import type { Logger } from '../src/log.ts'
 import { MsgType, type Frame } from '../src/protocol/frame.ts'
 import { encodeAck, encodeRelayAckError, encodeRelayAckOk, parseRelayBind, type RelayBind } from '../src/protocol/messages.ts'
@@ -45,11 +46,6 @@ export interface AcceptServerContext {
   logger: Logger
   /** The HTTP port announced in RELAY_ACK key 4. */
   advertisedHttpPort: () => number
-}
-
-function normalizeIp (address: string | undefined): string {
-  const a = address ?? ''
-  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a
 }
 
 /** The relay-accept listener and its handshaking connections. */
@@ -118,7 +114,7 @@ export class AcceptServer {
   #onConnection (socket: Socket): void {
     socket.on('error', () => { /* reported through FrameConnection's onClose */ })
     const { maxPendingConnections, maxPendingConnectionsPerIp } = this.#ctx.options
-    const ip = normalizeIp(socket.remoteAddress)
+    const ip = unwrapIPv4Mapped(socket.remoteAddress ?? '')
     const perIp = this.#pendingPerIp.get(ip) ?? 0
     if (this.#closing || this.#pending.size >= maxPendingConnections || perIp >= maxPendingConnectionsPerIp) {
       socket.destroy()

@@ -6,9 +6,9 @@
  * TypeScript SDKs do (not Rust's unverified accept).
  */
 import type { Logger } from '../src/log.ts'
+import type { FixedWindowLimiter } from '../src/rate-limit.ts'
 import { verifyBindTicket } from '../src/protocol/bind-ticket.ts'
 import type { RelayBind } from '../src/protocol/messages.ts'
-import type { BindRateLimiter } from './bind-rate-limiter.ts'
 import type { BindOutcome } from './metrics.ts'
 import type { ReplayCache } from './replay-cache.ts'
 import type { SessionRegistry } from './session-registry.ts'
@@ -37,7 +37,12 @@ export interface AdmissionContext {
   audience: string
   maxSessions: number
   registry: SessionRegistry
-  rateLimiter: BindRateLimiter
+  /**
+   * Per-source-IP bind rate (fixed window, evict-oldest). It counts binds of new worker ids that
+   * passed the ticket and alive checks, including those refused by it or refused later for
+   * capacity or replay; ticket refusals, alive conflicts and rebinds never reach it.
+   */
+  rateLimiter: FixedWindowLimiter
   replayCache: ReplayCache
   /** Unix-milliseconds clock for ticket expiry and the replay cache. */
   now: () => number
@@ -67,7 +72,7 @@ export function admitBind (ctx: AdmissionContext, bind: RelayBind, ip: string): 
   const existing = ctx.registry.get(bind.workerId)
   if (existing?.alive === true) return refuse('already_bound')
   // A rebind of a registered (dead) worker id is exempt from the rate limit and the cap.
-  if (existing === undefined && !ctx.rateLimiter.hit(ip, performance.now())) return refuse('rate_limited')
+  if (existing === undefined && !ctx.rateLimiter.hit(ip, performance.now()).allowed) return refuse('rate_limited')
   if (existing === undefined && ctx.registry.size >= ctx.maxSessions) return refuse('capacity')
   if (claims !== undefined) {
     const consumed = ctx.replayCache.consume(claims.jti, claims.exp, nowSeconds)

@@ -6,10 +6,10 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { ErrorCode, ToolkitError, errorMessage } from '../src/errors.ts'
+import { createRouteReply, type ExtensionRoute } from '../src/http/route.ts'
 import type { Logger } from '../src/log.ts'
 import { CORS_HEADERS, sendPreflight } from './cors.ts'
 import { sendError } from './http-io.ts'
-import type { RelayRoute } from './options.ts'
 import type { RouteContext } from './routes/context.ts'
 import { meshRelay } from './routes/mesh-relay.ts'
 import { relayForHealth, relayForTask } from './routes/relay-for.ts'
@@ -38,12 +38,12 @@ export class HttpFront {
   readonly #server: Server
   readonly #ctx: RouteContext
   readonly #logger: Logger
-  readonly #extra = new Map<string, RelayRoute>()
+  readonly #extra = new Map<string, ExtensionRoute>()
   readonly #extraPaths = new Map<string, string[]>()
   readonly #inflight = new Set<AbortController>()
   #onIdle: (() => void) | undefined
 
-  constructor (ctx: RouteContext, extraRoutes: readonly RelayRoute[], logger: Logger, limits: HttpFrontLimits) {
+  constructor (ctx: RouteContext, extraRoutes: readonly ExtensionRoute[], logger: Logger, limits: HttpFrontLimits) {
     this.#ctx = ctx
     this.#logger = logger
     for (const r of extraRoutes) {
@@ -145,8 +145,7 @@ export class HttpFront {
     }
     const route = this.#extra.get(`${method} ${path}`)
     if (route !== undefined) {
-      for (const [name, value] of Object.entries(CORS_HEADERS)) res.setHeader(name, value)
-      await route.handler(req, res, { signal })
+      await route.handler(req, createRouteReply(res, CORS_HEADERS), { signal })
       return
     }
     const methods = this.#extraPaths.get(path)

@@ -5,7 +5,7 @@
  */
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { ErrorCode, IicpCode, ToolkitError } from '../src/errors.ts'
-import { sendJsonBytes as writeJsonBytes } from '../src/http/json-response.ts'
+import { sendJsonBytes as writeJsonBytes, sendJsonError } from '../src/http/json-response.ts'
 import { CORS_HEADERS } from './cors.ts'
 
 /** Writes `body` (already JSON) with the given status and the CORS headers. */
@@ -20,8 +20,7 @@ export function sendJson (res: ServerResponse, status: number, value: unknown, e
 
 /** Writes `{"error":{"code","message"}}` unless an answer has already started. */
 export function sendError (res: ServerResponse, status: number, code: string, message: string, extra?: OutgoingHttpHeaders): void {
-  if (res.headersSent || res.destroyed) return
-  sendJson(res, status, { error: { code, message } }, extra)
+  sendJsonError(res, status, code, message, extra === undefined ? CORS_HEADERS : { ...CORS_HEADERS, ...extra })
 }
 
 /** Answers a body that could not be read or parsed: 413 or 400, both IICP-E001. */

@@ -4,7 +4,8 @@
  */
 export { createRelay } from './relay.ts'
 export type { Relay, RelayAddress } from './relay.ts'
-export type { RelayOptions, RelayRoute, RelayRouteContext } from './options.ts'
+export type { RelayOptions } from './options.ts'
+export type { ExtensionRoute, ExtensionRouteContext, RouteReply } from '../src/http/route.ts'
 export type { ForwardOptions, ForwardResult } from './forwarder.ts'
 export type { BindOutcome, CallOutcome } from './metrics.ts'
 export type { StreamViolationCode } from './lifecycle-sequence.ts'

@@ -2,8 +2,8 @@
  * Relay options: the public {@link RelayOptions} with their defaults, and their validation
  * into a fully resolved form the relay's parts share.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
 import { ErrorCode, ToolkitError } from '../src/errors.ts'
+import type { ExtensionRoute } from '../src/http/route.ts'
 import {
   BIND_RATE_LIMIT, BIND_RATE_WINDOW_MS, DEFAULT_RELAY_ACCEPT_PORT, DEFAULT_RELAY_HTTP_PORT, FORWARD_TIMEOUT_MS,
   HANDSHAKE_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_CALLS_IN_FLIGHT_PER_SESSION, MAX_PENDING_CONNECTIONS,
@@ -12,22 +12,6 @@ import {
 } from '../src/limits.ts'
 import { silentLogger, type Logger } from '../src/log.ts'
 import { bindTicketPublicKey } from '../src/protocol/bind-ticket.ts'
-
-/** Context handed to an extra HTTP route. */
-export interface RelayRouteContext {
-  /** Fires when the client goes away or the relay closes. */
-  signal: AbortSignal
-}
-
-/** An extra HTTP route mounted on the relay's HTTP front (e.g. the NAT dial-back reflector). */
-export interface RelayRoute {
-  /** HTTP method. */
-  method: 'GET' | 'POST'
-  /** Exact path (no query string), e.g. `/v1/nat/reflect`. */
-  path: string
-  /** Writes the whole answer. A throw before any header is sent becomes a 500 JSON error. CORS headers are already set. */
-  handler: (req: IncomingMessage, res: ServerResponse, ctx: RelayRouteContext) => Promise<void>
-}
 
 /** Options for {@link createRelay}. All are optional. */
 export interface RelayOptions {
@@ -52,7 +36,10 @@ export interface RelayOptions {
   ticketPublicKey?: string
   /** Most bound sessions; new worker ids beyond it get "relay at session capacity". @default 10000 */
   maxSessions?: number
-  /** New-worker binds per source IP per window (failed attempts count); 0 disables. @default 30 */
+  /**
+   * New-worker binds per source IP per window; 0 disables. Attempts that pass the ticket and
+   * alive checks count, even when refused (by this limit, capacity or replay); ticket refusals do not. @default 30
+   */
   bindRateLimit?: number
   /** Bind rate-limit window, starting at an IP's first attempt. @default 60000 */
   bindRateWindowMs?: number
@@ -83,7 +70,7 @@ export interface RelayOptions {
   /** Unix-milliseconds clock used for ticket expiry and replay checks (tests). @default Date.now */
   now?: () => number
   /** Extra HTTP routes, matched by exact method and path before the built-in 404. @default [] */
-  extraRoutes?: RelayRoute[]
+  extraRoutes?: ExtensionRoute[]
 }
 
 /** {@link RelayOptions} with every default applied and validated. */
@@ -111,7 +98,7 @@ export interface ResolvedRelayOptions {
   httpRequestTimeoutMs: number
   logger: Logger
   now: () => number
-  extraRoutes: RelayRoute[]
+  extraRoutes: ExtensionRoute[]
 }
 
 function invalid (message: string): ToolkitError {

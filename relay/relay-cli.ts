@@ -8,7 +8,8 @@ import { boolFlag, intFlag, parseFlags, secondsFlag, stringFlag, usageError, typ
 import { formatHostPort } from '../src/host-port.ts'
 import { createLogger, isLogLevel, type Logger } from '../src/log.ts'
 import { FORWARD_TIMEOUT_MS, BIND_RATE_LIMIT, DEFAULT_RELAY_ACCEPT_PORT, DEFAULT_RELAY_HTTP_PORT, MAX_SESSIONS } from '../src/limits.ts'
-import type { RelayOptions, RelayRoute } from './options.ts'
+import type { ExtensionRoute } from '../src/http/route.ts'
+import type { RelayOptions } from './options.ts'
 import { createRelay, type RelayAddress } from './relay.ts'
 
 /** Shutdown must finish within this long after SIGTERM/SIGINT, or the process exits anyway. */
@@ -35,7 +36,7 @@ export interface RelayCliComposition {
   /** Extra flags, parsed with the relay's own. */
   flags?: readonly FlagSpec[]
   /** Extra HTTP routes built from the parsed flags. */
-  routes?: (values: FlagValues, logger: Logger) => RelayRoute[]
+  routes?: (values: FlagValues, logger: Logger) => ExtensionRoute[]
   /**
    * A side service started before the relay listens and stopped after it closes (e.g. a STUN
    * server); its `describe` text is appended to the listening line. A throw (e.g. a usage

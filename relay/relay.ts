@@ -4,9 +4,10 @@
  */
 import type { Registry } from 'prom-client'
 import { ErrorCode, ToolkitError } from '../src/errors.ts'
+import { BIND_RATE_PRUNE_AT, MAX_BIND_RATE_SOURCES } from '../src/limits.ts'
 import type { LifecycleEvent } from '../src/protocol/messages.ts'
+import { createFixedWindowLimiter } from '../src/rate-limit.ts'
 import { AcceptServer } from './accept-server.ts'
-import { createBindRateLimiter } from './bind-rate-limiter.ts'
 import { createForwarder, type ForwardOptions, type ForwardResult } from './forwarder.ts'
 import { HttpFront } from './http-front.ts'
 import { createRelayMetrics } from './metrics.ts'
@@ -89,7 +90,13 @@ export function createRelay (options: RelayOptions = {}): Relay {
       audience: opts.nodeId,
       maxSessions: opts.maxSessions,
       registry,
-      rateLimiter: createBindRateLimiter({ limit: opts.bindRateLimit, windowMs: opts.bindRateWindowMs }),
+      rateLimiter: createFixedWindowLimiter({
+        limit: opts.bindRateLimit,
+        windowMs: opts.bindRateWindowMs,
+        maxKeys: MAX_BIND_RATE_SOURCES,
+        pruneAt: BIND_RATE_PRUNE_AT,
+        whenFull: 'evict-oldest'
+      }),
       replayCache: createReplayCache(),
       now: opts.now,
       logger

@@ -36,6 +36,10 @@ export const MAX_PENDING_CONNECTIONS = 1024
 export const BIND_RATE_LIMIT = 30
 /** Bind rate-limit window. */
 export const BIND_RATE_WINDOW_MS = 60_000
+/** Most source IPs the bind rate limiter tracks; the oldest windows are dropped beyond it. */
+export const MAX_BIND_RATE_SOURCES = 65_536
+/** Tracked source IPs past which the bind rate limiter prunes expired windows. */
+export const BIND_RATE_PRUNE_AT = 4096
 /** Default maximum open HTTP connections on the relay's HTTP front. */
 export const MAX_HTTP_CONNECTIONS = 10_000
 /** An HTTP client must send its complete request headers within this long. */

@@ -3,7 +3,7 @@
  * `IICP_…` environment variables; one line on stdout per bind, JSON logs on stderr;
  * SIGTERM/SIGINT stop the worker gracefully and exit 0.
  */
-import { boolFlag, intFlag, listFlag, parseFlags, parseHostPort, stringFlag, usageError, type FlagSpec } from '../src/cli/args.ts'
+import { boolFlag, hostPortFlag, intFlag, listFlag, parseFlags, stringFlag, usageError, type FlagSpec } from '../src/cli/args.ts'
 import { DEFAULT_RELAY_ACCEPT_PORT, WORKER_MAX_CONCURRENT } from '../src/limits.ts'
 import { createLogger, isLogLevel, type CreateLoggerOptions } from '../src/log.ts'
 import type { TaskHandler, WorkerOptions } from './options.ts'
@@ -44,7 +44,7 @@ function workerOptionsFromFlags (argv: string[], env: NodeJS.ProcessEnv): { opti
   if (values === undefined) return undefined
   const relayText = stringFlag(values, 'relay')
   if (relayText === undefined) throw usageError('--relay HOST:PORT is required (or IICP_RELAY_WORKER_ENDPOINT)')
-  const relay = parseHostPort(relayText, 'relay', DEFAULT_RELAY_ACCEPT_PORT)
+  const relay = hostPortFlag(relayText, 'relay', { defaultPort: DEFAULT_RELAY_ACCEPT_PORT })
   const workerId = stringFlag(values, 'worker-id')
   if (workerId === undefined) throw usageError('--worker-id is required (or IICP_WORKER_ID)')
   const echo = boolFlag(values, 'echo')

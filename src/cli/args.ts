@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { ErrorCode, ToolkitError } from '../errors.ts'
+import { parseHostPort, type HostPort, type ParseHostPortOptions } from '../host-port.ts'
 
 /** One command-line flag. */
 export interface FlagSpec {
@@ -127,19 +128,17 @@ export function secondsFlag (values: FlagValues, name: string, fallbackMs: numbe
   return Math.round(s * 1000)
 }
 
-/** Parses `HOST:PORT`, `[V6]:PORT` or `HOST` (with `defaultPort`); ports below `minPort` throw ERR_USAGE. */
-export function parseHostPort (value: string, flag: string, defaultPort?: number, minPort = 1): { host: string, port: number } {
-  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(value) ?? /^([^:[\]]+)(?::(\d+))?$/.exec(value)
-  const host = m?.[1]
-  const portText = m?.[2]
-  if (host === undefined || host === '') throw usageError(`--${flag} must be HOST:PORT, got "${value}"`)
-  if (portText === undefined) {
-    if (defaultPort === undefined) throw usageError(`--${flag} must be HOST:PORT, got "${value}"`)
-    return { host, port: defaultPort }
+/**
+ * Parses a `HOST:PORT` flag value with the one {@link parseHostPort} (src/host-port.ts),
+ * turning its ERR_INVALID_ADDRESS into a usage error (exit 2) that names the flag.
+ */
+export function hostPortFlag (value: string, flag: string, options: ParseHostPortOptions = {}): HostPort {
+  try {
+    return parseHostPort(value, options)
+  } catch (err) {
+    if (err instanceof ToolkitError && err.code === ErrorCode.InvalidAddress) throw usageError(`--${flag} must be HOST:PORT: ${err.message}`)
+    throw err
   }
-  const port = Number(portText)
-  if (port < minPort || port > 65535) throw usageError(`--${flag} port must be ${minPort}-65535, got ${portText}`)
-  return { host, port }
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import { createDialbackRoute, createStunServer, formatAddress } from '../../nat/index.ts'
 import { relayMain } from '../../relay/relay-cli.ts'
-import { boolFlag, listFlag, parseHostPort, runCli, stringFlag, usageError, type FlagSpec, type FlagValues } from './args.ts'
+import { boolFlag, hostPortFlag, listFlag, runCli, stringFlag, usageError, type FlagSpec, type FlagValues } from './args.ts'
 
 const NAT_FLAGS: FlagSpec[] = [
   { name: 'no-reflector', type: 'boolean', env: 'IICP_RELAY_NO_REFLECTOR', description: 'do not serve the NAT dial-back reflector (POST /v1/nat/dialback)' },
@@ -23,8 +23,8 @@ async function startStun (values: FlagValues): Promise<{ describe: string, close
     if (alternateText !== undefined) throw usageError('--stun-alternate needs --stun')
     return undefined
   }
-  const p = parseHostPort(primaryText, 'stun', undefined, 0)
-  const a = alternateText === undefined ? undefined : parseHostPort(alternateText, 'stun-alternate', undefined, 0)
+  const p = hostPortFlag(primaryText, 'stun', { allowZeroPort: true })
+  const a = alternateText === undefined ? undefined : hostPortFlag(alternateText, 'stun-alternate', { allowZeroPort: true })
   const server = createStunServer({
     primary: { address: p.host, port: p.port },
     ...(a === undefined ? {} : { alternate: { address: a.host, port: a.port } })

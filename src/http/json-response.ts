@@ -1,8 +1,19 @@
 /**
- * Server-side JSON answers with an exact `content-length`. Shared by the relay's HTTP front
- * (which adds its CORS headers) and the NAT dial-back reflector.
+ * Server-side JSON answers with an exact `content-length`, and the one JSON error writer:
+ * every HTTP error the toolkit answers (relay front, extension routes, dial-back reflector)
+ * has the body `{"error":{"code","message"}}`.
  */
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
+
+/** The body of every JSON error answer. */
+export interface JsonErrorBody {
+  error: {
+    /** Stable machine-readable code, e.g. `IICP-E001` or `rate_limited`. */
+    code: string
+    /** Human-readable explanation. */
+    message: string
+  }
+}
 
 /** Writes `body` (already JSON) with the given status; `headers` may add to or override `content-type`. */
 export function sendJsonBytes (res: ServerResponse, status: number, body: Buffer, headers?: OutgoingHttpHeaders): void {
@@ -13,4 +24,11 @@ export function sendJsonBytes (res: ServerResponse, status: number, body: Buffer
 /** Serialises `value` and writes it with the given status. */
 export function sendJson (res: ServerResponse, status: number, value: unknown, headers?: OutgoingHttpHeaders): void {
   sendJsonBytes(res, status, Buffer.from(JSON.stringify(value), 'utf8'), headers)
+}
+
+/** Writes `{"error":{"code","message"}}` unless an answer has already started. */
+export function sendJsonError (res: ServerResponse, status: number, code: string, message: string, headers?: OutgoingHttpHeaders): void {
+  if (res.headersSent || res.destroyed) return
+  const body: JsonErrorBody = { error: { code, message } }
+  sendJson(res, status, body, headers)
 }

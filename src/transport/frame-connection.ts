@@ -5,6 +5,7 @@
 import type { Socket } from 'node:net'
 import { raceSignal } from '../abort.ts'
 import { ErrorCode, ToolkitError, isToolkitError } from '../errors.ts'
+import { unwrapIPv4Mapped } from '../host-port.ts'
 import { MAX_FRAME_PAYLOAD_BYTES, SOCKET_HIGH_WATER_BYTES } from '../limits.ts'
 import { FrameDecoder, type Frame } from '../protocol/frame.ts'
 
@@ -59,8 +60,7 @@ export class FrameConnection {
 
   /** The peer's address as the socket saw it (IPv4-mapped IPv6 unwrapped). */
   get remoteAddress (): string {
-    const a = this.socket.remoteAddress ?? ''
-    return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a
+    return unwrapIPv4Mapped(this.socket.remoteAddress ?? '')
   }
 
   /** Queues a frame. Returns false when the socket's buffer is over the high-water mark. */

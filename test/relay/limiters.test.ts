@@ -1,32 +1,9 @@
-/** Unit tests: the bind rate limiter, the replay cache and the lifecycle sequence validator. */
+/** Unit tests: the replay cache and the lifecycle sequence validator. */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { createBindRateLimiter } from '../../relay/bind-rate-limiter.ts'
 import { createReplayCache } from '../../relay/replay-cache.ts'
 import { LifecycleSequence } from '../../relay/lifecycle-sequence.ts'
 import type { LifecycleEvent } from '../../src/protocol/messages.ts'
-
-describe('bind rate limiter', () => {
-  it('allows `limit` attempts per fixed window from the first attempt; 0 disables', () => {
-    const rl = createBindRateLimiter({ limit: 2, windowMs: 1000 })
-    assert.deepEqual([rl.hit('a', 0), rl.hit('a', 10), rl.hit('a', 20), rl.hit('b', 20)], [true, true, false, true])
-    assert.equal(rl.hit('a', 999), false, 'still the same window')
-    assert.equal(rl.hit('a', 1000), true, 'a new window starts')
-    const off = createBindRateLimiter({ limit: 0, windowMs: 1000 })
-    for (let i = 0; i < 100; i++) assert.equal(off.hit('a', 0), true)
-    assert.equal(off.size, 0)
-  })
-
-  it('keeps its bucket map bounded: prunes expired windows, then drops the oldest', () => {
-    const rl = createBindRateLimiter({ limit: 1, windowMs: 100, pruneAt: 10, maxBuckets: 20 })
-    for (let i = 0; i < 10; i++) rl.hit(`ip${i}`, 0)
-    rl.hit('late', 200)
-    assert.equal(rl.size, 1, 'the expired ten were pruned')
-    for (let i = 0; i < 100; i++) rl.hit(`x${i}`, 250)
-    assert.ok(rl.size <= 20)
-    assert.equal(rl.hit('x99', 260), false, 'the newest buckets are kept')
-  })
-})
 
 describe('replay cache', () => {
   it('consumes a jti once until its expiry', () => {

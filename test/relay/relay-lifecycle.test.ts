@@ -176,9 +176,8 @@ describe('extra routes', () => {
         {
           method: 'GET',
           path: '/v1/nat/echo',
-          handler: async (req, res) => {
-            res.writeHead(200, { 'content-type': 'text/plain' })
-            res.end(`hello ${req.url ?? ''}`)
+          handler: async (req, reply) => {
+            reply.json(200, `hello ${req.url ?? ''}`)
             await Promise.resolve()
           }
         },
@@ -188,7 +187,7 @@ describe('extra routes', () => {
     try {
       const ok = await http(h.httpPort, '/v1/nat/echo?x=1')
       assert.equal(ok.status, 200)
-      assert.equal(ok.body.toString(), 'hello /v1/nat/echo?x=1')
+      assert.equal(ok.json<string>(), 'hello /v1/nat/echo?x=1')
       assert.equal(ok.headers['access-control-allow-origin'], '*')
       const boom = await http(h.httpPort, '/v1/nat/boom', { body: {} })
       assert.equal(boom.status, 500)
