@@ -21,26 +21,30 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }]
     }
   },
+  // Layering (ARCHITECTURE.md; test/unit/layering.test.ts checks the same): src/ imports nothing
+  // above it; relay/, worker/ and nat/ import only src/ and themselves; only */bin/** composes.
+  {
+    files: ['src/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/relay/**', '**/worker/**', '**/nat/**', '**/test/**'], message: 'src/ is the bottom layer: it imports nothing from relay/, worker/ or nat/' }] }] }
+  },
   {
     files: ['relay/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/worker/**', '**/nat/**'], message: 'relay/ depends on src/ only' }] }] }
+    ignores: ['relay/bin/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/worker/**', '**/nat/**', '**/bin/**', '**/test/**'], message: 'relay/ depends on src/ only; composing components is for relay/bin/' }] }] }
   },
   {
     files: ['worker/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/relay/**', '**/nat/**'], message: 'worker/ depends on src/ only' }] }] }
+    ignores: ['worker/bin/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/relay/**', '**/nat/**', '**/bin/**', '**/test/**'], message: 'worker/ depends on src/ only; composing components is for worker/bin/' }] }] }
   },
   {
     files: ['nat/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/relay/**', '**/worker/**'], message: 'nat/ depends on src/ only' }] }] }
+    ignores: ['nat/bin/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/relay/**', '**/worker/**', '**/bin/**', '**/test/**'], message: 'nat/ depends on src/ only; composing components is for nat/bin/' }] }] }
   },
   {
-    files: ['src/**/*.ts'],
-    ignores: ['src/cli/**'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/relay/**', '**/worker/**', '**/nat/**'], message: 'src/ core must not depend on relay/, worker/ or nat/ (only src/cli composes them)' }] }] }
-  },
-  {
-    files: ['src/cli/**/*.ts', 'test/**/*.ts'],
-    rules: { 'no-restricted-imports': 'off' }
+    files: ['relay/bin/**/*.ts', 'worker/bin/**/*.ts', 'nat/bin/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/bin/**', '**/test/**'], message: 'a bin entry point composes components, never another entry point or test code' }] }] }
   },
   {
     files: ['eslint.config.js'],

@@ -7,6 +7,7 @@ import { ErrorCode, ToolkitError } from '../src/errors.ts'
 import { BIND_RATE_PRUNE_AT, MAX_BIND_RATE_SOURCES } from '../src/limits.ts'
 import type { LifecycleEvent } from '../src/protocol/messages.ts'
 import { createFixedWindowLimiter } from '../src/rate-limit.ts'
+import { VERSION } from '../src/version.ts'
 import { AcceptServer } from './accept-server.ts'
 import { createForwarder, type ForwardOptions, type ForwardResult } from './forwarder.ts'
 import { HttpFront } from './http-front.ts'
@@ -14,7 +15,6 @@ import { createRelayMetrics } from './metrics.ts'
 import { resolveRelayOptions, type RelayOptions } from './options.ts'
 import { createReplayCache } from './replay-cache.ts'
 import { SessionRegistry } from './session-registry.ts'
-import { RELAY_VERSION } from './version.ts'
 
 /** How long `close()` lets sessions take their CLOSE and HTTP answers flush before destroying what is left. */
 const CLOSE_GRACE_MS = 1_000
@@ -114,7 +114,7 @@ export function createRelay (options: RelayOptions = {}): Relay {
       max_sessions: opts.maxSessions,
       pending_connections: acceptServer.pendingCount,
       uptime_s: Math.floor((performance.now() - startedAt) / 1000),
-      version: RELAY_VERSION
+      version: VERSION
     })
   }, opts.extraRoutes, logger, {
     maxConnections: opts.maxHttpConnections,

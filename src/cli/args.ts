@@ -2,10 +2,10 @@
  * Command-line plumbing shared by `iicp-relay`, `iicp-worker` and `iicp-nat`: flags with
  * `IICP_…` environment fallbacks, `--help`/`--version`, and one-line usage errors (exit 2).
  */
-import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { ErrorCode, ToolkitError } from '../errors.ts'
 import { parseHostPort, type HostPort, type ParseHostPortOptions } from '../host-port.ts'
+import { VERSION } from '../version.ts'
 
 /** One command-line flag. */
 export interface FlagSpec {
@@ -31,13 +31,8 @@ export function usageError (message: string, exitCode = 2): ToolkitError {
   return new ToolkitError(ErrorCode.Usage, message, { details: { exitCode } })
 }
 
-/** The package version, read once from package.json. */
-export const VERSION: string = (JSON.parse(readFileSync(new URL(findPackageJson(), import.meta.url), 'utf8')) as { version: string }).version
-
-function findPackageJson (): string {
-  // src/cli/args.ts runs from the source tree (../../) or from dist/src/cli (../../../).
-  return import.meta.url.includes('/dist/src/cli/') ? '../../../package.json' : '../../package.json'
-}
+/** The package version (src/version.ts), printed by `--version`. */
+export { VERSION } from '../version.ts'
 
 const COMMON: FlagSpec[] = [
   { name: 'help', type: 'boolean', description: 'print this help and exit' },

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { http } from '../helpers/relay-harness.ts'
 import { RelayPeer } from '../helpers/relay-peer.ts'
 
-const ENTRY = fileURLToPath(new URL('../../src/cli/iicp-relay.ts', import.meta.url))
+const ENTRY = fileURLToPath(new URL('../../relay/bin/iicp-relay.ts', import.meta.url))
 const CLOSE_HEX = '494943500107000000000000'
 
 /** A clean environment: no IICP_ settings leak in from the caller. */

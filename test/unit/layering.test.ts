@@ -1,9 +1,16 @@
+/**
+ * The layering rule (ARCHITECTURE.md), checked on every import in the shipped tree:
+ * src/ imports nothing above it; relay/, worker/ and nat/ import only src/ and themselves;
+ * only files under a component's bin/ compose components, and nothing imports a bin file.
+ * eslint.config.js enforces the same rule while editing.
+ */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
 
 const ROOT = new URL('../../', import.meta.url).pathname
+const LAYERS = ['src', 'relay', 'worker', 'nat'] as const
 
 function tsFiles (dir: string): string[] {
   const abs = join(ROOT, dir)
@@ -19,34 +26,39 @@ function importsOf (file: string): string[] {
   return [...text.matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)].map(m => m[1] ?? '')
 }
 
-/** Top-level module a relative import lands in, e.g. 'relay' for '../relay/x.ts' seen from worker/. */
-function landsIn (file: string, spec: string): string | undefined {
-  if (!spec.startsWith('.')) return undefined
-  const target = relative(ROOT, join(ROOT, file, '..', spec))
-  return target.split('/')[0]
+/** Repository path a relative import lands on, e.g. 'relay/cli.ts' for '../cli.ts' seen from relay/bin/. */
+function target (file: string, spec: string): string | undefined {
+  return spec.startsWith('.') ? relative(ROOT, join(ROOT, file, '..', spec)) : undefined
 }
 
+const isBin = (path: string): boolean => /^(relay|worker|nat)\/bin\//.test(path)
+
 describe('module layering', () => {
-  const rules: Record<string, string[]> = {
-    relay: ['worker', 'nat'],
-    worker: ['relay', 'nat'],
-    nat: ['relay', 'worker']
-  }
-  for (const [dir, banned] of Object.entries(rules)) {
-    it(`${dir}/ imports only from src/ and itself`, () => {
-      for (const file of tsFiles(dir)) {
+  for (const layer of LAYERS) {
+    const allowed = layer === 'src' ? ['src'] : ['src', layer]
+    it(`${layer}/ (outside bin/) imports only ${allowed.map(d => `${d}/`).join(' and ')}`, () => {
+      const files = tsFiles(layer).filter(f => !isBin(f))
+      assert.ok(files.length > 0)
+      for (const file of files) {
         for (const spec of importsOf(file)) {
-          const top = landsIn(file, spec)
-          assert.ok(top === undefined || !banned.includes(top), `${file} imports ${spec}`)
+          const to = target(file, spec)
+          if (to === undefined) continue
+          assert.ok(allowed.includes(to.split('/')[0] ?? ''), `${file} imports ${spec}`)
+          assert.ok(!isBin(to), `${file} imports the entry point ${spec}`)
         }
       }
     })
   }
-  it('src/ core (outside src/cli) imports none of relay/, worker/, nat/', () => {
-    for (const file of tsFiles('src').filter(f => !f.startsWith('src/cli/'))) {
+
+  it('bin/ entry points (the composers) import only shipped layers, never another bin', () => {
+    const bins = LAYERS.flatMap(l => tsFiles(l)).filter(isBin)
+    assert.ok(bins.length >= 4, `found ${bins.join(', ')}`)
+    for (const file of bins) {
       for (const spec of importsOf(file)) {
-        const top = landsIn(file, spec)
-        assert.ok(top === undefined || top === 'src', `${file} imports ${spec}`)
+        const to = target(file, spec)
+        if (to === undefined) continue
+        assert.ok((LAYERS as readonly string[]).includes(to.split('/')[0] ?? ''), `${file} imports ${spec}`)
+        assert.ok(!isBin(to), `${file} imports the entry point ${spec}`)
       }
     }
   })

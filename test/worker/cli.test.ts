@@ -11,7 +11,7 @@ import { MsgType } from '../../src/protocol/frame.ts'
 import { startScriptedRelay, withTimeout } from '../helpers/scripted-relay.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const ENTRY = 'src/cli/iicp-worker.ts'
+const ENTRY = 'worker/bin/iicp-worker.ts'
 /** The child's environment without the IICP_ variables of the test runner's own shell. */
 const BASE_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('IICP_')))
 

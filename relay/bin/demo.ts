@@ -2,7 +2,7 @@
  * `npm run demo`: starts a relay and an echo worker on loopback, sends one real task through
  * the relay over HTTP, prints the answer and shuts everything down. Ports are ephemeral.
  */
-import { createRelay } from '../../relay/index.ts'
+import { createRelay } from '../index.ts'
 import { createWorker } from '../../worker/index.ts'
 
 async function demo (): Promise<number> {

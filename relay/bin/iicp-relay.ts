@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 /**
- * `iicp-relay`: the public relay-accept server (relay/relay-cli.ts), composed with the NAT
+ * `iicp-relay`: the public relay-accept server (relay/cli.ts), composed with the NAT
  * module's dial-back reflector at POST /v1/nat/dialback and, on request, an RFC 5780 STUN
  * server, so a relay is all `iicp-nat probe` needs to measure and verify a network.
  */
 import { createDialbackRoute, createStunServer, formatAddress } from '../../nat/index.ts'
-import { relayMain } from '../../relay/relay-cli.ts'
-import { boolFlag, hostPortFlag, listFlag, runCli, stringFlag, usageError, type FlagSpec, type FlagValues } from './args.ts'
+import { relayMain } from '../cli.ts'
+import { boolFlag, hostPortFlag, listFlag, runCli, stringFlag, usageError, type FlagSpec, type FlagValues } from '../../src/cli/args.ts'
 
 const NAT_FLAGS: FlagSpec[] = [
   { name: 'no-reflector', type: 'boolean', env: 'IICP_RELAY_NO_REFLECTOR', description: 'do not serve the NAT dial-back reflector (POST /v1/nat/dialback)' },
