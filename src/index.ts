@@ -12,6 +12,7 @@ export { FRAME_MAGIC, FRAMING_VERSION, MsgType, FrameDecoder, decodeFrame, encod
 export type { Frame, FrameDecodeResult, FrameRejectReason } from './protocol/frame.ts'
 export { encodeCbor, decodeCbor, decodePayloadMap } from './protocol/cbor.ts'
 export * from './protocol/messages.ts'
+export * from './protocol/keys.ts'
 export { FrameConnection } from './transport/frame-connection.ts'
 export type { FrameConnectionOptions } from './transport/frame-connection.ts'
 export {

@@ -1,0 +1,80 @@
+/**
+ * The hot CALL/RESPONSE shape `{5: bstr(body), 15: call_id}` written and read byte by byte:
+ * one copy of the body on write, none on read. Everything else goes through cborg (cbor.ts).
+ */
+import { FRAME_HEADER_BYTES } from '../limits.ts'
+import { writeFrameHeader } from './frame.ts'
+import { CallKey } from './keys.ts'
+
+/** Writes a CBOR head (major type + length) into `out` at `offset`; returns the new offset. */
+function writeCborHead (out: Buffer, offset: number, major: number, length: number): number {
+  const m = major << 5
+  if (length < 24) { out[offset] = m | length; return offset + 1 }
+  if (length < 0x100) { out[offset] = m | 24; out[offset + 1] = length; return offset + 2 }
+  if (length < 0x10000) { out[offset] = m | 25; out.writeUInt16BE(length, offset + 1); return offset + 3 }
+  out[offset] = m | 26
+  out.writeUInt32BE(length, offset + 1)
+  return offset + 5
+}
+
+function cborHeadSize (length: number): number {
+  return length < 24 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5
+}
+
+/**
+ * Builds `{5: bstr(body), 15: call_id}` (canonical order) as one frame, with a single copy of
+ * the body. Used for CALL (relay → worker) and RESPONSE (worker → relay) on the hot path.
+ */
+export function encodeBodyFrame (type: number, callId: string, body: Uint8Array): Buffer {
+  const idBytes = Buffer.byteLength(callId, 'utf8')
+  const payloadLength = 1 + 1 + cborHeadSize(body.length) + body.length + 1 + cborHeadSize(idBytes) + idBytes
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadLength)
+  writeFrameHeader(out, 0, type, payloadLength)
+  let o = FRAME_HEADER_BYTES
+  out[o++] = 0xa2
+  out[o++] = CallKey.Body
+  o = writeCborHead(out, o, 2, body.length)
+  out.set(body, o)
+  o += body.length
+  out[o++] = CallKey.CallId
+  o = writeCborHead(out, o, 3, idBytes)
+  out.write(callId, o, 'utf8')
+  return out
+}
+
+/** Reads a CBOR head of `major` at `o`: the item's length and where its content starts. */
+function readCborHead (p: Uint8Array, o: number, major: number): { length: number, start: number } | undefined {
+  const first = p[o]
+  if (first === undefined || first >> 5 !== major) return undefined
+  const info = first & 0x1f
+  const view = Buffer.from(p.buffer, p.byteOffset, p.byteLength)
+  if (info < 24) return { length: info, start: o + 1 }
+  if (info === 24 && o + 2 <= p.length) return { length: view.readUInt8(o + 1), start: o + 2 }
+  if (info === 25 && o + 3 <= p.length) return { length: view.readUInt16BE(o + 1), start: o + 3 }
+  if (info === 26 && o + 5 <= p.length) return { length: view.readUInt32BE(o + 1), start: o + 5 }
+  return undefined
+}
+
+/**
+ * Fast path for the hot CALL/RESPONSE shape `{5: bstr, 15: tstr}` in either key order (any
+ * integer width up to 32 bits): the body is returned as a view, without a copy. Anything else
+ * (other keys, duplicates, a text body, trailing bytes) returns undefined and takes the
+ * general strict decoder.
+ */
+export function readBodyAndCallId (p: Uint8Array): { callId: string, body: Buffer } | undefined {
+  if (p[0] !== 0xa2) return undefined
+  let o = 1
+  let callId: string | undefined
+  let body: Buffer | undefined
+  for (let i = 0; i < 2; i++) {
+    const key = p[o++]
+    const head = readCborHead(p, o, key === CallKey.Body ? 2 : 3)
+    if (head === undefined || head.start + head.length > p.length) return undefined
+    const value = Buffer.from(p.buffer, p.byteOffset + head.start, head.length)
+    if (key === CallKey.Body && body === undefined) body = value
+    else if (key === CallKey.CallId && callId === undefined) callId = value.toString('utf8')
+    else return undefined
+    o = head.start + head.length
+  }
+  return o === p.length && callId !== undefined && body !== undefined ? { callId, body } : undefined
+}
