@@ -1,6 +1,6 @@
 /**
  * The relay-accept TCP listener (spec §3.1): the INIT → ACK → RELAY_BIND → RELAY_ACK
- * handshake, admission, and the hand-off of bound connections to {@link RelaySession}s.
+ * handshake, admission, and the hand-off of bound connections to {@link BoundWorkerSession}s.
  * Beyond upstream: the handshake has a deadline and a byte budget, unbound connections are
  * capped per IP and in total, and one sweep closes expired handshakes and idle sessions.
  */
@@ -15,7 +15,7 @@ import { admitBind, type AdmissionContext } from './admission.ts'
 import type { RelayMetrics } from './metrics.ts'
 import type { ResolvedRelayOptions } from './options.ts'
 import type { SessionRegistry } from './session-registry.ts'
-import { RelaySession } from './session.ts'
+import { BoundWorkerSession } from './session.ts'
 import { listenTcp } from '../src/transport/listen.ts'
 
 /** Bytes a connection may send before it is bound (INIT plus a RELAY_BIND with ticket and models). */
@@ -34,7 +34,7 @@ interface Connection {
   handshakeBytes: number
   counted: boolean
   readonly conn: FrameConnection
-  session: RelaySession | undefined
+  session: BoundWorkerSession | undefined
 }
 
 /** What the accept server needs from the relay. */
@@ -179,7 +179,7 @@ export class AcceptServer {
     c.state = 'bound'
     this.#release(c)
     const logger = this.#ctx.logger.child({ workerId: bind.workerId })
-    const session = new RelaySession(c.conn, bind, {
+    const session = new BoundWorkerSession(c.conn, bind, {
       idleTimeoutMs: options.idleTimeoutMs,
       maxCallsInFlight: options.maxCallsInFlightPerSession,
       logger,

@@ -12,7 +12,7 @@ import type { RelayBind } from '../src/protocol/messages.ts'
 import type { BindOutcome } from './metrics.ts'
 import type { ReplayCache } from './replay-cache.ts'
 import type { SessionRegistry } from './session-registry.ts'
-import type { RelaySession } from './session.ts'
+import type { BoundWorkerSession } from './session.ts'
 
 /** The RELAY_ACK key 3 reason text for each refusal (byte-exact upstream strings, spec §3.4). */
 export const BIND_REJECT_REASONS = {
@@ -26,7 +26,7 @@ export const BIND_REJECT_REASONS = {
 
 /** An admission decision. `replaces` is the dead session a successful rebind takes over from. */
 export type AdmissionResult =
-  | { ok: true, replaces: RelaySession | undefined }
+  | { ok: true, replaces: BoundWorkerSession | undefined }
   | { ok: false, outcome: Exclude<BindOutcome, 'ok'>, reason: string }
 
 /** What admission checks against. */

@@ -29,7 +29,7 @@ export interface SessionContext {
   /** Counts bytes written to the worker. */
   onBytesOut: (n: number) => void
   /** Called once when the session has ended (after its pending calls failed). */
-  onEnd: (session: RelaySession) => void
+  onEnd: (session: BoundWorkerSession) => void
 }
 
 /** Per-call options. */
@@ -48,8 +48,8 @@ export interface StreamIds {
   taskId?: string | undefined
 }
 
-/** A bound worker session. */
-export class RelaySession {
+/** The relay's side of one bound worker: its frame connection, calls in flight and liveness. */
+export class BoundWorkerSession {
   /** The worker id from RELAY_BIND. */
   readonly workerId: string
   /** The intent from RELAY_BIND. */
@@ -141,7 +141,7 @@ export class RelaySession {
 
   /**
    * Pushes one stream CALL (`{2:session_id, 15:call_id, 24:task_id, 5:json}`) and returns the
-   * waiter that yields its lifecycle events. Throws like {@link RelaySession.call}.
+   * waiter that yields its lifecycle events. Throws like {@link BoundWorkerSession.call}.
    */
   openStream (taskJson: Uint8Array, ids: StreamIds, options: CallOptions): StreamWaiter {
     this.#admitCall(options.signal)

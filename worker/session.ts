@@ -37,8 +37,8 @@ export interface SessionEnd {
   error?: ToolkitError
 }
 
-/** A bound session. */
-export interface RelaySession {
+/** The worker's bound connection to one relay (one dial, from RELAY_ACK to close). */
+export interface RelayConnection {
   /** The relay's HTTP port from RELAY_ACK key 4 (9484 when absent). */
   readonly relayHttpPort: number
   /** Resolves once the socket is closed and every task of the session has been answered or aborted. */
@@ -46,7 +46,7 @@ export interface RelaySession {
   /**
    * Ends the session gracefully: new CALLs are refused, in-flight tasks get `graceMs` to finish
    * and answer, the rest are aborted through their signal and answered with an error, then
-   * CLOSE is sent and the socket ended. Idempotent; resolves like {@link RelaySession.ended}.
+   * CLOSE is sent and the socket ended. Idempotent; resolves like {@link RelayConnection.ended}.
    */
   shutdown: (graceMs: number) => Promise<SessionEnd>
 }
@@ -62,9 +62,9 @@ const PING_FRAME = encodePing()
  * ERR_PROTOCOL, ERR_CONNECTION_CLOSED or ERR_ABORTED; the socket is closed in every failure case.
  * `signal` cancels the dial and the handshake only; a bound session ends through `shutdown()`.
  */
-export async function openSession (options: SessionOptions, signal?: AbortSignal): Promise<RelaySession> {
+export async function openSession (options: SessionOptions, signal?: AbortSignal): Promise<RelayConnection> {
   const socket = await dialRelay(options.host, options.port, { timeoutMs: options.connectTimeoutMs, signal })
-  return await new Promise<RelaySession>((resolve, reject) => { runSession(socket, options, signal, resolve, reject) })
+  return await new Promise<RelayConnection>((resolve, reject) => { runSession(socket, options, signal, resolve, reject) })
 }
 
 /** Waits for `promise` (which never rejects) for at most `ms`. */
@@ -79,7 +79,7 @@ async function within (promise: Promise<unknown>, ms: number): Promise<void> {
   }
 }
 
-function runSession (socket: Socket, o: SessionOptions, signal: AbortSignal | undefined, onBound: (s: RelaySession) => void, onFailed: (err: ToolkitError) => void): void {
+function runSession (socket: Socket, o: SessionOptions, signal: AbortSignal | undefined, onBound: (s: RelayConnection) => void, onFailed: (err: ToolkitError) => void): void {
   const log = o.logger
   const handshake = createHandshake(o.bind)
   let phase: 'handshake' | 'bound' | 'closing' = 'handshake'

@@ -13,7 +13,7 @@ import {
   type TaskHandler, type WorkerOptions, type WorkerState
 } from './options.ts'
 import { runReconnectLoop } from './reconnect.ts'
-import { openSession, type RelaySession } from './session.ts'
+import { openSession, type RelayConnection } from './session.ts'
 import { fetchBindTicketOrNone } from './ticket-fetch.ts'
 
 /** Events of a {@link Worker}. */
@@ -72,7 +72,7 @@ class RelayWorker extends EventEmitter<WorkerEvents> implements Worker {
   readonly #stopController = new AbortController()
   #state: WorkerState = 'idle'
   #binding: BindInfo | undefined
-  #session: RelaySession | undefined
+  #session: RelayConnection | undefined
   #loop: Promise<void> | undefined
   #stopping: Promise<void> | undefined
   #bindWaiters = new Set<(info: BindInfo) => void>()
