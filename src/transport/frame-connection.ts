@@ -37,6 +37,8 @@ export class FrameConnection {
   #closeError: ToolkitError | undefined
   #finished = false
   #drainWait: Promise<void> | undefined
+  /** The grace timer `end()` starts; cleared when the socket closes first. */
+  #endGrace: NodeJS.Timeout | undefined
 
   constructor (socket: Socket, options: FrameConnectionOptions) {
     this.socket = socket
@@ -104,7 +106,8 @@ export class FrameConnection {
     this.#closed = true
     if (finalFrame !== undefined) this.socket.write(finalFrame)
     this.socket.end()
-    setTimeout(() => { this.socket.destroy() }, END_GRACE_MS).unref()
+    this.#endGrace = setTimeout(() => { this.socket.destroy() }, END_GRACE_MS)
+    this.#endGrace.unref()
   }
 
   /** Destroys the socket now; `err` is reported to `onClose`. */
@@ -136,6 +139,8 @@ export class FrameConnection {
 
   #finish (): void {
     this.#closed = true
+    clearTimeout(this.#endGrace)
+    this.#endGrace = undefined
     if (this.#finished) return
     this.#finished = true
     this.#options.onClose(this.#closeError)
