@@ -11,7 +11,7 @@
  * ```
  */
 export { createWorker } from './worker.ts'
-export type { Worker, WorkerEvents } from './worker.ts'
+export type { Worker, WorkerEvents } from './api.ts'
 export { DEFAULT_MAX_QUEUED, relayForEndpoint } from './options.ts'
 export type {
   BackoffInfo, BindInfo, DisconnectInfo, DisconnectReason, ReconnectOptions, RegisterOptions, TaskContext, TaskHandler,
