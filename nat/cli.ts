@@ -7,7 +7,9 @@
 import { ErrorCode, ToolkitError, errorMessage, isToolkitError } from '../src/errors.ts'
 import type { LevelWithSilent } from 'pino'
 import { createLogger, isLogLevel } from '../src/log.ts'
-import { DEFAULT_PROBE_PORT, parseHostPort, probeNetwork, tryParseIp, type ProbeOptions } from './index.ts'
+import { parseHostPort, urlHost } from '../src/host-port.ts'
+import { tryParseIp } from './net/addr.ts'
+import { DEFAULT_PROBE_PORT, probeNetwork, type ProbeOptions } from './probe/probe.ts'
 import { boolFlag, intFlag, listFlag, parseFlags, secondsFlag, stringFlag, usageError, VERSION, type FlagSpec } from '../src/cli/args.ts'
 import { formatProbeReport } from './probe/format.ts'
 
@@ -67,12 +69,7 @@ function probeOptionsFromFlags (values: Record<string, string | boolean | string
     const isUrl = /^http:\/\//i.test(g)
     if (!isUrl && tryParseIp(g) === undefined) throw usage(`--gateway must be an http:// description URL or an IP address, got "${g}"`)
     if (isUrl) {
-      try {
-        const host = new URL(g).hostname.replace(/^\[|\]$/g, '')
-        if (tryParseIp(host) === undefined) throw new Error('host is not an IP literal')
-      } catch (err) {
-        throw usage(`--gateway URL must have an IP literal host, got "${g}" (${errorMessage(err)})`)
-      }
+      if (tryParseIp(urlHost(g)) === undefined) throw usage(`--gateway URL must have an IP literal host, got "${g}"`)
     }
   }
   if (gateways.length > 0) options.gateways = gateways

@@ -7,8 +7,9 @@
  * merely claimed (public address on an interface, a router mapping, a pinhole) is reported as
  * `self_attested`, and a reflector "unreachable" refutes the claim.
  */
-import { formatHostPort, sameIp, tryParseIp } from '../net/addr.ts'
-import { compatBlock, type CompatBlock } from './compat.ts'
+import { formatHostPort } from '../../src/host-port.ts'
+import { sameIp, tryParseIp } from '../net/addr.ts'
+import type { NatBehavior } from '../stun/behavior-classify.ts'
 
 /** The eight ADR-043 exposure modes (exact upstream strings). */
 export type ExposureMode =
@@ -29,9 +30,6 @@ export const EXPOSURE_MODES: readonly ExposureMode[] = [
 
 /** Modes that mean "directly reachable". */
 export const DIRECT_MODES: readonly ExposureMode[] = ['ipv4_public_direct', 'dual_stack_available', 'ipv6_direct_pinhole_available']
-
-/** RFC 4787 / RFC 5780 mapping or filtering behaviour (same vocabulary as nat/stun). */
-export type NatBehaviorValue = 'none' | 'endpoint_independent' | 'address_dependent' | 'address_and_port_dependent' | 'unknown'
 
 /** IICP `nat_type` (spec §2.2; `direct` = no NAT). */
 export type NatType = 'direct' | 'full_cone' | 'restricted_cone' | 'port_restricted' | 'symmetric' | 'unknown'
@@ -83,8 +81,8 @@ export interface ClassifyInput {
   /** STUN results; undefined when STUN was not run. */
   nat?: {
     udpBlocked: boolean
-    mapping: NatBehaviorValue
-    filtering: NatBehaviorValue
+    mapping: NatBehavior
+    filtering: NatBehavior
     /** Server-reflexive (mapped) address. */
     mappedAddress?: string
   }
@@ -143,8 +141,6 @@ export interface Classification {
   advertised_endpoint: string | null
   /** Operator guidance. */
   recommendation: string
-  /** What the upstream SDKs would report (spec §1.3 in both variants). */
-  compat: CompatBlock
 }
 
 /** NAT type from RFC 4787 mapping and filtering behaviour (spec §2.2). */
@@ -196,7 +192,7 @@ export function cgnatEvidence (input: ClassifyInput): CgnatEvidence[] {
  * filtering is endpoint-independent; with measured address-dependent filtering it is explained
  * away (`unreachable`), otherwise it is `inconclusive`.
  */
-export function effectiveReflectorOutcome (raw: ReflectorOutcome, fromContacted: boolean, endpointIndependentPath: boolean, filtering: NatBehaviorValue | undefined): ReflectorOutcome {
+export function effectiveReflectorOutcome (raw: ReflectorOutcome, fromContacted: boolean, endpointIndependentPath: boolean, filtering: NatBehavior | undefined): ReflectorOutcome {
   if (raw !== 'reachable' || !fromContacted || endpointIndependentPath) return raw
   if (filtering === 'endpoint_independent') return 'reachable'
   if (filtering === 'address_dependent') return 'unreachable'
@@ -299,12 +295,27 @@ export function classify (input: ClassifyInput): Classification {
     ladder,
     verification: verified ? 'verified' : 'self_attested',
     advertised_endpoint: endpoint,
-    recommendation: recommendationFor(mode, verified, endpoint, input, natType, evidence, ladder, [v4.reflector === 'reachable' ? v4Outcome : 'reachable', v6.reflector === 'reachable' ? v6Outcome : 'reachable']),
-    compat: compatBlock(input)
+    recommendation: recommendationFor({
+      mode, verified, endpoint, input, natType, evidence, ladder,
+      weak: [v4.reflector === 'reachable' ? v4Outcome : 'reachable', v6.reflector === 'reachable' ? v6Outcome : 'reachable']
+    })
   }
 }
 
-function recommendationFor (mode: ExposureMode, verified: boolean, endpoint: string | null, input: ClassifyInput, natType: NatType, evidence: CgnatEvidence[], ladder: TransportMethod[], weak: [ReflectorOutcome, ReflectorOutcome]): string {
+/** What {@link recommendationFor} words its guidance from. */
+interface RecommendationFacts {
+  mode: ExposureMode
+  verified: boolean
+  endpoint: string | null
+  input: ClassifyInput
+  natType: NatType
+  evidence: CgnatEvidence[]
+  ladder: TransportMethod[]
+  /** Counted outcome of each family's dial-back success (IPv4, IPv6); `reachable` when there was none. */
+  weak: [ReflectorOutcome, ReflectorOutcome]
+}
+
+function recommendationFor ({ mode, verified, endpoint, input, natType, evidence, ladder, weak }: RecommendationFacts): string {
   const parts: string[] = []
   const unverified = 'claimed but not verified: run again with --reflector URL to have it dialled back'
   switch (mode) {

@@ -3,16 +3,16 @@
  * network (spec §1.2-1.4, §2.4, §4.1-4.2), so probe output can be compared with them.
  *
  * {@link upstreamProfile} replays the SDKs' `detect_nat` order over our measurements and
- * {@link qualifyProfile} applies their `qualify_service` decision table. The `native` variant
- * of the table fixes the upstream defects (IPv6 endpoints parsed as `[2a00`, the Rust final
- * fallback, a Quick Tunnel becoming `relay_required`, a relay-bound node keeping a stale mode).
- * Pure functions; no I/O.
+ * {@link qualifyProfile} applies their `qualify_service` decision table, defects included
+ * (IPv6 endpoints parsed as `[2a00`, the Rust final fallback, a Quick Tunnel becoming
+ * `relay_required`, a relay-bound node keeping a stale mode); nat/classify/classify.ts is the
+ * corrected classification. Pure functions; no I/O.
  */
-import { isPublicIPv4, tryParseIp } from '../net/addr.ts'
+import { isPublicIPv4 } from '../net/addr.ts'
 import type { ClassifyInput, ExposureMode } from './classify.ts'
 
 /** Which decision table to apply. */
-export type QualifyVariant = 'rust' | 'python' | 'native'
+export type QualifyVariant = 'rust' | 'python'
 
 /** Upstream `transport_method` values a profile can carry. */
 export type UpstreamTransportMethod = 'direct' | 'upnp_mapped' | 'stun_hole_punch' | 'turn_relay' | 'external_tunnel' | 'unreachable'
@@ -89,38 +89,17 @@ function upstreamHost (endpoint: string | null): string | null {
   return m?.[1] ?? null
 }
 
-/** Host of an endpoint parsed properly (bracketed IPv6 unwrapped). */
-function endpointHost (endpoint: string | null): string | null {
-  if (endpoint === null) return null
-  try {
-    const h = new URL(endpoint).hostname
-    return h.startsWith('[') ? h.slice(1, -1) : h
-  } catch {
-    return null
-  }
-}
-
-/**
- * Applies the upstream decision table (spec §1.3; first match wins) in the `rust` or
- * `python` variant, or the corrected `native` variant.
- */
+/** Applies the upstream decision table (spec §1.3; first match wins) in the `rust` or `python` variant. */
 export function qualifyProfile (profile: UpstreamNatProfile, variant: QualifyVariant): ServiceQualification {
-  const native = variant === 'native'
   const endpoint = profile.public_endpoint
-  const host = native ? endpointHost(endpoint) : upstreamHost(endpoint)
-  const hostIp = tryParseIp(host)
+  const host = upstreamHost(endpoint)
   const cgnat = profile.detection_log.some(l => CGNAT_KEYWORDS.some(k => l.toLowerCase().includes(k)))
   const v6 = profile.ipv6
-  const endpointV6 = native && hostIp?.family === 6 && hostIp.range === 'global' ? hostIp.address : null
-  const routable = native
-    ? (v6?.addresses.length ?? 0) > 0 || endpointV6 !== null
-    : variant === 'rust' ? (v6?.addresses.length ?? 0) > 0 : v6?.global_v6_available === true
+  const routable = variant === 'rust' ? (v6?.addresses.length ?? 0) > 0 : v6?.global_v6_available === true
   const pinholeOk = v6?.pinhole_active === true
-  const ipv4Ok = endpoint !== null && (native ? hostIp?.family !== 6 : !endpoint.includes('['))
+  const ipv4Ok = endpoint !== null && !endpoint.includes('[')
   let mode: ExposureMode
-  if (native && profile.transport_method === 'turn_relay') mode = 'relay_required'
-  else if (native && profile.transport_method === 'external_tunnel') mode = 'tunnel_required'
-  else if (profile.tier === 3) mode = 'relay_required'
+  if (profile.tier === 3) mode = 'relay_required'
   else if (profile.tier === 2 || profile.transport_method === 'external_tunnel') mode = 'tunnel_required'
   else if (profile.tier === 4 || endpoint === null) mode = cgnat ? 'ipv4_cgnat_blocked' : 'outbound_only'
   else if (ipv4Ok && routable && pinholeOk) mode = 'dual_stack_available'
@@ -130,8 +109,8 @@ export function qualifyProfile (profile: UpstreamNatProfile, variant: QualifyVar
   const recommendation = profile.operator_guidance === null ? RECOMMENDATION[mode] : `${RECOMMENDATION[mode]} ${profile.operator_guidance}`
   return {
     exposure_mode: mode,
-    ipv4: { public_ip: native ? (hostIp?.family === 6 ? null : host) : host, cgnat, upnp_mapped: profile.transport_method === 'upnp_mapped' },
-    ipv6: { routable, pinhole_ok: pinholeOk, address: v6?.addresses[0] ?? endpointV6 },
+    ipv4: { public_ip: host, cgnat, upnp_mapped: profile.transport_method === 'upnp_mapped' },
+    ipv6: { routable, pinhole_ok: pinholeOk, address: v6?.addresses[0] ?? null },
     exposure: { public_endpoint: endpoint, transport_endpoint: profile.transport_endpoint },
     recommendation
   }
@@ -158,7 +137,7 @@ function ipv6Profile (input: ClassifyInput, pinholeActive: boolean): UpstreamIpv
  * Replays the SDKs' `detect_nat` over our measurements (no operator endpoint; Linux host).
  * Upstream has no NAT-PMP, no STUN and no PTR lookups here; see {@link CompatBlock.notes}.
  */
-export function upstreamProfile (input: ClassifyInput, variant: 'rust' | 'python'): UpstreamNatProfile {
+export function upstreamProfile (input: ClassifyInput, variant: QualifyVariant): UpstreamNatProfile {
   const port = input.port
   const log: string[] = []
   const internal = `http://0.0.0.0:${port}`

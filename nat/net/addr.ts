@@ -1,19 +1,12 @@
 /**
- * Strict IP address parsing and range classification.
+ * IP address range classification for the NAT module (public, private, CGNAT, global IPv6, …).
  *
- * Every address the NAT module touches goes through {@link parseIp}: `net.isIP` (and, for
- * IPv4, ipaddr.js's four-part-decimal check) runs first, because ipaddr.js alone accepts
- * loose forms such as `1.2.3` or `0x7f.1` (the `ip` package's CVE-2024-29415 class of bug).
- * IPv4-mapped IPv6 (`::ffff:a.b.c.d`) is unwrapped to IPv4.
+ * Every address nat/ reasons about goes through {@link parseIp}, which parses strictly with the
+ * shared `parseIpLiteral` (src/host-port.ts; host:port text, brackets and IPv4-mapped unwrapping
+ * live there too) and adds the range.
  */
-import { isIP } from 'node:net'
 import ipaddr from 'ipaddr.js'
-import { ErrorCode, ToolkitError } from '../../src/errors.ts'
-
-export { formatHostPort } from '../../src/host-port.ts'
-
-/** IP version. */
-export type IpFamily = 4 | 6
+import { parseIpLiteral, type IpLiteral } from '../../src/host-port.ts'
 
 /**
  * Range an address belongs to. `global` means public unicast: for IPv4 anything not in a
@@ -39,18 +32,10 @@ export type AddressRange =
   | 'orchid'
   | 'global'
 
-/** A strictly parsed IP address. */
-export interface ParsedIp {
-  /** Canonical text: dotted quad for IPv4, RFC 5952 for IPv6 (no zone). */
-  address: string
-  /** IP version (after unwrapping IPv4-mapped IPv6). */
-  family: IpFamily
+/** A strictly parsed IP address with its range. */
+export interface ParsedIp extends IpLiteral {
   /** Range classification. */
   range: AddressRange
-  /** IPv6 zone (scope) id, e.g. `eth0` for `fe80::1%eth0`. */
-  zone?: string
-  /** True when the input was an IPv4-mapped IPv6 address that was unwrapped. */
-  mapped?: boolean
 }
 
 type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number]
@@ -89,17 +74,9 @@ const V6_RANGES: Record<string, Cidr[]> = {
   multicast: cidrs('ff00::/8')
 }
 
-const ZONE_RE = /^[A-Za-z0-9_.-]{1,64}$/
-const MAX_ADDRESS_TEXT = 100
-
-function invalid (text: unknown, why: string): ToolkitError {
-  const shown = typeof text === 'string' ? JSON.stringify(text.slice(0, MAX_ADDRESS_TEXT)) : typeof text
-  return new ToolkitError(ErrorCode.InvalidAddress, `invalid IP address ${shown}: ${why}`)
-}
-
 /**
- * Parses an IP address strictly (no shorthand, octal, hex or whitespace) and classifies it.
- * Throws ERR_INVALID_ADDRESS on anything else.
+ * Parses an IP address strictly (src/host-port.ts `parseIpLiteral`: no shorthand, octal, hex or
+ * whitespace; IPv4-mapped IPv6 unwrapped) and classifies it. Throws ERR_INVALID_ADDRESS on anything else.
  *
  * @example
  * ```ts
@@ -107,32 +84,8 @@ function invalid (text: unknown, why: string): ToolkitError {
  * ```
  */
 export function parseIp (text: string): ParsedIp {
-  if (typeof text !== 'string' || text.length === 0 || text.length > MAX_ADDRESS_TEXT) throw invalid(text, 'empty or too long')
-  let base = text
-  let zone: string | undefined
-  const pct = text.indexOf('%')
-  if (pct !== -1) {
-    base = text.slice(0, pct)
-    zone = text.slice(pct + 1)
-    if (!ZONE_RE.test(zone)) throw invalid(text, 'bad zone id')
-  }
-  const kind = isIP(base)
-  if (kind === 4) {
-    if (zone !== undefined) throw invalid(text, 'IPv4 has no zone')
-    if (!ipaddr.IPv4.isValidFourPartDecimal(base)) throw invalid(text, 'not a four-part decimal')
-    const v4 = ipaddr.IPv4.parse(base)
-    return { address: v4.toString(), family: 4, range: rangeOf(v4) }
-  }
-  if (kind !== 6) throw invalid(text, 'not an IP address')
-  const v6 = ipaddr.IPv6.parse(base)
-  if (v6.isIPv4MappedAddress()) {
-    if (zone !== undefined) throw invalid(text, 'IPv4-mapped address with a zone')
-    const v4 = v6.toIPv4Address()
-    return { address: v4.toString(), family: 4, range: rangeOf(v4), mapped: true }
-  }
-  const parsed: ParsedIp = { address: v6.toRFC5952String(), family: 6, range: rangeOf(v6) }
-  if (zone !== undefined) parsed.zone = zone
-  return parsed
+  const literal = parseIpLiteral(text)
+  return { ...literal, range: rangeOf(ipaddr.parse(literal.address)) }
 }
 
 /** Like {@link parseIp} but returns undefined instead of throwing. */
@@ -143,15 +96,6 @@ export function tryParseIp (text: string | undefined | null): ParsedIp | undefin
   } catch {
     return undefined
   }
-}
-
-/**
- * The family of an IP literal as written, without classifying it: a zone is allowed and an
- * IPv4-mapped IPv6 address counts as 6 (the socket family it needs). Undefined when it is not one.
- */
-export function ipFamily (text: string): IpFamily | undefined {
-  const family = isIP(text.split('%')[0] ?? '')
-  return family === 4 ? 4 : family === 6 ? 6 : undefined
 }
 
 function rangeOf (addr: ipaddr.IPv4 | ipaddr.IPv6): AddressRange {
@@ -197,86 +141,4 @@ export function isPrivateIPv4 (text: string | undefined | null): boolean {
 export function isCarrierGradeNat (text: string | undefined | null): boolean {
   const p = tryParseIp(text)
   return p?.family === 4 && p.range === 'carrierGradeNat'
-}
-
-/** A host and port, e.g. from `[2001:db8::1]:3478`. */
-export interface HostPort {
-  /** Canonical IP text, or a lower-cased DNS name. */
-  host: string
-  /** Port 1-65535 (or 0 when `allowZeroPort`). */
-  port: number
-  /** IP version when `host` is an IP literal; undefined for names. */
-  family?: IpFamily
-}
-
-/** Options for {@link parseHostPort}. */
-export interface ParseHostPortOptions {
-  /** Port used when the text has none; without it a port is required. */
-  defaultPort?: number
-  /** Accept DNS names (RFC 1123 labels). @default true */
-  allowNames?: boolean
-  /** Accept port 0. @default false */
-  allowZeroPort?: boolean
-}
-
-const LABEL_RE = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/
-
-function isHostName (text: string): boolean {
-  if (text.length === 0 || text.length > 253) return false
-  const name = text.endsWith('.') ? text.slice(0, -1) : text
-  const labels = name.split('.')
-  if (!labels.every(l => LABEL_RE.test(l))) return false
-  // inet_aton-style numbers (`127.1`, `0x7f.1`, `2130706433`) would resolve to addresses: refuse them as names.
-  if (/^[0-9]+$/.test(labels[labels.length - 1] ?? '')) return false
-  return !labels.every(l => /^(0x[0-9a-f]*|[0-9]+)$/.test(l))
-}
-
-/**
- * Parses `HOST:PORT`, `[IPV6]:PORT`, a bare IPv6 literal, or `HOST` (with `defaultPort`).
- * IP literals are validated strictly and canonicalised. Throws ERR_INVALID_ADDRESS.
- */
-export function parseHostPort (text: string, options: ParseHostPortOptions = {}): HostPort {
-  if (typeof text !== 'string' || text.length === 0 || text.length > 300) throw invalid(text, 'empty or too long')
-  let hostText: string
-  let portText: string | undefined
-  const bracket = /^\[([^\]]+)\](?::([0-9]+))?$/.exec(text)
-  if (bracket !== null) {
-    hostText = bracket[1] ?? ''
-    portText = bracket[2]
-    if (ipFamily(hostText) !== 6) throw invalid(text, 'brackets must hold an IPv6 address')
-  } else if (ipFamily(text) === 6) {
-    hostText = text
-  } else {
-    const m = /^([^:]+)(?::([0-9]+))?$/.exec(text)
-    if (m === null) throw invalid(text, 'expected HOST:PORT or [IPV6]:PORT')
-    hostText = m[1] ?? ''
-    portText = m[2]
-  }
-  let port: number
-  if (portText === undefined) {
-    if (options.defaultPort === undefined) throw invalid(text, 'port missing')
-    port = options.defaultPort
-  } else {
-    if (portText.length > 5) throw invalid(text, 'port out of range')
-    port = Number(portText)
-  }
-  const minPort = options.allowZeroPort === true ? 0 : 1
-  if (!Number.isInteger(port) || port < minPort || port > 65535) throw invalid(text, 'port out of range')
-  const ip = tryParseIp(hostText)
-  if (ip !== undefined) return { host: ip.zone === undefined ? ip.address : `${ip.address}%${ip.zone}`, port, family: ip.family }
-  const name = hostText.toLowerCase()
-  if (options.allowNames === false || !isHostName(name)) throw invalid(text, 'not an IP address or host name')
-  return { host: name, port }
-}
-
-
-/** Extracts the host of an `http(s)://` URL strictly: bracketed IPv6 is unwrapped, anything unparsable gives undefined. */
-export function urlHost (url: string): string | undefined {
-  try {
-    const u = new URL(url)
-    const h = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname
-    return h === '' ? undefined : h
-  } catch {
-    return undefined
-  }
 }

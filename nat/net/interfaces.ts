@@ -11,7 +11,8 @@ import { readFileSync } from 'node:fs'
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os'
 import { raceSignal } from '../../src/abort.ts'
 import { ErrorCode, ToolkitError } from '../../src/errors.ts'
-import { type AddressRange, type IpFamily, tryParseIp } from './addr.ts'
+import type { IpFamily } from '../../src/host-port.ts'
+import { type AddressRange, tryParseIp } from './addr.ts'
 
 /** Kernel IPv6 address flags (Linux `IFA_F_*`). */
 export interface Ipv6AddressFlags {

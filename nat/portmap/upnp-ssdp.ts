@@ -10,7 +10,8 @@
 import { createSocket, type Socket } from 'node:dgram'
 import { deadline, throwIfAborted, abortError } from '../../src/abort.ts'
 import { ErrorCode, ToolkitError } from '../../src/errors.ts'
-import { formatHostPort, tryParseIp } from '../net/addr.ts'
+import { formatHostPort } from '../../src/host-port.ts'
+import { tryParseIp } from '../net/addr.ts'
 
 /** UPnP search targets for an Internet gateway, most capable first. */
 export const IGD_SEARCH_TARGETS: readonly string[] = [

@@ -4,7 +4,9 @@
  * run or failed is still present, with `null` values and an `error`, so consumers never need
  * to guess whether a key exists.
  */
-import type { Classification, NatBehaviorValue, ReflectorOutcome } from '../classify/classify.ts'
+import type { Classification, ReflectorOutcome } from '../classify/classify.ts'
+import type { CompatBlock } from '../classify/compat.ts'
+import type { NatBehavior } from '../stun/behavior-classify.ts'
 import type { ReachabilityCheck } from '../reflector/client.ts'
 
 /** Schema identifier carried in {@link ProbeReport.schema}. */
@@ -98,9 +100,9 @@ export interface ProbeStunServer {
 /** RFC 5780 behaviour section. */
 export interface ProbeNatBehavior {
   /** Mapping behaviour (`none` = no NAT). */
-  mapping: NatBehaviorValue
+  mapping: NatBehavior
   /** Filtering behaviour. */
-  filtering: NatBehaviorValue
+  filtering: NatBehavior
   /** Hairpinning works; null when not measured. */
   hairpinning: boolean | null
   /** The NAT keeps the local port; null when not measured. */
@@ -254,6 +256,8 @@ export interface ProbeReport extends Classification {
   reachability_checks: ProbeReachabilityCheck[]
   /** CLI exit code this result maps to: 0 verified direct, 1 fallback needed, 2 inconclusive. */
   exit_code: 0 | 1 | 2
+  /** What the upstream SDKs would report (spec §1.3 in both variants). */
+  compat: CompatBlock
   /** Unexpected internal errors of individual probes (the rest of the report is still valid). */
   errors: string[]
   /** Wall time of the probe. */

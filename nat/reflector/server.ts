@@ -18,7 +18,8 @@ import { ErrorCode, ToolkitError, errorMessage } from '../../src/errors.ts'
 import { silentLogger, type Logger } from '../../src/log.ts'
 import { sendJson } from '../../src/http/json-response.ts'
 import { parseJsonObject, readBody } from '../../src/http/read-body.ts'
-import { formatHostPort, tryParseIp } from '../net/addr.ts'
+import { formatHostPort } from '../../src/host-port.ts'
+import { tryParseIp } from '../net/addr.ts'
 import { listenTcp } from '../../src/transport/listen.ts'
 
 /** Path of the dial-back route. */

@@ -5,7 +5,8 @@
 import { isIP } from 'node:net'
 import ipaddr from 'ipaddr.js'
 import { ErrorCode, ToolkitError } from '../../src/errors.ts'
-import { formatHostPort, sameIp } from '../net/addr.ts'
+import { formatHostPort } from '../../src/host-port.ts'
+import { sameIp } from '../net/addr.ts'
 
 /** The STUN magic cookie (RFC 5389 §6). */
 export const MAGIC_COOKIE = 0x2112a442

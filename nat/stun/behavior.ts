@@ -13,7 +13,8 @@ import type { Socket } from 'node:dgram'
 import { networkInterfaces } from 'node:os'
 import { abortError, throwIfAborted } from '../../src/abort.ts'
 import { ErrorCode, ToolkitError, errorMessage, isToolkitError } from '../../src/errors.ts'
-import { canonicalIp, ipFamily, sameIp } from '../net/addr.ts'
+import { ipFamily } from '../../src/host-port.ts'
+import { canonicalIp, sameIp } from '../net/addr.ts'
 import { formatAddress, type TransportAddress } from './attributes.ts'
 import {
   classifyFiltering, classifyMappingAcrossServers, classifyMappingRfc5780,

@@ -1,6 +1,7 @@
 /**
- * STUN for the NAT module: codec (RFC 5389/8489, RFC 5780 attributes), client transactions with
- * RFC 5389 retransmission, RFC 5780 NAT behaviour discovery, and a Binding server.
+ * `iicp-relay-toolkit/nat/stun`: the STUN codec (RFC 5389/8489, RFC 5780 attributes), client
+ * transactions with RFC 5389 retransmission, RFC 5780 NAT behaviour discovery, and a Binding
+ * server. `iicp-relay-toolkit/nat` re-exports only the client and server.
  */
 export {
   AttributeType, MAGIC_COOKIE, MAX_SOFTWARE_BYTES, MAX_USERNAME_BYTES,
@@ -21,8 +22,6 @@ export {
 export type { StunTransactionOptions, StunTransactionResult } from './transaction.ts'
 export { bindingRequestAttributes, parseBindingResponse, stunBinding } from './binding.ts'
 export type { BindingResponse, StunBindingOptions, StunBindingResult } from './binding.ts'
-export { classifyFiltering, classifyMappingAcrossServers, classifyMappingRfc5780 } from './behavior-classify.ts'
-export type { Classified, FilterProbe, ServerMapping } from './behavior-classify.ts'
 export { DEFAULT_NAT_BEHAVIOR_TIMEOUT_MS, discoverNatBehavior } from './behavior.ts'
 export type { NatBehavior, NatBehaviorOptions, NatBehaviorResult, NatBehaviorServerResult, StunServerAddress } from './behavior.ts'
 export { DEFAULT_STUN_SOFTWARE, MAX_PADDING_BYTES, MAX_STUN_DATAGRAM_BYTES, createStunServer } from './server.ts'

@@ -8,7 +8,8 @@
 import type { RemoteInfo, Socket } from 'node:dgram'
 import { ErrorCode, ToolkitError, errorMessage } from '../../src/errors.ts'
 import { silentLogger, type Logger } from '../../src/log.ts'
-import { ipFamily, sameIp } from '../net/addr.ts'
+import { ipFamily } from '../../src/host-port.ts'
+import { sameIp } from '../net/addr.ts'
 import {
   AttributeType, decodeChangeRequest, decodeResponsePort, encodeAddress, encodeErrorCode, encodeText,
   encodeUnknownAttributes, encodeXorAddress, formatAddress, isComprehensionRequired, MAX_SOFTWARE_BYTES,

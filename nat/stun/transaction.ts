@@ -11,7 +11,7 @@
 import type { RemoteInfo, Socket } from 'node:dgram'
 import { abortError, throwIfAborted } from '../../src/abort.ts'
 import { ErrorCode, ToolkitError } from '../../src/errors.ts'
-import { ipFamily } from '../net/addr.ts'
+import { ipFamily } from '../../src/host-port.ts'
 import { AttributeType, decodeErrorCode, decodeUnknownAttributes, encodeText, formatAddress, MAX_SOFTWARE_BYTES, sameTransportAddress, type StunAttribute, type TransportAddress } from './attributes.ts'
 import { decodeMessage, encodeMessage, getAttribute, looksLikeStun, newTransactionId, StunMethod, TRANSACTION_ID_BYTES, type DecodedStunMessage, type EncodeOptions } from './codec.ts'
 import { closeUdpSocket, openUdpSocket } from './udp.ts'

@@ -1,10 +1,8 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { isToolkitError } from '../../src/errors.ts'
-import {
-  canonicalIp, classifyIp, formatHostPort, isCarrierGradeNat, isGlobalIPv6, isPrivateIPv4, isPublicIPv4,
-  parseHostPort, parseIp, sameIp, tryParseIp, urlHost
-} from '../../nat/net/addr.ts'
+import { formatHostPort, parseHostPort, urlHost } from '../../src/host-port.ts'
+import { canonicalIp, classifyIp, isCarrierGradeNat, isGlobalIPv6, isPrivateIPv4, isPublicIPv4, parseIp, sameIp, tryParseIp } from '../../nat/net/addr.ts'
 
 describe('nat/addr: strict parsing', () => {
   it('rejects loose IPv4 forms that ipaddr.js alone would accept', () => {

@@ -3,8 +3,9 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { EXPOSURE_MODES, classify, effectiveReflectorOutcome, exitCodeFor, natTypeFrom, type ClassifyInput, type NatBehaviorValue } from '../../nat/classify/classify.ts'
-import { qualifyProfile, upstreamProfile, type UpstreamNatProfile } from '../../nat/classify/compat.ts'
+import { EXPOSURE_MODES, classify, effectiveReflectorOutcome, exitCodeFor, natTypeFrom, type ClassifyInput } from '../../nat/classify/classify.ts'
+import { compatBlock, qualifyProfile, upstreamProfile, type UpstreamNatProfile } from '../../nat/classify/compat.ts'
+import type { NatBehavior } from '../../nat/stun/behavior-classify.ts'
 
 interface Overrides {
   ipv4?: Partial<ClassifyInput['ipv4']>
@@ -40,9 +41,9 @@ function v6profile (addresses: string[], pinhole: boolean): UpstreamNatProfile['
   }
 }
 
-const VARIANTS = ['rust', 'python', 'native'] as const
+const VARIANTS = ['rust', 'python'] as const
 
-describe('compat decision table (spec §1.3) in the Rust, Python and native variants', () => {
+describe('compat decision table (spec §1.3) in the Rust and Python variants', () => {
   it('item 1: tier 4 gives outbound_only, or ipv4_cgnat_blocked with a CGNAT keyword in the log', () => {
     for (const v of VARIANTS) {
       assert.equal(qualifyProfile(profile({ detection_log: ['tier-4: nothing worked'] }), v).exposure_mode, 'outbound_only', v)
@@ -55,7 +56,7 @@ describe('compat decision table (spec §1.3) in the Rust, Python and native vari
   })
 
   it('item 2: tier 3 gives relay_required; external_tunnel at tier <= 2 gives tunnel_required', () => {
-    for (const v of ['rust', 'python'] as const) {
+    for (const v of VARIANTS) {
       for (const m of ['direct', 'upnp_mapped', 'turn_relay', 'external_tunnel'] as const) {
         assert.equal(qualifyProfile(profile({ tier: 3, transport_method: m, public_endpoint: 'https://x.trycloudflare.com' }), v).exposure_mode, 'relay_required', `${v} ${m}`)
       }
@@ -97,7 +98,6 @@ describe('compat decision table (spec §1.3) in the Rust, Python and native vari
 
   it('item 6: a Quick Tunnel (synthetic tier 3 external_tunnel) is tunnel_required natively; Rust says relay_required', () => {
     const p = profile({ tier: 3, transport_method: 'external_tunnel', public_endpoint: 'https://abc.trycloudflare.com' })
-    assert.equal(qualifyProfile(p, 'native').exposure_mode, 'tunnel_required')
     assert.equal(qualifyProfile(p, 'rust').exposure_mode, 'relay_required') // upstream defect 6.1 #7, kept in compat
     const c = classify(input({ tunnelUrl: 'https://abc.trycloudflare.com' }))
     assert.equal(c.exposure_mode, 'tunnel_required')
@@ -109,16 +109,11 @@ describe('compat decision table (spec §1.3) in the Rust, Python and native vari
     assert.equal(c.exposure_mode, 'relay_required')
     assert.equal(c.recommended_transport_method, 'turn_relay')
     const stale = profile({ tier: 4, transport_method: 'turn_relay' })
-    assert.equal(qualifyProfile(stale, 'native').exposure_mode, 'relay_required')
     assert.equal(qualifyProfile(stale, 'rust').exposure_mode, 'outbound_only')
   })
 
-  it('item 8: a bracketed IPv6 endpoint never gives ipv4_public_direct natively and has no ipv4.public_ip', () => {
+  it('item 8: a bracketed IPv6 endpoint: upstream parses it as "[2a00"', () => {
     const p = profile({ tier: 0, transport_method: 'direct', public_endpoint: 'http://[2a00::1]:9484' })
-    const native = qualifyProfile(p, 'native')
-    assert.notEqual(native.exposure_mode, 'ipv4_public_direct')
-    assert.equal(native.exposure_mode, 'ipv6_direct_firewall_required')
-    assert.equal(native.ipv4.public_ip, null)
     // Upstream divergence (spec §1.3 rule 6): Rust ipv4_public_direct with "[2a00", Python outbound_only.
     assert.equal(qualifyProfile(p, 'rust').exposure_mode, 'ipv4_public_direct')
     assert.equal(qualifyProfile(p, 'rust').ipv4.public_ip, '[2a00')
@@ -133,10 +128,10 @@ describe('compat decision table (spec §1.3) in the Rust, Python and native vari
 })
 
 describe('native classification (spec §1.6, §2.2)', () => {
-  const nat = (mapping: NatBehaviorValue, filtering: NatBehaviorValue, mappedAddress = '11.0.0.20'): ClassifyInput['nat'] => ({ udpBlocked: false, mapping, filtering, mappedAddress })
+  const nat = (mapping: NatBehavior, filtering: NatBehavior, mappedAddress = '11.0.0.20'): ClassifyInput['nat'] => ({ udpBlocked: false, mapping, filtering, mappedAddress })
 
   it('maps mapping x filtering to nat_type', () => {
-    const table: Array<[NatBehaviorValue, NatBehaviorValue, string]> = [
+    const table: Array<[NatBehavior, NatBehavior, string]> = [
       ['none', 'endpoint_independent', 'direct'],
       ['none', 'unknown', 'direct'],
       ['endpoint_independent', 'endpoint_independent', 'full_cone'],
@@ -296,12 +291,13 @@ describe('native classification (spec §1.6, §2.2)', () => {
     const py = upstreamProfile(noIgd, 'python')
     assert.equal(py.tier, 1)
     assert.equal(py.transport_method, 'external_tunnel')
-    assert.equal(classify(noIgd).compat.python.qualification.exposure_mode, 'tunnel_required')
-    assert.equal(classify(noIgd).compat.rust.qualification.exposure_mode, 'outbound_only')
+    assert.equal(compatBlock(noIgd).python.qualification.exposure_mode, 'tunnel_required')
+    assert.equal(compatBlock(noIgd).rust.qualification.exposure_mode, 'outbound_only')
   })
 
   it('compat replays upstream detection: UPnP with a CGNAT WAN is still upnp_mapped upstream (spec §6.1 #3)', () => {
-    const c = classify(input({ ipv4: { gatewayWanIp: '100.64.0.10', gatewayProtocol: 'upnp-igd' } }))
+    const i = input({ ipv4: { gatewayWanIp: '100.64.0.10', gatewayProtocol: 'upnp-igd' } })
+    const c = { ...classify(i), compat: compatBlock(i) }
     assert.equal(c.exposure_mode, 'ipv4_cgnat_blocked')
     assert.equal(c.compat.rust.nat_profile.transport_method, 'upnp_mapped')
     assert.equal(c.compat.rust.qualification.exposure_mode, 'ipv4_public_direct')
@@ -309,13 +305,13 @@ describe('native classification (spec §1.6, §2.2)', () => {
   })
 
   it('compat: Python elects IPv6 tier 0 before UPnP; Rust (Linux) does not', () => {
-    const c = classify(input({ ipv4: { gatewayWanIp: '11.0.0.20', gatewayProtocol: 'upnp-igd' }, ipv6: { globalAddresses: ['2a00:12::2'], stableAddresses: ['2a00:12::2'] } }))
+    const c = { compat: compatBlock(input({ ipv4: { gatewayWanIp: '11.0.0.20', gatewayProtocol: 'upnp-igd' }, ipv6: { globalAddresses: ['2a00:12::2'], stableAddresses: ['2a00:12::2'] } })) }
     assert.equal(c.compat.python.qualification.exposure_mode, 'ipv6_direct_firewall_required')
     assert.equal(c.compat.rust.qualification.exposure_mode, 'ipv4_public_direct')
   })
 
   it('a dial-back from an address the host contacted counts only on an endpoint-independent path', () => {
-    const table: Array<[boolean, boolean, NatBehaviorValue | undefined, string]> = [
+    const table: Array<[boolean, boolean, NatBehavior | undefined, string]> = [
       [false, false, 'address_dependent', 'reachable'], // separate dial-back address: full proof
       [true, true, 'address_dependent', 'reachable'], // through a router mapping / pinhole
       [true, false, 'endpoint_independent', 'reachable'],
@@ -363,7 +359,8 @@ describe('native classification (spec §1.6, §2.2)', () => {
 
   it('a gateway without a public WAN address while the host is online is CGNAT / double-NAT evidence', () => {
     const withoutWan = [{ source: 'igd' as const, detail: 'the IGD reports no external address ("")' }, { source: 'natpmp' as const, detail: 'the NAT-PMP gateway answers "network failure"' }]
-    const c = classify(input({ ipv4: { gatewayProtocol: 'upnp-igd', gatewayWanIp: '', gatewayWithoutPublicWan: withoutWan }, nat: nat('endpoint_independent', 'address_and_port_dependent', '11.0.9.10') }))
+    const i = input({ ipv4: { gatewayProtocol: 'upnp-igd', gatewayWanIp: '', gatewayWithoutPublicWan: withoutWan }, nat: nat('endpoint_independent', 'address_and_port_dependent', '11.0.9.10') })
+    const c = { ...classify(i), compat: compatBlock(i) }
     assert.equal(c.exposure_mode, 'ipv4_cgnat_blocked')
     assert.equal(c.cgnat.detected, true)
     assert.equal(c.double_nat, true)

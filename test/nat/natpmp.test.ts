@@ -3,7 +3,8 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { createNatPmpGateway, discoverGateways, mapPort } from '../../nat/index.ts'
+import { discoverGateways, mapPort } from '../../nat/index.ts'
+import { createNatPmpGateway } from '../../nat/portmap/natpmp.ts'
 import { startFakeNatPmp } from '../helpers/nat-fake-natpmp.ts'
 
 describe('NAT-PMP client (loopback responder)', () => {

@@ -4,7 +4,8 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { createLeaseKeeper, mapPort, openPinhole } from '../../nat/index.ts'
+import { mapPort, openPinhole } from '../../nat/index.ts'
+import { createLeaseKeeper } from '../../nat/portmap/lease-keeper.ts'
 import { createFakeGateway } from '../helpers/nat-fake-gateway.ts'
 
 describe('lease keeper', () => {

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict'
 import { createServer as createHttpServer, request, type Server as HttpServer } from 'node:http'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import type { RelayRoute } from '../../relay/options.ts'
-import { DIALBACK_GREETING, createDialbackRoute, createReflectorServer, verifyReachability } from '../../nat/index.ts'
+import { createDialbackRoute, createReflectorServer, verifyReachability } from '../../nat/index.ts'
+import { DIALBACK_GREETING } from '../../nat/reflector/server.ts'
 import { handleCounts } from '../helpers/leaks.ts'
 
 async function listen (server: Server | HttpServer, host: string): Promise<number> {

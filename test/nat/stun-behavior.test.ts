@@ -1,10 +1,8 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { ErrorCode, isToolkitError } from '../../src/errors.ts'
-import {
-  classifyFiltering, classifyMappingAcrossServers, classifyMappingRfc5780, createStunServer, discoverNatBehavior,
-  type NatBehaviorResult, type StunServerAddress
-} from '../../nat/stun/index.ts'
+import { createStunServer, discoverNatBehavior, type NatBehaviorResult, type StunServerAddress } from '../../nat/stun/index.ts'
+import { classifyFiltering, classifyMappingAcrossServers, classifyMappingRfc5780 } from '../../nat/stun/behavior-classify.ts'
 import { startFakeStunServer, type FakeStunServer, type FakeStunServerOptions, type SimulatedBehavior } from '../helpers/stun-fake-server.ts'
 import { assertNoLeakedHandles, handleCounts } from '../helpers/leaks.ts'
 

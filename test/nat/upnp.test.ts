@@ -4,10 +4,9 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import {
-  createUpnpGateway, discoverGateways, fetchIgdDescription, mapPort, openPinhole, parseIgdDescription, parseSsdpResponse,
-  ssdpSearch, upnpErrorCode
-} from '../../nat/index.ts'
+import { discoverGateways, mapPort, openPinhole } from '../../nat/index.ts'
+import { createUpnpGateway, fetchIgdDescription, parseIgdDescription, upnpErrorCode } from '../../nat/portmap/upnp-igd.ts'
+import { parseSsdpResponse, ssdpSearch } from '../../nat/portmap/upnp-ssdp.ts'
 import { parseXml } from '../../nat/portmap/upnp-xml.ts'
 import { startFakeIgd } from '../helpers/nat-fake-igd.ts'
 

@@ -5,7 +5,8 @@
  * No rate limit: lab probes come from few addresses in quick succession.
  */
 import { parseArgs } from 'node:util'
-import { createStunServer, formatAddress, parseHostPort } from '../../../nat/index.ts'
+import { createStunServer, formatAddress } from '../../../nat/index.ts'
+import { parseHostPort } from '../../../src/host-port.ts'
 
 const { values } = parseArgs({ options: { primary: { type: 'string' }, alternate: { type: 'string' } } })
 if (values.primary === undefined) throw new Error('usage: stun-server.ts --primary IP:PORT [--alternate IP:PORT]')

@@ -1,0 +1,142 @@
+/**
+ * The probe's network steps: STUN, router discovery and (read-only) dial-back checks run
+ * concurrently; with `map`, the mapping and pinhole are then created, verified through the
+ * reflector and released (deleted unless `keep`), also when the probe is cancelled.
+ */
+import { errorMessage } from '../../src/errors.ts'
+import type { Logger } from '../../src/log.ts'
+import type { InterfaceSources } from '../net/interfaces.ts'
+import type { StunServerSpec } from '../stun/default-servers.ts'
+import { createProbeMappings, emptyPortMapping, runGatewayProbe, type DiscoverGatewaysFn, type GatewayProbeResult, type ProbeMappings } from './gateway.ts'
+import type { LocalScan } from './local.ts'
+import { planReflectors, runCheck, type CheckContext, type ReflectorPlan, type VerifyReachabilityFn } from './reachability.ts'
+import type { ProbeIpv6, ProbeMapping, ProbeReachabilityCheck } from './schema.ts'
+import { emptyNatBehavior, runStunProbe, type DiscoverNatBehaviorFn, type StunProbeResult } from './stun.ts'
+
+/** The resolved probe settings the network steps follow. */
+export interface MeasureSettings {
+  port: number
+  map: boolean
+  keep: boolean
+  upnp: boolean
+  natPmp: boolean
+  ipv6: boolean
+  stun: boolean
+  stunServers: readonly StunServerSpec[]
+  reflectors: string[]
+  timeoutMs: number
+  leaseSeconds: number
+  gateways?: string[] | undefined
+  interface?: string | undefined
+  ssdpPort?: number | undefined
+  natPmpPort?: number | undefined
+  signal?: AbortSignal | undefined
+  logger: Logger
+  /** Milliseconds left of the probe's deadline (every step gets its own share of it). */
+  remaining: () => number
+  deps: {
+    discoverNatBehavior?: DiscoverNatBehaviorFn | undefined
+    discoverGateways?: DiscoverGatewaysFn | undefined
+    verifyReachability?: VerifyReachabilityFn | undefined
+    interfaces?: InterfaceSources | undefined
+  }
+}
+
+/** What the network steps measured. */
+export interface Measured {
+  stun: StunProbeResult
+  gateway: GatewayProbeResult
+  /** Mappings created with `map` (already released). */
+  made: ProbeMappings
+  /** Dial-back checks, at most one per family. */
+  checks: ProbeReachabilityCheck[]
+  /** The IPv4 mapping as released, for `port_mapping.mappings`. */
+  mappings: ProbeMapping[]
+  /** The IPv6 pinhole as released (or why it failed). */
+  pinhole: ProbeIpv6['pinhole']
+}
+
+function startStun (s: MeasureSettings): Promise<StunProbeResult> {
+  if (!s.stun) return Promise.resolve({ section: emptyNatBehavior('STUN disabled'), input: undefined })
+  return runStunProbe({
+    servers: s.stunServers, timeoutMs: Math.min(2500, Math.floor(s.timeoutMs * 0.85)),
+    ...(s.signal === undefined ? {} : { signal: s.signal }),
+    ...(s.deps.discoverNatBehavior === undefined ? {} : { discover: s.deps.discoverNatBehavior })
+  })
+}
+
+function startGateway (s: MeasureSettings): Promise<GatewayProbeResult> {
+  if (!s.upnp) return Promise.resolve({ discovered: undefined, section: emptyPortMapping('port mapping disabled (--no-upnp)'), firewall: null, withoutWan: [] })
+  return runGatewayProbe({
+    natPmp: s.natPmp, ipv6: s.ipv6, logger: s.logger,
+    timeoutMs: Math.min(1500, Math.floor(s.timeoutMs * 0.5)),
+    callTimeoutMs: Math.min(1500, Math.floor(s.timeoutMs * 0.3)),
+    ...(s.signal === undefined ? {} : { signal: s.signal }),
+    ...(s.gateways === undefined ? {} : { gateways: s.gateways }),
+    ...(s.interface === undefined ? {} : { interface: s.interface }),
+    ...(s.ssdpPort === undefined ? {} : { ssdpPort: s.ssdpPort }),
+    ...(s.natPmpPort === undefined ? {} : { natPmpPort: s.natPmpPort }),
+    ...(s.deps.interfaces === undefined ? {} : { interfaceSources: s.deps.interfaces }),
+    ...(s.deps.discoverGateways === undefined ? {} : { discover: s.deps.discoverGateways })
+  })
+}
+
+/** Which path a `map` check tests: the mapping or pinhole when one was made, else the direct path. */
+function viaOf (plan: ReflectorPlan, made: ProbeMappings): ProbeReachabilityCheck['via'] {
+  if (plan.family === 4) return made.mapping === undefined ? 'direct' : made.mapping.gateway.protocol
+  return made.pinhole === undefined ? 'direct' : 'pinhole'
+}
+
+/** Releases what `map` made (deleted unless `keep`) and reports each as released. */
+async function releaseMappings (made: ProbeMappings, s: MeasureSettings, checks: ProbeReachabilityCheck[], pinholeTarget: string | undefined): Promise<Pick<Measured, 'mappings' | 'pinhole'>> {
+  const mappings: ProbeMapping[] = []
+  let pinhole: ProbeIpv6['pinhole'] = null
+  const keep = s.keep
+  if (made.mapping !== undefined) {
+    const m = made.mapping
+    const err = await m.close({ keep })
+    const v4check = checks.find(c => c.family === 4)
+    mappings.push({
+      via: m.gateway.protocol, protocol: m.protocol, internal_host: m.internalHost, internal_port: m.internalPort,
+      external_port: m.externalPort, lease_s: m.leaseSeconds, verified: v4check === undefined ? null : v4check.reachable,
+      kept: keep, deleted: !keep && err === undefined, error: err === undefined ? null : errorMessage(err)
+    })
+  }
+  if (made.pinhole !== undefined) {
+    const p = made.pinhole
+    const err = await p.close({ keep })
+    pinhole = { address: p.internalClient, port: p.internalPort, unique_id: p.uniqueId, lease_s: p.leaseSeconds, kept: keep, deleted: !keep && err === undefined, error: err === undefined ? null : errorMessage(err) }
+  } else if (made.pinholeError !== undefined && pinholeTarget !== undefined) {
+    pinhole = { address: pinholeTarget, port: s.port, unique_id: null, lease_s: null, kept: false, deleted: false, error: made.pinholeError }
+  }
+  return { mappings, pinhole }
+}
+
+/** Runs the network steps under the probe's deadline. Rejects only on cancellation (after releasing what `map` made). */
+export async function measure (s: MeasureSettings, local: LocalScan): Promise<Measured> {
+  const plans = planReflectors(s.reflectors, true, s.ipv6 && local.ranked6.length > 0)
+  const ctx: CheckContext = { port: s.port, remaining: s.remaining, signal: s.signal, verify: s.deps.verifyReachability }
+  const stunTask = startStun(s)
+  const gatewayTask = startGateway(s)
+  const readOnlyChecks = s.map ? Promise.resolve([]) : Promise.all(plans.map(async p => await runCheck(ctx, p, 'direct')))
+  let made: ProbeMappings = {}
+  let measured: Pick<Measured, 'stun' | 'gateway' | 'checks'>
+  try {
+    const [stun, gateway, checks] = await Promise.all([stunTask, gatewayTask, readOnlyChecks])
+    measured = { stun, gateway, checks }
+    if (s.map) {
+      if (gateway.discovered !== undefined) {
+        made = await createProbeMappings({
+          discovered: gateway.discovered, port: s.port, leaseSeconds: s.leaseSeconds, ipv6Address: local.ranked6[0]?.address, logger: s.logger,
+          timeoutMs: Math.max(500, s.remaining() / 2), ...(s.signal === undefined ? {} : { signal: s.signal })
+        })
+      }
+      const mapChecks = await Promise.all(plans.map(async p => await runCheck(ctx, p, viaOf(p, made))))
+      measured = { stun, gateway, checks: mapChecks }
+    }
+  } catch (err) {
+    await releaseMappings(made, s, [], local.ranked6[0]?.address)
+    throw err
+  }
+  return { ...measured, made, ...await releaseMappings(made, s, measured.checks, local.ranked6[0]?.address) }
+}
