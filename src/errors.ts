@@ -48,6 +48,10 @@ export const ErrorCode = {
   BadResult: 'ERR_BAD_RESULT',
   /** A lifecycle stream broke its sequence rules; `details.reason` holds the upstream code. */
   StreamViolation: 'ERR_STREAM_VIOLATION',
+  /** A relay fleet's shared state (Redis) could not be reached in time; the call was not forwarded. */
+  FleetUnavailable: 'ERR_FLEET_UNAVAILABLE',
+  /** A relay-to-relay call inside a fleet failed (owner unreachable, refused, or broken mid-answer). */
+  FleetLink: 'ERR_FLEET_LINK',
   /** A request body exceeded its size limit. */
   BodyTooLarge: 'ERR_BODY_TOO_LARGE',
   /** A request was malformed (bad JSON, missing field). */
@@ -74,6 +78,8 @@ export const ErrorCode = {
   Reflector: 'ERR_REFLECTOR',
   /** The dial-back reflector refused the request because of its rate limit. */
   ReflectorRateLimited: 'ERR_REFLECTOR_RATE_LIMITED',
+  /** A direct (ICE) path to a worker did not open in time, was refused, or stopped answering; `details.callId` names an unanswered call. */
+  DirectPath: 'ERR_DIRECT_PATH',
   /** An option or configuration value is invalid. */
   InvalidConfig: 'ERR_INVALID_CONFIG',
   /** A command-line usage error (exit code 2 or 3). */
