@@ -47,7 +47,7 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/bin/**', '**/test/**'], message: 'a bin entry point composes components, never another entry point or test code' }] }] }
   },
   {
-    files: ['eslint.config.js'],
+    files: ['eslint.config.js', 'bin/*.js'],
     ...tseslint.configs.disableTypeChecked
   }
 )
