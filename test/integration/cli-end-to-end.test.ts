@@ -12,7 +12,8 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { ProbeReport } from '../../nat/index.ts'
 
-const cli = (name: string): string => fileURLToPath(new URL(`../../src/cli/${name}.ts`, import.meta.url))
+/** `iicp-relay` → relay/bin/iicp-relay.ts: each component's entry point lives in its bin/. */
+const cli = (name: string): string => fileURLToPath(new URL(`../../${name.replace(/^iicp-/, '')}/bin/${name}.ts`, import.meta.url))
 
 interface Child { proc: ChildProcessWithoutNullStreams, stderr: () => string, nextLine: (re: RegExp) => Promise<RegExpExecArray> }
 
@@ -98,5 +99,12 @@ describe('CLIs end to end', () => {
     const [code] = await once(relay.proc, 'exit') as [number | null]
     assert.equal(code, 2)
     assert.equal(relay.stderr(), 'iicp-relay: --stun-alternate needs --stun\n')
+  })
+
+  it('iicp-relay answers a loose --stun address (127.1) with a usage error, exit 2', async () => {
+    const relay = start('iicp-relay', ['--http-port', '0', '--relay-port', '0', '--stun', '127.1:3478'])
+    const [code] = await once(relay.proc, 'exit') as [number | null]
+    assert.equal(code, 2)
+    assert.match(relay.stderr(), /^iicp-relay: --stun must be HOST:PORT: invalid IP address "127\.1:3478": not an IP address or host name\n$/)
   })
 })
