@@ -8,6 +8,7 @@ import {
   PING_INTERVAL_MS, RECONNECT_MAX_DELAY_MS, RECONNECT_MIN_DELAY_MS, STOP_GRACE_MS, WORKER_MAX_CONCURRENT
 } from '../src/limits.ts'
 import type { Logger } from '../src/log.ts'
+import { formatHostPort, unbracketHost } from '../src/host-port.ts'
 
 /** What a task handler gets besides the task itself. */
 export interface TaskContext {
@@ -241,6 +242,5 @@ export function resolveWorkerOptions (o: WorkerOptions): ResolvedWorkerOptions {
 
 /** `http://{host}:{port}/v1/relay-for/{workerId}`, with an IPv6 host in brackets. */
 export function relayForEndpoint (relayHost: string, relayHttpPort: number, workerId: string): string {
-  const host = relayHost.includes(':') && !relayHost.startsWith('[') ? `[${relayHost}]` : relayHost
-  return `http://${host}:${relayHttpPort}/v1/relay-for/${workerId}`
+  return `http://${formatHostPort(unbracketHost(relayHost), relayHttpPort)}/v1/relay-for/${workerId}`
 }
