@@ -39,8 +39,11 @@ export type {
 } from './portmap/types.ts'
 
 // Dial-back reflector: the relay extension route, a standalone server, and the client.
-export { DIALBACK_PATH, createDialbackRoute, createReflectorServer } from './reflector/server.ts'
-export type { DialbackAnswer, DialbackRoute, ReflectorOptions, ReflectorServer, ReflectorServerOptions } from './reflector/server.ts'
+export { DIALBACK_PATH } from './reflector/dialback.ts'
+export { createDialbackRoute } from './reflector/route.ts'
+export type { DialbackAnswer, DialbackRoute, ReflectorOptions } from './reflector/route.ts'
+export { createReflectorServer } from './reflector/server.ts'
+export type { ReflectorServer, ReflectorServerOptions } from './reflector/server.ts'
 export { verifyReachability } from './reflector/client.ts'
 export type { ReachabilityCheck, VerifyReachabilityOptions } from './reflector/client.ts'
 

@@ -12,7 +12,7 @@ import { formatHostPort } from '../../src/host-port.ts'
 import { tryParseIp } from '../net/addr.ts'
 import { httpRequest } from '../../src/http/request.ts'
 import { listenTcp } from '../../src/transport/listen.ts'
-import { DIALBACK_GREETING, DIALBACK_PATH } from './server.ts'
+import { DIALBACK_GREETING, DIALBACK_PATH } from './dialback.ts'
 
 /** Default deadline of one reachability check. */
 const REACHABILITY_TIMEOUT_MS = 3000
@@ -121,6 +121,14 @@ async function listenForNonce (port: number, host: string | undefined, ipv6Only:
   }
 }
 
+/** The message of an `{"error":{"code","message"}}` body (empty when the body has another shape). */
+function errorBodyMessage (body: Record<string, unknown>): string {
+  const e = body.error
+  if (typeof e !== 'object' || e === null) return ''
+  const { code, message } = e as Record<string, unknown>
+  return typeof message === 'string' ? message : (typeof code === 'string' ? code : '')
+}
+
 /**
  * Checks inbound TCP reachability of `port` through a dial-back reflector. Resolves with a
  * result in every case except cancellation (and invalid options), so a probe can report it.
@@ -172,7 +180,7 @@ export async function verifyReachability (options: VerifyReachabilityOptions): P
       throw new ToolkitError(ErrorCode.Reflector, `reflector answered HTTP ${res.status} without JSON`)
     }
     if (res.status === 429) throw new ToolkitError(ErrorCode.ReflectorRateLimited, `reflector rate limit (retry after ${String(res.headers['retry-after'] ?? '?')} s)`)
-    if (res.status !== 200) throw new ToolkitError(ErrorCode.Reflector, `reflector answered HTTP ${res.status}: ${typeof body.message === 'string' ? body.message : (typeof body.error === 'string' ? body.error : '')}`)
+    if (res.status !== 200) throw new ToolkitError(ErrorCode.Reflector, `reflector answered HTTP ${res.status}: ${errorBodyMessage(body)}`)
     const observed = typeof body.observed_address === 'string' ? tryParseIp(body.observed_address) : undefined
     if (typeof body.reachable !== 'boolean' || observed === undefined) throw new ToolkitError(ErrorCode.Reflector, 'reflector answer lacks "reachable" or "observed_address"')
     result.reflector_reachable = body.reachable

@@ -16,7 +16,7 @@ import {
   type StunAttribute, type TransportAddress
 } from './attributes.ts'
 import { decodeMessage, encodeMessage, getAttribute, looksLikeStun, StunMethod, type DecodedStunMessage } from './codec.ts'
-import { createRateLimiter, type StunRateLimit } from './rate-limit.ts'
+import { createStunRateLimiter, type StunRateLimit } from './rate-limit.ts'
 import { closeUdpSocket, openUdpSocket } from './udp.ts'
 
 export type { StunRateLimit } from './rate-limit.ts'
@@ -117,7 +117,7 @@ export function createStunServer (options: StunServerOptions): StunServer {
   const logger = options.logger ?? silentLogger()
   const software = options.software ?? DEFAULT_STUN_SOFTWARE
   const softwareAttr: StunAttribute[] = software === '' ? [] : [{ type: AttributeType.Software, value: encodeText(software, MAX_SOFTWARE_BYTES, 'SOFTWARE') }]
-  const limiter = options.rateLimit === false ? undefined : createRateLimiter(options.rateLimit ?? {})
+  const limiter = options.rateLimit === false ? undefined : createStunRateLimiter(options.rateLimit ?? {})
   const attempts = options.bindAttempts ?? 10
   const counters: StunServerStats = { answered: 0, errors: 0, ignored: 0, rateLimited: 0 }
   let slots: Slot[] = []

@@ -5,9 +5,9 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer as createHttpServer, request, type Server as HttpServer } from 'node:http'
 import { connect, createServer, type Server, type Socket } from 'node:net'
-import type { RelayRoute } from '../../relay/options.ts'
+import { createRouteReply, type ExtensionRoute } from '../../src/http/route.ts'
 import { createDialbackRoute, createReflectorServer, verifyReachability } from '../../nat/index.ts'
-import { DIALBACK_GREETING } from '../../nat/reflector/server.ts'
+import { DIALBACK_GREETING } from '../../nat/reflector/dialback.ts'
 import { handleCounts } from '../helpers/leaks.ts'
 
 async function listen (server: Server | HttpServer, host: string): Promise<number> {
@@ -136,7 +136,8 @@ describe('reflector server (POST /v1/nat/dialback)', () => {
         '{"port":80,"nonce":"short"}', '{"port":80,"nonce":"' + 'z'.repeat(32) + '"}', '{"port":80,"nonce":"' + NONCE + '","protocol":"udp"}']) {
         const res = await post(ep, body)
         assert.equal(res.status, 400, body)
-        assert.equal(res.json.error, 'bad_request')
+        assert.deepEqual(Object.keys(res.json.error as object), ['code', 'message'])
+        assert.equal((res.json.error as { code: string }).code, 'bad_request')
       }
       const big = await post(ep, JSON.stringify({ port: 80, nonce: NONCE, pad: 'x'.repeat(2000) }))
       assert.equal(big.status, 413)
@@ -145,9 +146,9 @@ describe('reflector server (POST /v1/nat/dialback)', () => {
     } finally {
       await reflector.close()
     }
-    // The route fits the relay's extra-route hook as it is.
-    const route: RelayRoute & { close: () => void } = createDialbackRoute()
-    const srv = createHttpServer((req, res) => { void route.handler(req, res, { signal: AbortSignal.timeout(5000) }) })
+    // The route is an extension route (the relay's extra-route hook takes it as it is).
+    const route: ExtensionRoute & { close: () => void } = createDialbackRoute()
+    const srv = createHttpServer((req, res) => { void route.handler(req, createRouteReply(res), { signal: AbortSignal.timeout(5000) }) })
     const port = await listen(srv, '127.0.0.1')
     try {
       const res = await new Promise<number>((resolve, reject) => {
@@ -170,7 +171,7 @@ describe('reflector server (POST /v1/nat/dialback)', () => {
       assert.equal((await post(`${url}/v1/nat/dialback`, body)).status, 200)
       const limited = await post(`${url}/v1/nat/dialback`, body)
       assert.equal(limited.status, 429)
-      assert.equal(limited.json.error, 'rate_limited')
+      assert.equal((limited.json.error as { code: string }).code, 'rate_limited')
       assert.ok(Number(limited.headers['retry-after']) >= 1)
       const client = await verifyReachability({ reflector: url, port: 0, listenHost: '127.0.0.1', timeoutMs: 2000 })
       assert.equal(client.reachable, false)
@@ -186,7 +187,7 @@ describe('reflector server (POST /v1/nat/dialback)', () => {
     try {
       const res = await post(`${url}/v1/nat/dialback`, JSON.stringify({ port: 9, nonce: NONCE }))
       assert.equal(res.status, 503)
-      assert.equal(res.json.error, 'busy')
+      assert.equal((res.json.error as { code: string }).code, 'busy')
     } finally {
       await reflector.close()
     }
