@@ -224,7 +224,7 @@ describe('alive check, rate limit and capacity', () => {
     }
   })
 
-  it('16: failed attempts count toward the rate limit, and the window restarts', async () => {
+  it('16: attempts refused after the limiter (here: capacity) count toward the rate limit, and the window restarts', async () => {
     const h = await startRelay({ bindRateLimit: 2, bindRateWindowMs: 600, maxSessions: 1 })
     try {
       const a = await h.worker('w1')
