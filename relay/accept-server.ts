@@ -4,15 +4,15 @@
  * Beyond upstream: the handshake has a deadline and a byte budget, unbound connections are
  * capped per IP and in total, and one sweep closes expired handshakes and idle sessions.
  */
-import { createServer, type Server, type Socket } from 'node:net'
+import { createServer, type Server } from 'node:net'
 import { ErrorCode, ToolkitError } from '../src/errors.ts'
 import { unwrapIPv4Mapped } from '../src/host-port.ts'
 import type { Logger } from '../src/log.ts'
 import { MsgType, type Frame } from '../src/protocol/frame.ts'
 import { encodeAck, encodeRelayAckError, encodeRelayAckOk, parseRelayBind, type RelayBind } from '../src/protocol/messages.ts'
-import { FrameConnection } from '../src/transport/frame-connection.ts'
+import { FrameConnection, type ByteStream } from '../src/transport/frame-connection.ts'
 import { admitBind, type AdmissionContext } from './admission.ts'
-import type { RelayMetrics } from './metrics.ts'
+import type { BindOutcome, RelayMetrics } from './metrics.ts'
 import type { ResolvedRelayOptions } from './options.ts'
 import type { SessionRegistry } from './session-registry.ts'
 import { BoundWorkerSession } from './session.ts'
@@ -26,9 +26,13 @@ const ACK_FRAME = encodeAck()
 
 type ConnState = 'init' | 'bind' | 'closing' | 'bound'
 
+/** How a worker reached the relay-accept server (the `transport` metrics label). */
+export type RelayTransport = 'tcp' | 'tls' | 'ws' | 'wss' | 'long-poll'
+
 /** One relay-port connection, from accept until it closes. */
 interface Connection {
   readonly ip: string
+  readonly transport: RelayTransport
   readonly startedAt: number
   state: ConnState
   handshakeBytes: number
@@ -46,6 +50,8 @@ export interface AcceptServerContext {
   logger: Logger
   /** The HTTP port announced in RELAY_ACK key 4. */
   advertisedHttpPort: () => number
+  /** Observes every bind decision with the connection's transport (transport metrics). */
+  onBind?: (outcome: BindOutcome, transport: RelayTransport) => void
 }
 
 /** The relay-accept listener and its handshaking connections. */
@@ -58,7 +64,7 @@ export class AcceptServer {
 
   constructor (ctx: AcceptServerContext) {
     this.#ctx = ctx
-    this.#server = createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS }, socket => { this.#onConnection(socket) })
+    this.#server = createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS }, socket => { this.accept(socket, 'tcp') })
     this.#server.on('error', (err) => { ctx.logger.error({ err }, 'relay-accept listener error') })
   }
 
@@ -111,7 +117,11 @@ export class AcceptServer {
     for (const s of sessions) s.destroy(new ToolkitError(ErrorCode.SessionClosed, 'relay closed'))
   }
 
-  #onConnection (socket: Socket): void {
+  /**
+   * Takes one connection through handshake, admission and the bound loop: a TCP socket from
+   * the listener, or any duplex carrying the relay byte stream (TLS, WebSocket, long-poll).
+   */
+  accept (socket: ByteStream, transport: RelayTransport): void {
     socket.on('error', () => { /* reported through FrameConnection's onClose */ })
     const { maxPendingConnections, maxPendingConnectionsPerIp } = this.#ctx.options
     const ip = unwrapIPv4Mapped(socket.remoteAddress ?? '')
@@ -137,7 +147,7 @@ export class AcceptServer {
         c.session?.handleClose(err)
       }
     })
-    const c: Connection = { ip, startedAt: performance.now(), state: 'init', handshakeBytes: 0, counted: true, conn, session: undefined }
+    const c: Connection = { ip, transport, startedAt: performance.now(), state: 'init', handshakeBytes: 0, counted: true, conn, session: undefined }
     this.#pending.add(c)
     this.#pendingPerIp.set(ip, perIp + 1)
   }
@@ -168,6 +178,7 @@ export class AcceptServer {
     const { registry, metrics, options } = this.#ctx
     const result = admitBind(this.#ctx.admission, bind, c.ip)
     metrics.bind(result.ok ? 'ok' : result.outcome)
+    this.#ctx.onBind?.(result.ok ? 'ok' : result.outcome, c.transport)
     if (!result.ok) {
       c.state = 'closing'
       this.#ctx.logger.info({ workerId: bind.workerId, reason: result.reason }, 'bind refused')
@@ -178,7 +189,7 @@ export class AcceptServer {
     }
     c.state = 'bound'
     this.#release(c)
-    const logger = this.#ctx.logger.child({ workerId: bind.workerId })
+    const logger = this.#ctx.logger.child({ workerId: bind.workerId, remote: c.ip })
     const session = new BoundWorkerSession(c.conn, bind, {
       idleTimeoutMs: options.idleTimeoutMs,
       maxCallsInFlight: options.maxCallsInFlightPerSession,

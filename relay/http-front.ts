@@ -4,7 +4,8 @@
  * OPTIONS preflights. Each request gets an AbortSignal that fires when its client goes away
  * or the relay closes.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https'
 import { ErrorCode, ToolkitError, errorMessage } from '../src/errors.ts'
 import { createRouteReply, type ExtensionRoute } from '../src/http/route.ts'
 import type { Logger } from '../src/log.ts'
@@ -33,6 +34,14 @@ export interface HttpFrontLimits {
   requestTimeoutMs: number
 }
 
+/** Optional transports on the HTTP front (relay/transports/). */
+export interface HttpFrontTransports {
+  /** Serve HTTPS with these TLS options instead of plain HTTP. */
+  tls?: HttpsServerOptions | undefined
+  /** Answers a request before the built-in routes (the long-poll worker API); resolves false to pass it on. */
+  preRoute?: ((req: IncomingMessage, res: ServerResponse, method: string, path: string, signal: AbortSignal) => Promise<boolean>) | undefined
+}
+
 /** The HTTP listener and its request dispatch. */
 export class HttpFront {
   readonly #server: Server
@@ -43,7 +52,9 @@ export class HttpFront {
   readonly #inflight = new Set<AbortController>()
   #onIdle: (() => void) | undefined
 
-  constructor (ctx: RouteContext, extraRoutes: readonly ExtensionRoute[], logger: Logger, limits: HttpFrontLimits) {
+  readonly #preRoute: HttpFrontTransports['preRoute']
+
+  constructor (ctx: RouteContext, extraRoutes: readonly ExtensionRoute[], logger: Logger, limits: HttpFrontLimits, transports: HttpFrontTransports = {}) {
     this.#ctx = ctx
     this.#logger = logger
     for (const r of extraRoutes) {
@@ -51,16 +62,24 @@ export class HttpFront {
       this.#extraPaths.set(r.path, [...(this.#extraPaths.get(r.path) ?? []), r.method])
     }
     const headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs)
-    this.#server = createServer({
+    this.#preRoute = transports.preRoute
+    const serverOptions: ServerOptions = {
       keepAlive: true,
       noDelay: true,
       headersTimeout,
       requestTimeout: limits.requestTimeoutMs,
       // How often node:http checks those two deadlines.
       connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeout / 4)))
-    }, (req, res) => { this.#onRequest(req, res) })
+    }
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => { this.#onRequest(req, res) }
+    this.#server = transports.tls === undefined ? createServer(serverOptions, onRequest) : createHttpsServer({ ...serverOptions, ...transports.tls }, onRequest)
     this.#server.maxConnections = limits.maxConnections
     this.#server.on('error', (err) => { logger.error({ err }, 'HTTP listener error') })
+  }
+
+  /** The listener (an `https.Server` when TLS is on), for upgrade handlers and certificate reloads. */
+  get server (): Server {
+    return this.#server
   }
 
   /** Starts listening; resolves with the bound port. */
@@ -114,6 +133,7 @@ export class HttpFront {
       sendPreflight(res)
       return
     }
+    if (this.#preRoute !== undefined && await this.#preRoute(req, res, method, path, signal)) return
     if (path.startsWith(RELAY_FOR_PREFIX)) {
       // The worker id is the third path segment, verbatim (upstream does not URL-decode it).
       const rest = path.slice(RELAY_FOR_PREFIX.length)

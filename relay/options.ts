@@ -12,9 +12,10 @@ import {
 } from '../src/limits.ts'
 import { silentLogger, type Logger } from '../src/log.ts'
 import { bindTicketPublicKey } from '../src/protocol/bind-ticket.ts'
+import { resolveTransportOptions, type RelayTransportOptions, type ResolvedRelayTransportOptions } from './transports/options.ts'
 
 /** Options for {@link createRelay}. All are optional. */
-export interface RelayOptions {
+export interface RelayOptions extends RelayTransportOptions {
   /** Address both listeners bind to. @default '0.0.0.0' */
   host?: string
   /** HTTP front port; 0 picks an ephemeral port. @default 9484 */
@@ -71,10 +72,12 @@ export interface RelayOptions {
   now?: () => number
   /** Extra HTTP routes, matched by exact method and path before the built-in 404. @default [] */
   extraRoutes?: ExtensionRoute[]
+  /** Serve `GET /metrics` on the HTTP front; false when the metrics are served elsewhere (`iicp-relay --metrics-port`). @default true */
+  metricsOnHttpFront?: boolean
 }
 
 /** {@link RelayOptions} with every default applied and validated. */
-export interface ResolvedRelayOptions {
+export interface ResolvedRelayOptions extends ResolvedRelayTransportOptions {
   host: string
   httpPort: number
   relayPort: number
@@ -99,6 +102,7 @@ export interface ResolvedRelayOptions {
   logger: Logger
   now: () => number
   extraRoutes: ExtensionRoute[]
+  metricsOnHttpFront: boolean
 }
 
 function invalid (message: string): ToolkitError {
@@ -155,6 +159,8 @@ export function resolveRelayOptions (options: RelayOptions = {}): ResolvedRelayO
     httpRequestTimeoutMs: count('httpRequestTimeoutMs', options.httpRequestTimeoutMs, HTTP_REQUEST_TIMEOUT_MS, 1),
     logger: options.logger ?? silentLogger(),
     now: options.now ?? Date.now,
-    extraRoutes: [...(options.extraRoutes ?? [])]
+    extraRoutes: [...(options.extraRoutes ?? [])],
+    metricsOnHttpFront: options.metricsOnHttpFront ?? true,
+    ...resolveTransportOptions(options, idleTimeoutMs)
   }
 }

@@ -11,6 +11,7 @@ import { VERSION } from '../src/version.ts'
 import { AcceptServer } from './accept-server.ts'
 import { createForwarder, type ForwardOptions, type ForwardResult } from './forwarder.ts'
 import { HttpFront } from './http-front.ts'
+import { createRelayTransports } from './transports/relay-transports.ts'
 import { createRelayMetrics } from './metrics.ts'
 import { resolveRelayOptions, type RelayOptions } from './options.ts'
 import { createReplayCache } from './replay-cache.ts'
@@ -27,6 +28,8 @@ export interface RelayAddress {
   httpPort: number
   /** The bound relay-accept port. */
   relayPort: number
+  /** The bound TLS (`iicpsec://`) relay-accept port, when `tlsRelayPort` is set. */
+  tlsRelayPort?: number
 }
 
 /** A public relay-accept server with its HTTP front. */
@@ -55,6 +58,12 @@ export interface Relay extends AsyncDisposable {
    * is sent when iteration starts; breaking out of the loop cancels the stream.
    */
   forwardStream: (workerId: string, task: object, options?: ForwardOptions) => AsyncIterable<LifecycleEvent>
+  /**
+   * Re-reads the TLS certificate and key files for new handshakes; sessions stay up. Resolves
+   * with the new certificate's expiry, or undefined without TLS. Throws ERR_INVALID_CONFIG
+   * (the old certificate stays) for unreadable or mismatched files.
+   */
+  reloadTls: () => { notAfter: string } | undefined
 }
 
 /**
@@ -84,6 +93,7 @@ export function createRelay (options: RelayOptions = {}): Relay {
     metrics,
     logger,
     advertisedHttpPort: () => opts.advertisedHttpPort ?? httpPort,
+    onBind: (outcome, transport) => { transports.onBind(outcome, transport) },
     admission: {
       requireTicket: opts.requireTicket,
       ticketPublicKey: opts.ticketPublicKey,
@@ -102,12 +112,14 @@ export function createRelay (options: RelayOptions = {}): Relay {
       logger
     }
   })
+  const transports = createRelayTransports(opts, acceptServer, metrics.registry, logger)
   const forwarder = createForwarder({ registry, metrics, forwardTimeoutMs: opts.forwardTimeoutMs })
   const http = new HttpFront({
     registry,
     forwarder,
     metrics,
     maxRequestBodyBytes: opts.maxRequestBodyBytes,
+    metricsOnHttpFront: opts.metricsOnHttpFront,
     status: () => ({
       node_id: opts.nodeId,
       sessions: registry.size,
@@ -120,7 +132,8 @@ export function createRelay (options: RelayOptions = {}): Relay {
     maxConnections: opts.maxHttpConnections,
     headersTimeoutMs: opts.httpHeadersTimeoutMs,
     requestTimeoutMs: opts.httpRequestTimeoutMs
-  })
+  }, transports.httpFront)
+  transports.attach(http.server)
   let sweepTimer: NodeJS.Timeout | undefined
   let listening: Promise<RelayAddress> | undefined
   let closing: Promise<void> | undefined
@@ -128,10 +141,14 @@ export function createRelay (options: RelayOptions = {}): Relay {
   async function start (): Promise<RelayAddress> {
     httpPort = await http.listen(opts.host, opts.httpPort)
     let relayPort: number
+    let tlsRelayPort: number | undefined
     try {
       relayPort = await acceptServer.listen(opts.host, opts.relayPort)
+      tlsRelayPort = await transports.listen()
     } catch (err) {
       await http.close(0)
+      await acceptServer.stopListening()
+      await transports.close()
       throw err
     }
     if (closing === undefined) {
@@ -143,17 +160,19 @@ export function createRelay (options: RelayOptions = {}): Relay {
     } else if (!opts.requireTicket) {
       logger.warn('compatibility mode: binds without a bind ticket are accepted')
     }
-    logger.info({ host: opts.host, httpPort, relayPort, nodeId: opts.nodeId }, 'relay listening')
-    return { host: opts.host, httpPort, relayPort }
+    logger.info({ host: opts.host, httpPort, relayPort, tlsRelayPort, tls: opts.tls !== undefined, nodeId: opts.nodeId }, 'relay listening')
+    return tlsRelayPort === undefined ? { host: opts.host, httpPort, relayPort } : { host: opts.host, httpPort, relayPort, tlsRelayPort }
   }
 
   async function stop (): Promise<void> {
     await listening?.catch(() => undefined)
     clearInterval(sweepTimer)
     const stopped = acceptServer.stopListening()
+    const transportsStopped = transports.close()
     await acceptServer.closeSessions(CLOSE_GRACE_MS)
     await http.close(CLOSE_GRACE_MS)
     await stopped
+    await transportsStopped
     logger.info('relay closed')
   }
 
@@ -170,6 +189,7 @@ export function createRelay (options: RelayOptions = {}): Relay {
     async [Symbol.asyncDispose] () {
       await this.close()
     },
+    reloadTls: () => transports.reloadTls(),
     get sessionCount () {
       return registry.size
     },

@@ -149,7 +149,18 @@ export const IicpCode = {
   /** No alive relay session for this worker (404). */
   NoSession: 'IICP-E030',
   /** Forwarding through the relay session failed (502). */
-  ForwardFailed: 'IICP-E031'
+  ForwardFailed: 'IICP-E031',
+  /**
+   * Long-poll API: invalid or missing session token (401). Upstream uses E021 here although the
+   * core catalogue gives E021 to "worker at capacity"; the relay follows upstream on the wire.
+   */
+  BadSessionToken: 'IICP-E021',
+  /** Long-poll bind: the worker id has an alive session (409). */
+  AliveRebind: 'IICP-E038',
+  /** Long-poll bind: rate limited (429) or the relay is at session capacity (503). */
+  BindLimited: 'IICP-E039',
+  /** Long-poll bind: bind ticket invalid or required (401), or replayed (409). */
+  BindTicket: 'IICP-E040'
 } as const
 
 /** One of the IICP wire error codes used in HTTP error bodies. */

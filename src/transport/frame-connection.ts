@@ -1,8 +1,9 @@
 /**
  * A TCP socket speaking IICP frames: a streaming decoder on the read side, backpressure-aware
- * writes, and exactly one close notification. Shared by the relay and the worker.
+ * writes, and exactly one close notification. Shared by the relay and the worker. Any duplex
+ * byte stream works (TLS socket, WebSocket stream, long-poll bridge), see {@link ByteStream}.
  */
-import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { raceSignal } from '../abort.ts'
 import { ErrorCode, ToolkitError, isToolkitError } from '../errors.ts'
 import { unwrapIPv4Mapped } from '../host-port.ts'
@@ -21,13 +22,19 @@ export interface FrameConnectionOptions {
   highWaterBytes?: number
 }
 
+/**
+ * A connected byte stream: a `net.Socket`, a `tls.TLSSocket`, or any duplex that carries the
+ * relay byte stream (WebSocket, long-poll bridge) and reports the peer's address.
+ */
+export type ByteStream = Duplex & { readonly remoteAddress?: string | undefined, setNoDelay?: (noDelay?: boolean) => unknown }
+
 /** How long `end()` waits for the peer to take the final bytes before destroying the socket. */
 const END_GRACE_MS = 1_000
 
 /** Wraps a connected socket. The connection owns the socket: closing it destroys the socket. */
 export class FrameConnection {
   /** The underlying socket (owned). */
-  readonly socket: Socket
+  readonly socket: ByteStream
   /** `performance.now()` of the last received byte. */
   lastReceivedAt: number
   readonly #decoder: FrameDecoder
@@ -40,13 +47,13 @@ export class FrameConnection {
   /** The grace timer `end()` starts; cleared when the socket closes first. */
   #endGrace: NodeJS.Timeout | undefined
 
-  constructor (socket: Socket, options: FrameConnectionOptions) {
+  constructor (socket: ByteStream, options: FrameConnectionOptions) {
     this.socket = socket
     this.#options = options
     this.#decoder = new FrameDecoder(options.maxPayload ?? MAX_FRAME_PAYLOAD_BYTES)
     this.#highWater = options.highWaterBytes ?? SOCKET_HIGH_WATER_BYTES
     this.lastReceivedAt = performance.now()
-    socket.setNoDelay(true)
+    socket.setNoDelay?.(true)
     socket.on('data', (chunk: Buffer) => { this.#onData(chunk) })
     socket.on('error', (err: Error) => {
       this.#closeError ??= new ToolkitError(ErrorCode.ConnectionClosed, `socket error: ${err.message}`, { cause: err })
