@@ -7,7 +7,7 @@
  * Upstream SDKs never renewed or deleted their UPnP mappings (spec §6.1 #6); this is the fix.
  */
 import { deadline } from '../../src/abort.ts'
-import { errorMessage } from '../../src/errors.ts'
+import { ErrorCode, ToolkitError, errorMessage, isToolkitError } from '../../src/errors.ts'
 import { silentLogger, type Logger } from '../../src/log.ts'
 
 /** Default fraction of the lease after which it is renewed. */
@@ -56,7 +56,7 @@ export interface LeaseKeeper {
   /** Renews now (resets the schedule). Rejects when the router refuses. */
   renewNow: (signal?: AbortSignal) => Promise<void>
   /** Stops renewing and removes the lease unless `keep`. Idempotent. Never rejects; returns the removal error, if any. */
-  close: (options?: { keep?: boolean, signal?: AbortSignal }) => Promise<Error | undefined>
+  close: (options?: { keep?: boolean, signal?: AbortSignal }) => Promise<ToolkitError | undefined>
 }
 
 /** Starts renewing a freshly granted lease. */
@@ -72,7 +72,7 @@ export function createLeaseKeeper (options: LeaseKeeperOptions): LeaseKeeper {
   let timer: NodeJS.Timeout | undefined
   let closed = false
   let inflight: { ctrl: AbortController, done: Promise<void> } | undefined
-  let closing: Promise<Error | undefined> | undefined
+  let closing: Promise<ToolkitError | undefined> | undefined
 
   const schedule = (ms: number): void => {
     clearTimeout(timer)
@@ -150,7 +150,7 @@ export function createLeaseKeeper (options: LeaseKeeperOptions): LeaseKeeper {
           return undefined
         } catch (err) {
           log.warn({ err: errorMessage(err) }, `${label}: removal failed`)
-          return err instanceof Error ? err : new Error(errorMessage(err))
+          return isToolkitError(err) ? err : new ToolkitError(ErrorCode.PortMapFailed, `${label}: removal failed: ${errorMessage(err)}`, { cause: err })
         } finally {
           dl.clear()
         }

@@ -223,7 +223,7 @@ export interface LeaseHandle {
   /** Renews now. */
   renew: (signal?: AbortSignal) => Promise<void>
   /** Stops renewing and deletes the mapping or pinhole (unless `keep`). Idempotent; resolves with the delete error, if any. */
-  close: (options?: { keep?: boolean, signal?: AbortSignal }) => Promise<Error | undefined>
+  close: (options?: { keep?: boolean, signal?: AbortSignal }) => Promise<ToolkitError | undefined>
   /** Same as close(). */
   [Symbol.asyncDispose]: () => Promise<void>
 }

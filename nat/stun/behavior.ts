@@ -10,20 +10,17 @@
  * have until T. A silent network therefore ends at T with `udpBlocked: true`, never an exception.
  */
 import type { Socket } from 'node:dgram'
-import { networkInterfaces } from 'node:os'
 import { abortError, throwIfAborted } from '../../src/abort.ts'
-import { ErrorCode, ToolkitError, errorMessage, isToolkitError } from '../../src/errors.ts'
+import { ErrorCode, ToolkitError, isToolkitError } from '../../src/errors.ts'
 import { ipFamily } from '../../src/host-port.ts'
-import { canonicalIp, sameIp } from '../net/addr.ts'
+import { sameIp } from '../net/addr.ts'
 import { formatAddress, type TransportAddress } from './attributes.ts'
+import { classifyFiltering, classifyMappingAcrossServers, classifyMappingRfc5780, type NatBehavior } from './behavior-classify.ts'
 import {
-  classifyFiltering, classifyMappingAcrossServers, classifyMappingRfc5780,
-  type FilterProbe, type NatBehavior
-} from './behavior-classify.ts'
-import { stunBinding, type StunBindingResult } from './binding.ts'
-import { looksLikeStun, newTransactionId } from './codec.ts'
+  describeError, filterProbe, hairpinTest, isLocalAddress, openSession, type BehaviorSession, type Outcome
+} from './behavior-session.ts'
+import type { StunBindingResult } from './binding.ts'
 import { DEFAULT_RTO_MS } from './transaction.ts'
-import { closeUdpSocket, openUdpSocket } from './udp.ts'
 
 export type { NatBehavior } from './behavior-classify.ts'
 
@@ -104,29 +101,24 @@ export interface NatBehaviorResult {
   notes: string[]
 }
 
-type Outcome<T> = { ok: true, value: T } | { ok: false, error: unknown }
-
-async function settle<T> (promise: Promise<T>): Promise<Outcome<T>> {
-  try {
-    return { ok: true, value: await promise }
-  } catch (error) {
-    return { ok: false, error }
-  }
+/** The validated options. */
+interface Settings {
+  family: 4 | 6
+  /** Servers of the family, in order; the first is the RFC 5780 server. */
+  usable: TransportAddress[]
+  /** Results for servers of the other family (reported, not probed). */
+  skipped: NatBehaviorServerResult[]
+  timeoutMs: number
+  rtoMs: number
+  notes: string[]
 }
 
-function isLocalAddress (mapped: TransportAddress, local: TransportAddress): boolean {
-  if (mapped.port !== local.port) return false
-  const ip = canonicalIp(mapped.address)
-  if (ip === undefined) return false
-  if (canonicalIp(local.address) === ip) return true
-  if (local.address !== '0.0.0.0' && local.address !== '::') return false
-  if (ip.startsWith('127.') || ip === '::1') return true
-  return Object.values(networkInterfaces()).some(list => list?.some(i => canonicalIp(i.address) === ip) === true)
-}
-
-function validServers (options: NatBehaviorOptions, family: 4 | 6, notes: string[]): { usable: TransportAddress[], results: NatBehaviorServerResult[] } {
+function validate (options: NatBehaviorOptions): Settings {
+  const first = options.servers[0]
+  const family = options.family ?? (first === undefined ? undefined : ipFamily(first.host)) ?? 4
+  const notes: string[] = []
   const usable: TransportAddress[] = []
-  const results: NatBehaviorServerResult[] = []
+  const skipped: NatBehaviorServerResult[] = []
   for (const s of options.servers) {
     const f = ipFamily(s.host)
     if (f === undefined) throw new ToolkitError(ErrorCode.InvalidAddress, `STUN server host must be an IP literal, got ${s.host}`)
@@ -134,24 +126,117 @@ function validServers (options: NatBehaviorOptions, family: 4 | 6, notes: string
     const addr = { address: s.host, port: s.port }
     if (f !== family) {
       notes.push(`skipped ${formatAddress(addr)}: not IPv${family}`)
-      results.push({ server: formatAddress(addr), responded: false, error: `not IPv${family}` })
+      skipped.push({ server: formatAddress(addr), responded: false, error: `not IPv${family}` })
     } else {
       usable.push(addr)
     }
   }
   if (usable.length === 0) throw new ToolkitError(ErrorCode.InvalidConfig, `no IPv${family} STUN server given`)
-  return { usable, results }
+  const timeoutMs = options.timeoutMs ?? DEFAULT_NAT_BEHAVIOR_TIMEOUT_MS
+  const rtoMs = options.rtoMs ?? DEFAULT_RTO_MS
+  if (!(timeoutMs > 0) || !(rtoMs > 0)) throw new ToolkitError(ErrorCode.InvalidConfig, 'timeoutMs and rtoMs must be positive')
+  if (options.localAddress !== undefined && ipFamily(options.localAddress) !== family) {
+    throw new ToolkitError(ErrorCode.InvalidAddress, `localAddress ${options.localAddress} is not an IPv${family} literal`)
+  }
+  return { family, usable, skipped, timeoutMs, rtoMs, notes }
 }
 
-function describeError (error: unknown): string {
-  return isToolkitError(error) ? `${error.code}: ${error.message}` : errorMessage(error)
+/** What phase 1 measured. */
+interface PhaseOne {
+  /** Mapping test I per server. */
+  testI: Array<Promise<Outcome<StunBindingResult>>>
+  /** Test I outcomes that have settled so far (filled in as they settle). */
+  settledI: Array<Outcome<StunBindingResult> | undefined>
+  /** The primary's test I answer. */
+  anchor: StunBindingResult | undefined
+  /** Filtering tests II and III. */
+  filterII: Outcome<StunBindingResult>
+  filterIII: Outcome<StunBindingResult>
+  /** The hairpinning test, still running. */
+  hairpin: Promise<Outcome<boolean>> | undefined
+  notes: string[]
 }
 
-function filterProbe (outcome: Outcome<StunBindingResult> | undefined): FilterProbe {
-  if (outcome === undefined) return { kind: 'error', message: 'not run' }
-  if (outcome.ok) return { kind: 'answered', source: outcome.value.source }
-  if (isToolkitError(outcome.error, ErrorCode.StunTimeout)) return { kind: 'silent' }
-  return { kind: 'error', message: describeError(outcome.error) }
+/** Phase 1: test I to every server; filtering tests II and III from fresh sockets to the primary only; hairpinning. */
+async function phaseOne (session: BehaviorSession, s: Settings, mappingSocket: Socket, hairpin: boolean): Promise<PhaseOne> {
+  const notes: string[] = []
+  const primary = s.usable[0] as TransportAddress
+  const phaseOneMs = s.timeoutMs * FIRST_PHASE_SHARE
+  const testI = s.usable.map(server => session.track(session.binding(mappingSocket, server, s.timeoutMs)))
+  const settledI: Array<Outcome<StunBindingResult> | undefined> = s.usable.map(() => undefined)
+  testI.forEach((p, i) => { void p.then(o => { settledI[i] = o }) })
+  const filterII = session.track(session.openSocket().then(async sock => await session.binding(sock, primary, phaseOneMs, { changeIp: true, changePort: true })))
+  const filterIII = session.track(session.openSocket().then(async sock => await session.binding(sock, primary, phaseOneMs, { changePort: true })))
+
+  const primaryI = await (testI[0] as Promise<Outcome<StunBindingResult>>)
+  const anchor = primaryI.ok ? primaryI.value : undefined
+  const runHairpin = hairpin && anchor !== undefined
+  const hairpinFits = session.remaining(phaseOneMs) >= MIN_HAIRPIN_WINDOW_MS
+  if (runHairpin && !hairpinFits) notes.push('no time left for the hairpinning test')
+  const hairpinTask = runHairpin && hairpinFits ? session.track(hairpinTest(session, mappingSocket, anchor.mapped, phaseOneMs)) : undefined
+  const [fII, fIII] = await Promise.all([filterII, filterIII])
+  return { testI, settledI, anchor, filterII: fII, filterIII: fIII, hairpin: hairpinTask, notes }
+}
+
+/** The primary's OTHER-ADDRESS when it makes an RFC 5780 server (same family, other IP and port). */
+function rfc5780Other (s: Settings, anchor: StunBindingResult | undefined): { other: TransportAddress | undefined, notes: string[] } {
+  const primary = s.usable[0] as TransportAddress
+  const other = anchor?.otherAddress
+  if (anchor === undefined || other === undefined) return { other: undefined, notes: [] }
+  if (other.family !== s.family || sameIp(other.address, primary.address) || other.port === primary.port) {
+    return { other: undefined, notes: [`OTHER-ADDRESS ${formatAddress(other)} of ${formatAddress(primary)} is unusable (same IP or port, or other family)`] }
+  }
+  const shared = s.usable.slice(1).some(x => sameIp(x.address, other.address))
+  return { other, notes: shared ? ['another server shares the alternate IP: an address-restricted filter may already have been opened, filtering may read too open'] : [] }
+}
+
+/** Mapping and filtering behaviour, how the mapping was measured, and notes. */
+interface Verdict { mapping: NatBehavior, filtering: NatBehavior, method: NatBehaviorResult['method'], notes: string[] }
+
+/** Phase 2 with an RFC 5780 server: filtering from tests II/III, then mapping tests II and III to OTHER-ADDRESS. */
+async function rfc5780Verdict (session: BehaviorSession, s: Settings, mappingSocket: Socket, local: TransportAddress, one: PhaseOne, other: TransportAddress): Promise<Verdict> {
+  const primary = s.usable[0] as TransportAddress
+  const anchor = one.anchor as StunBindingResult
+  const filter = classifyFiltering(primary, filterProbe(one.filterII), filterProbe(one.filterIII))
+  const base = { filtering: filter.behavior, method: 'rfc5780' as const }
+  if (isLocalAddress(anchor.mapped, local)) return { ...base, mapping: 'none', notes: filter.notes }
+  if (session.remaining(s.timeoutMs) <= 0) return { ...base, mapping: 'unknown', notes: [...filter.notes, 'no time left for mapping tests II and III'] }
+  const [mII, mIII] = await Promise.all([
+    session.track(session.binding(mappingSocket, { address: other.address, port: primary.port }, s.timeoutMs)),
+    session.track(session.binding(mappingSocket, other, s.timeoutMs))
+  ])
+  const m = classifyMappingRfc5780(anchor.mapped, mII.ok ? mII.value.mapped : undefined, mIII.ok ? mIII.value.mapped : undefined)
+  return { ...base, mapping: m.behavior, notes: [...filter.notes, ...m.notes] }
+}
+
+/** Without an RFC 5780 server: mapping from two servers' answers; filtering is not measured. */
+function twoServerVerdict (s: Settings, one: PhaseOne, local: TransportAddress, answers: Array<{ server: TransportAddress, mapped: TransportAddress }>, firstAnswer: StunBindingResult | undefined): Verdict {
+  const notes: string[] = []
+  if (one.anchor !== undefined && one.anchor.otherAddress === undefined) notes.push(`${formatAddress(s.usable[0] as TransportAddress)} gives no OTHER-ADDRESS: filtering not measured`)
+  if (firstAnswer !== undefined && isLocalAddress(firstAnswer.mapped, local)) {
+    return { mapping: 'none', filtering: 'unknown', method: answers.length >= 2 ? 'two_servers' : 'none', notes }
+  }
+  if (answers.length >= 2) {
+    const m = classifyMappingAcrossServers(answers)
+    return { mapping: m.behavior, filtering: 'unknown', method: 'two_servers', notes: [...notes, ...m.notes] }
+  }
+  if (firstAnswer !== undefined) notes.push('mapping behaviour needs OTHER-ADDRESS or answers from two servers')
+  return { mapping: 'unknown', filtering: 'unknown', method: 'none', notes }
+}
+
+function serverResults (usable: TransportAddress[], allI: Array<Outcome<StunBindingResult> | undefined>, responded: boolean[]): NatBehaviorServerResult[] {
+  return usable.map((server, i): NatBehaviorServerResult => {
+    const o = allI[i]
+    const entry: NatBehaviorServerResult = { server: formatAddress(server), responded: responded[i] === true }
+    if (o === undefined) return { ...entry, error: 'no answer before the discovery finished' }
+    if (!o.ok) return { ...entry, error: describeError(o.error) }
+    return {
+      ...entry,
+      mapped: formatAddress(o.value.mapped),
+      ...(o.value.otherAddress === undefined ? {} : { otherAddress: formatAddress(o.value.otherAddress) }),
+      rttMs: Math.round(o.value.rttMs * 10) / 10
+    }
+  })
 }
 
 /**
@@ -161,193 +246,60 @@ function filterProbe (outcome: Outcome<StunBindingResult> | undefined): FilterPr
  * ERR_INVALID_ADDRESS / ERR_INVALID_CONFIG for bad options.
  */
 export async function discoverNatBehavior (options: NatBehaviorOptions): Promise<NatBehaviorResult> {
-  const first = options.servers[0]
-  const family = options.family ?? (first === undefined ? undefined : ipFamily(first.host)) ?? 4
-  const notes: string[] = []
-  const { usable, results: skipped } = validServers(options, family, notes)
-  const timeoutMs = options.timeoutMs ?? DEFAULT_NAT_BEHAVIOR_TIMEOUT_MS
-  const rtoMs = options.rtoMs ?? DEFAULT_RTO_MS
-  if (!(timeoutMs > 0) || !(rtoMs > 0)) throw new ToolkitError(ErrorCode.InvalidConfig, 'timeoutMs and rtoMs must be positive')
-  if (options.localAddress !== undefined && ipFamily(options.localAddress) !== family) {
-    throw new ToolkitError(ErrorCode.InvalidAddress, `localAddress ${options.localAddress} is not an IPv${family} literal`)
-  }
+  const s = validate(options)
+  const notes = s.notes
   throwIfAborted(options.signal, 'NAT behaviour discovery')
-
-  const stop = new AbortController()
-  const signal = options.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal])
-  const sockets: Socket[] = []
-  const inflight: Array<Promise<unknown>> = []
-  const track = <T>(p: Promise<T>): Promise<Outcome<T>> => {
-    const settled = settle(p)
-    inflight.push(settled)
-    return settled
-  }
-  const openSocket = async (): Promise<Socket> => {
-    const socket = await openUdpSocket({
-      family,
-      ...(options.localAddress === undefined ? {} : { address: options.localAddress }),
-      signal,
-      onError: (err) => { if (notes.length < MAX_NOTES) notes.push(`socket error: ${err.message}`) }
-    })
-    sockets.push(socket)
-    return socket
-  }
-  const start = performance.now()
-  const remaining = (until: number): number => Math.max(0, start + until - performance.now())
-  const phaseOneMs = timeoutMs * FIRST_PHASE_SHARE
-  const binding: BindingFn = async (socket, server, until, extra = {}) => {
-    const changing = extra.changeIp === true || extra.changePort === true
-    return await stunBinding({
-      socket,
-      server,
-      rtoMs,
-      timeoutMs: Math.max(1, remaining(until)),
-      signal: extra.signal === undefined ? signal : AbortSignal.any([signal, extra.signal]),
-      ...(changing ? { changeRequest: { changeIp: extra.changeIp === true, changePort: extra.changePort === true }, acceptFrom: 'any' as const } : {}),
-      ...(extra.transactionId === undefined ? {} : { transactionId: extra.transactionId, acceptFrom: 'any' as const })
-    })
-  }
-
+  const session = openSession({
+    family: s.family, localAddress: options.localAddress, rtoMs: s.rtoMs, signal: options.signal,
+    onSocketError: err => { if (notes.length < MAX_NOTES) notes.push(`socket error: ${err.message}`) }
+  })
   try {
-    const mappingSocket = await openSocket()
+    const mappingSocket = await session.openSocket()
     const bound = mappingSocket.address()
     const local = { address: bound.address, port: bound.port }
-    const primary = usable[0] as TransportAddress
-
-    // Phase 1: test I to every server; filtering tests II and III from fresh sockets to the primary only.
-    const testI = usable.map(server => track(binding(mappingSocket, server, timeoutMs)))
-    const settledI: Array<Outcome<StunBindingResult> | undefined> = usable.map(() => undefined)
-    testI.forEach((p, i) => { void p.then(o => { settledI[i] = o }) })
-    const filterII = track(openSocket().then(async s => await binding(s, primary, phaseOneMs, { changeIp: true, changePort: true })))
-    const filterIII = track(openSocket().then(async s => await binding(s, primary, phaseOneMs, { changePort: true })))
-
-    const primaryI = await (testI[0] as Promise<Outcome<StunBindingResult>>)
-    const anchor = primaryI.ok ? primaryI.value : undefined
-    const runHairpin = options.hairpin !== false && anchor !== undefined
-    if (runHairpin && remaining(phaseOneMs) < MIN_HAIRPIN_WINDOW_MS) notes.push('no time left for the hairpinning test')
-    const hairpin = runHairpin && remaining(phaseOneMs) >= MIN_HAIRPIN_WINDOW_MS
-      ? track(hairpinTest(mappingSocket, anchor.mapped, openSocket, binding, phaseOneMs))
-      : undefined
-    const [fII, fIII] = await Promise.all([filterII, filterIII])
+    const one = await phaseOne(session, s, mappingSocket, options.hairpin !== false)
+    notes.push(...one.notes)
     throwIfAborted(options.signal)
+    const { other, notes: otherNotes } = rfc5780Other(s, one.anchor)
+    notes.push(...otherNotes)
 
-    const other = anchor?.otherAddress
-    const rfc5780 = anchor !== undefined && other !== undefined && other.family === family &&
-      !sameIp(other.address, primary.address) && other.port !== primary.port
-    if (anchor !== undefined && other !== undefined && !rfc5780) notes.push(`OTHER-ADDRESS ${formatAddress(other)} of ${formatAddress(primary)} is unusable (same IP or port, or other family)`)
-    if (rfc5780 && usable.slice(1).some(s => sameIp(s.address, other.address))) {
-      notes.push('another server shares the alternate IP: an address-restricted filter may already have been opened, filtering may read too open')
-    }
-
-    // Phase 2: mapping tests II and III to OTHER-ADDRESS, only after the filtering tests ended.
-    let mapping: NatBehavior = 'unknown'
-    let method: NatBehaviorResult['method'] = 'none'
-    let filtering: NatBehavior = 'unknown'
-    if (rfc5780) {
-      method = 'rfc5780'
-      const filter = classifyFiltering(primary, filterProbe(fII), filterProbe(fIII))
-      filtering = filter.behavior
-      notes.push(...filter.notes)
-      if (isLocalAddress(anchor.mapped, local)) {
-        mapping = 'none'
-      } else if (remaining(timeoutMs) <= 0) {
-        notes.push('no time left for mapping tests II and III')
-      } else {
-        const [mII, mIII] = await Promise.all([
-          track(binding(mappingSocket, { address: other.address, port: primary.port }, timeoutMs)),
-          track(binding(mappingSocket, other, timeoutMs))
-        ])
-        const m = classifyMappingRfc5780(anchor.mapped, mII.ok ? mII.value.mapped : undefined, mIII.ok ? mIII.value.mapped : undefined)
-        mapping = m.behavior
-        notes.push(...m.notes)
-      }
-    }
-    // RFC 5780 needs only the primary's test I; other servers count if they answered by now.
-    const allI = rfc5780 ? [...settledI] : await Promise.all(testI)
+    // Phase 2 (after the filtering tests ended). RFC 5780 needs only the primary's test I;
+    // other servers count if they answered by now.
+    const early = other === undefined ? undefined : await rfc5780Verdict(session, s, mappingSocket, local, one, other)
+    const allI = other === undefined ? await Promise.all(one.testI) : [...one.settledI]
     throwIfAborted(options.signal)
-    const answers = usable.flatMap((server, i) => {
+    const answers = s.usable.flatMap((server, i) => {
       const o = allI[i]
       return o?.ok === true ? [{ server, mapped: o.value.mapped }] : []
     })
-    const firstAnswer = anchor ?? allI.find((o): o is { ok: true, value: StunBindingResult } => o?.ok === true)?.value
-    if (!rfc5780) {
-      if (anchor !== undefined && other === undefined) notes.push(`${formatAddress(primary)} gives no OTHER-ADDRESS: filtering not measured`)
-      if (firstAnswer !== undefined && isLocalAddress(firstAnswer.mapped, local)) {
-        mapping = 'none'
-        method = answers.length >= 2 ? 'two_servers' : 'none'
-      } else if (answers.length >= 2) {
-        const m = classifyMappingAcrossServers(answers)
-        method = 'two_servers'
-        mapping = m.behavior
-        notes.push(...m.notes)
-      } else if (firstAnswer !== undefined) {
-        notes.push('mapping behaviour needs OTHER-ADDRESS or answers from two servers')
-      }
-    }
+    const firstAnswer = one.anchor ?? allI.find((o): o is { ok: true, value: StunBindingResult } => o?.ok === true)?.value
+    const verdict = early ?? twoServerVerdict(s, one, local, answers, firstAnswer)
+    notes.push(...verdict.notes)
+
     const responded = allI.map(o => o !== undefined && (o.ok || isToolkitError(o.error, ErrorCode.StunErrorResponse)))
     const udpBlocked = !responded.some(Boolean)
-    if (udpBlocked) notes.push(`no STUN answer from any server within ${timeoutMs} ms: UDP blocked or servers unreachable`)
-    if (mapping === 'none') notes.push('no NAT: the reflexive address is a local address')
+    if (udpBlocked) notes.push(`no STUN answer from any server within ${s.timeoutMs} ms: UDP blocked or servers unreachable`)
+    if (verdict.mapping === 'none') notes.push('no NAT: the reflexive address is a local address')
     if (firstAnswer?.algSuspected === true) notes.push('MAPPED-ADDRESS differs from XOR-MAPPED-ADDRESS: an ALG may rewrite addresses')
-    const hairpinOutcome = hairpin === undefined ? undefined : await hairpin
+    const hairpinOutcome = one.hairpin === undefined ? undefined : await one.hairpin
     throwIfAborted(options.signal)
-
-    const servers = usable.map((server, i): NatBehaviorServerResult => {
-      const o = allI[i]
-      const entry: NatBehaviorServerResult = { server: formatAddress(server), responded: responded[i] === true }
-      if (o === undefined) return { ...entry, error: 'no answer before the discovery finished' }
-      if (!o.ok) return { ...entry, error: describeError(o.error) }
-      return {
-        ...entry,
-        mapped: formatAddress(o.value.mapped),
-        ...(o.value.otherAddress === undefined ? {} : { otherAddress: formatAddress(o.value.otherAddress) }),
-        rttMs: Math.round(o.value.rttMs * 10) / 10
-      }
-    })
     return {
       udpBlocked,
       local,
       ...(firstAnswer === undefined ? {} : { mapped: { address: firstAnswer.mapped.address, port: firstAnswer.mapped.port } }),
-      ...(rfc5780 ? { otherAddress: { address: other.address, port: other.port } } : {}),
-      mapping: udpBlocked ? 'unknown' : mapping,
-      filtering: udpBlocked ? 'unknown' : filtering,
+      ...(other === undefined ? {} : { otherAddress: { address: other.address, port: other.port } }),
+      mapping: udpBlocked ? 'unknown' : verdict.mapping,
+      filtering: udpBlocked ? 'unknown' : verdict.filtering,
       hairpinning: hairpinOutcome?.ok === true ? hairpinOutcome.value : undefined,
       portPreserving: firstAnswer === undefined ? undefined : firstAnswer.mapped.port === local.port,
-      method: udpBlocked ? 'none' : method,
-      servers: [...servers, ...skipped],
+      method: udpBlocked ? 'none' : verdict.method,
+      servers: [...serverResults(s.usable, allI, responded), ...s.skipped],
       notes
     }
   } catch (err) {
     if (options.signal?.aborted === true) throw abortError(options.signal, 'NAT behaviour discovery')
     throw err
   } finally {
-    stop.abort()
-    await Promise.all(inflight)
-    await Promise.all(sockets.map(closeUdpSocket))
-  }
-}
-
-interface BindingExtra { changeIp?: boolean, changePort?: boolean, transactionId?: Buffer, signal?: AbortSignal }
-type BindingFn = (socket: Socket, server: TransportAddress, until: number, extra?: BindingExtra) => Promise<StunBindingResult>
-
-/**
- * Hairpinning: a second socket sends a Binding request to the mapping socket's reflexive address;
- * true when the request reaches the mapping socket before `until`.
- */
-async function hairpinTest (mappingSocket: Socket, mapped: TransportAddress, openSocket: () => Promise<Socket>, binding: BindingFn, until: number): Promise<boolean> {
-  const transactionId = newTransactionId()
-  const arrived = new AbortController()
-  const onMessage = (msg: Buffer): void => {
-    // a Binding request (class bits C1 = byte 0 bit 0, C0 = byte 1 bit 4, both zero) with our id
-    if (!looksLikeStun(msg) || !msg.subarray(8, 20).equals(transactionId) || ((msg[0] ?? 0) & 0x01) !== 0 || ((msg[1] ?? 0) & 0x10) !== 0) return
-    arrived.abort()
-  }
-  mappingSocket.on('message', onMessage)
-  try {
-    const sender = await openSocket()
-    await settle(binding(sender, mapped, until, { transactionId, signal: arrived.signal }))
-    return arrived.signal.aborted
-  } finally {
-    mappingSocket.off('message', onMessage)
+    await session.close()
   }
 }
