@@ -65,7 +65,7 @@ export class AcceptServer {
   constructor (ctx: AcceptServerContext) {
     this.#ctx = ctx
     this.#server = createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS }, socket => { this.accept(socket, 'tcp') })
-    this.#server.on('error', (err) => { ctx.logger.error({ err }, 'relay-accept listener error') })
+    this.#server.on('error', (err: NodeJS.ErrnoException) => { ctx.logger.error({ code: err.code, reason: err.message }, 'relay-accept listener error') })
   }
 
   /** Connections accepted but not yet bound. */

@@ -4,18 +4,25 @@
  * and resolves with exit code 0. Composable: callers can add flags and HTTP routes (e.g. the
  * NAT dial-back reflector) without touching this module.
  */
-import { boolFlag, intFlag, parseFlags, secondsFlag, stringFlag, usageError, type FlagSpec, type FlagValues } from '../src/cli/args.ts'
+import { collectDefaultMetrics } from 'prom-client'
+import { boolFlag, intFlag, resolveFlags, secondsFlag, stringFlag, usageError, type FlagSpec, type FlagValues } from '../src/cli/args.ts'
+import { formatEffectiveConfig } from '../src/cli/config-file.ts'
 import { formatHostPort } from '../src/host-port.ts'
-import { createLogger, isLogLevel, type Logger } from '../src/log.ts'
+import { createLogger, isLogFormat, isLogLevel, type Logger } from '../src/log.ts'
 import { FORWARD_TIMEOUT_MS, BIND_RATE_LIMIT, DEFAULT_RELAY_ACCEPT_PORT, DEFAULT_RELAY_HTTP_PORT, MAX_SESSIONS } from '../src/limits.ts'
 import type { ExtensionRoute } from '../src/http/route.ts'
 import type { RelayOptions } from './options.ts'
 import { createRelay, type RelayAddress } from './relay.ts'
+import { keygenMain, ticketMain } from './cli-tools.ts'
+import { startMetricsServer, type MetricsServer } from './metrics-server.ts'
 
 /** Shutdown must finish within this long after SIGTERM/SIGINT, or the process exits anyway. */
 const SHUTDOWN_DEADLINE_MS = 5_000
 
-const SYNOPSIS = 'Usage: iicp-relay [options]\n\nRuns a public IICP relay: workers behind NAT bind on the relay port, consumers call them over HTTP.'
+const SYNOPSIS = 'Usage: iicp-relay [options]\n       iicp-relay config check [options]   print the effective configuration (secrets redacted) and exit\n       iicp-relay keygen | ticket           key pair and bind tickets for strict mode without a directory\n\nRuns a public IICP relay: workers behind NAT bind on the relay port, consumers call them over HTTP.'
+
+/** Metrics listener host when only --metrics-port is given. */
+const DEFAULT_METRICS_HOST = '127.0.0.1'
 
 /** The relay's own flags. */
 const RELAY_FLAGS: readonly FlagSpec[] = [
@@ -28,7 +35,10 @@ const RELAY_FLAGS: readonly FlagSpec[] = [
   { name: 'max-sessions', type: 'string', env: 'IICP_RELAY_MAX_SESSIONS', valueName: 'N', description: `most bound workers (default ${MAX_SESSIONS})` },
   { name: 'bind-rate-limit', type: 'string', env: 'IICP_RELAY_BIND_RATE_LIMIT', valueName: 'N', description: `new-worker binds per IP per minute, 0 = off (default ${BIND_RATE_LIMIT})` },
   { name: 'forward-timeout', type: 'string', env: 'IICP_RELAY_FORWARD_TIMEOUT', valueName: 'SECONDS', description: `how long a relayed task may take (default ${FORWARD_TIMEOUT_MS / 1000})` },
-  { name: 'log-level', type: 'string', env: 'IICP_LOG_LEVEL', valueName: 'LEVEL', description: 'fatal, error, warn, info, debug, trace or silent (default info); JSON logs go to stderr' }
+  { name: 'log-level', type: 'string', env: 'IICP_LOG_LEVEL', valueName: 'LEVEL', description: 'fatal, error, warn, info, debug, trace or silent (default info); JSON logs go to stderr' },
+  { name: 'log-format', type: 'string', env: 'IICP_LOG_FORMAT', valueName: 'FORMAT', description: 'json (default) or pretty (one readable line per event, for a terminal)' },
+  { name: 'metrics-host', type: 'string', env: 'IICP_RELAY_METRICS_HOST', valueName: 'HOST', description: `metrics listener address (default ${DEFAULT_METRICS_HOST} when --metrics-port is set)` },
+  { name: 'metrics-port', type: 'string', env: 'IICP_RELAY_METRICS_PORT', valueName: 'PORT', description: 'serve /metrics on this separate port (0 = ephemeral) instead of the HTTP front' }
 ]
 
 /** How a caller extends the command. */
@@ -55,6 +65,9 @@ function relayOptionsFromFlags (values: FlagValues): RelayOptions {
   if (key !== undefined && key !== '' && !/^[0-9a-fA-F]{64}$/.test(key)) throw usageError('--ticket-public-key must be 64 hex characters')
   const nodeId = stringFlag(values, 'node-id')
   if (nodeId === '') throw usageError('--node-id must not be empty')
+  if (boolFlag(values, 'require-ticket') && (key === undefined || key === '')) {
+    throw usageError('--require-ticket needs --ticket-public-key (the directory\'s Ed25519 key; for a test without a directory: iicp-relay keygen)')
+  }
   return {
     host: stringFlag(values, 'host') ?? '0.0.0.0',
     httpPort: intFlag(values, 'http-port', DEFAULT_RELAY_HTTP_PORT, 0, 65535),
@@ -96,24 +109,42 @@ async function untilStopped (stop: AbortSignal | undefined): Promise<string> {
  * Throws ERR_USAGE for bad flags (the caller prints one line and exits 2).
  */
 export async function relayMain (argv: string[], env: NodeJS.ProcessEnv = process.env, compose: RelayCliComposition = {}): Promise<number> {
-  const values = parseFlags('iicp-relay', SYNOPSIS, [...RELAY_FLAGS, ...(compose.flags ?? [])], argv, env)
-  if (values === undefined) return 0
+  const out = compose.out ?? process.stdout
+  if (argv[0] === 'keygen') return keygenMain(argv.slice(1), env, out)
+  if (argv[0] === 'ticket') return ticketMain(argv.slice(1), env, out)
+  const checkOnly = argv[0] === 'config'
+  if (checkOnly && argv[1] !== 'check') throw usageError('usage: iicp-relay config check [options]')
+  const specs = [...RELAY_FLAGS, ...(compose.flags ?? [])]
+  const resolved = resolveFlags('iicp-relay', SYNOPSIS, specs, checkOnly ? argv.slice(2) : argv, env)
+  if (resolved === undefined) return 0
+  const { values } = resolved
   const level = stringFlag(values, 'log-level') ?? 'info'
   if (!isLogLevel(level)) throw usageError(`--log-level must be one of fatal, error, warn, info, debug, trace, silent; got "${level}"`)
+  const format = stringFlag(values, 'log-format') ?? 'json'
+  if (!isLogFormat(format)) throw usageError(`--log-format must be json or pretty; got "${format}"`)
   const options = relayOptionsFromFlags(values)
-  const logger = createLogger({ level, name: 'iicp-relay', fd: 2 })
+  const metricsAt = metricsListenerFromFlags(values)
+  if (checkOnly) {
+    out.write(formatEffectiveConfig(specs, resolved))
+    return 0
+  }
+  const logger = createLogger({ level, format, name: 'iicp-relay', fd: 2 })
   const side = await compose.start?.(values, logger)
-  const relay = createRelay({ ...options, logger, extraRoutes: compose.routes?.(values, logger) ?? [] })
+  const relay = createRelay({ ...options, logger, extraRoutes: compose.routes?.(values, logger) ?? [], metricsOnHttpFront: metricsAt === undefined })
+  // Process metrics (memory, open file descriptors, event-loop lag, GC) beside the relay's own.
+  collectDefaultMetrics({ register: relay.metrics })
   let addr: RelayAddress
+  let metricsServer: MetricsServer | undefined
   try {
     addr = await relay.listen()
+    if (metricsAt !== undefined) metricsServer = await startMetricsServer(relay.metrics, metricsAt.host, metricsAt.port)
   } catch (err) {
     await relay.close()
     await side?.close()
-    throw err
+    throw listenError(err)
   }
-  const line = listeningLine(addr)
-  ;(compose.out ?? process.stdout).write(side === undefined ? line : `${line.trimEnd()} ${side.describe}\n`)
+  const extras = [side?.describe, metricsServer === undefined ? undefined : `metrics=http://${formatHostPort(metricsServer.address.address, metricsServer.address.port)}/metrics`]
+  out.write(`${[listeningLine(addr).trimEnd(), ...extras.filter(e => e !== undefined)].join(' ')}\n`)
   const why = await untilStopped(compose.stop)
   logger.info({ why }, 'shutting down')
   const force = setTimeout(() => {
@@ -122,10 +153,34 @@ export async function relayMain (argv: string[], env: NodeJS.ProcessEnv = proces
   }, SHUTDOWN_DEADLINE_MS)
   force.unref()
   try {
+    await metricsServer?.close()
     await relay.close()
     await side?.close()
   } finally {
     clearTimeout(force)
   }
   return 0
+}
+
+/** Where the metrics listener goes, or undefined to keep /metrics on the HTTP front. */
+function metricsListenerFromFlags (values: FlagValues): { host: string, port: number } | undefined {
+  const host = stringFlag(values, 'metrics-host')
+  if (stringFlag(values, 'metrics-port') === undefined) {
+    if (host !== undefined) throw usageError('--metrics-host needs --metrics-port')
+    return undefined
+  }
+  return { host: host ?? DEFAULT_METRICS_HOST, port: intFlag(values, 'metrics-port', 0, 0, 65535) }
+}
+
+/** A listen failure as one line without a stack (EADDRINUSE, EACCES, EADDRNOTAVAIL); other errors unchanged. */
+function listenError (err: unknown): unknown {
+  const e = err as NodeJS.ErrnoException & { address?: string, port?: number }
+  const why: Record<string, string> = {
+    EADDRINUSE: 'the address is already in use (another relay or program has the port)',
+    EACCES: 'permission denied (ports below 1024 need privileges)',
+    EADDRNOTAVAIL: 'the address is not on this host'
+  }
+  if (e.code === undefined || why[e.code] === undefined) return err
+  const where = e.address === undefined ? '' : ` ${formatHostPort(e.address, e.port ?? 0)}`
+  return new Error(`cannot listen on${where}: ${why[e.code]} (${e.code})`, { cause: err })
 }

@@ -5,6 +5,8 @@
  */
 import { ErrorCode, ToolkitError, isToolkitError } from '../src/errors.ts'
 import type { LifecycleEvent } from '../src/protocol/messages.ts'
+import type { Logger } from '../src/log.ts'
+import { createTokenBucketLimiter } from '../src/rate-limit.ts'
 import type { CallOutcome, RelayMetrics } from './metrics.ts'
 import type { SessionRegistry } from './session-registry.ts'
 
@@ -90,11 +92,28 @@ export interface ForwarderContext {
   registry: SessionRegistry
   metrics: RelayMetrics
   forwardTimeoutMs: number
+  /** Failed calls are logged here at warn, at most {@link FAILURE_LOGS_PER_SECOND} per second. */
+  logger?: Logger
 }
+
+/** Sustained rate (and burst) of "relayed task failed" log lines: a failing fleet must not flood the log. */
+const FAILURE_LOGS_PER_SECOND = 1
+const FAILURE_LOG_BURST = 10
 
 /** Creates the relay's {@link Forwarder}. */
 export function createForwarder (ctx: ForwarderContext): Forwarder {
   const { registry, metrics } = ctx
+  const failureLog = createTokenBucketLimiter({ perSecond: FAILURE_LOGS_PER_SECOND, burst: FAILURE_LOG_BURST, maxKeys: 1 })
+  let suppressed = 0
+  function logFailure (workerId: string, outcome: CallOutcome, err: unknown): void {
+    if (ctx.logger === undefined || outcome === 'aborted') return
+    if (!failureLog.take('all')) {
+      suppressed++
+      return
+    }
+    ctx.logger.warn({ workerId, outcome, code: isToolkitError(err) ? err.code : undefined, reason: (err as Error).message, suppressedBefore: suppressed }, 'relayed task failed')
+    suppressed = 0
+  }
 
   async function forward (workerId: string, taskJson: Uint8Array, options: ForwardOptions = {}): Promise<ForwardResult> {
     const session = registry.alive(workerId)
@@ -111,6 +130,7 @@ export function createForwarder (ctx: ForwarderContext): Forwarder {
       const outcome = outcomeOf(err)
       // A call refused as busy never reached the worker, so it has no duration.
       metrics.call(outcome, outcome === 'busy' ? undefined : (performance.now() - started) / 1000)
+      logFailure(workerId, outcome, err)
       throw err
     }
   }

@@ -74,7 +74,7 @@ export class HttpFront {
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => { this.#onRequest(req, res) }
     this.#server = transports.tls === undefined ? createServer(serverOptions, onRequest) : createHttpsServer({ ...serverOptions, ...transports.tls }, onRequest)
     this.#server.maxConnections = limits.maxConnections
-    this.#server.on('error', (err) => { logger.error({ err }, 'HTTP listener error') })
+    this.#server.on('error', (err: NodeJS.ErrnoException) => { logger.error({ code: err.code, reason: err.message }, 'HTTP listener error') })
   }
 
   /** The listener (an `https.Server` when TLS is on), for upgrade handlers and certificate reloads. */

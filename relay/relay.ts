@@ -113,7 +113,7 @@ export function createRelay (options: RelayOptions = {}): Relay {
     }
   })
   const transports = createRelayTransports(opts, acceptServer, metrics.registry, logger)
-  const forwarder = createForwarder({ registry, metrics, forwardTimeoutMs: opts.forwardTimeoutMs })
+  const forwarder = createForwarder({ registry, metrics, forwardTimeoutMs: opts.forwardTimeoutMs, logger })
   const http = new HttpFront({
     registry,
     forwarder,

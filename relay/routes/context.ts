@@ -19,5 +19,7 @@ export interface RouteContext {
   forwarder: Forwarder
   metrics: RelayMetrics
   maxRequestBodyBytes: number
+  /** False: `GET /metrics` answers 404 here (served on a separate listener). */
+  metricsOnHttpFront: boolean
   status: () => RelayStatus
 }

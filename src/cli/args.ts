@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util'
 import { ErrorCode, ToolkitError } from '../errors.ts'
 import { parseHostPort, type HostPort, type ParseHostPortOptions } from '../host-port.ts'
 import { VERSION } from '../version.ts'
+import { readConfigFile } from './config-file.ts'
 
 /** One command-line flag. */
 export interface FlagSpec {
@@ -21,6 +22,8 @@ export interface FlagSpec {
   valueName?: string
   /** One-line help text. */
   description: string
+  /** The value is a secret: `config check` shows it redacted (names with token, secret, private, key are too). */
+  secret?: boolean
 }
 
 /** Parsed flags: strings, booleans or string lists by long name. */
@@ -35,16 +38,38 @@ export function usageError (message: string, exitCode = 2): ToolkitError {
 export { VERSION } from '../version.ts'
 
 const COMMON: FlagSpec[] = [
+  { name: 'config', type: 'string', env: 'IICP_CONFIG', valueName: 'FILE', description: 'TOML file whose keys are these flags\' long names; flags > environment > file' },
   { name: 'help', type: 'boolean', description: 'print this help and exit' },
   { name: 'version', type: 'boolean', description: 'print the version and exit' }
 ]
 
+/** Values a boolean environment variable may take (case-insensitive); anything else is a usage error. */
+export const BOOLEAN_TRUE = ['1', 'true', 'yes', 'on'] as const
+/** @see BOOLEAN_TRUE */
+export const BOOLEAN_FALSE = ['0', 'false', 'no', 'off'] as const
+
+/** Where a flag's value came from. */
+export type FlagSource = 'flag' | 'env' | 'file'
+
+/** Parsed flags with the source of each value and the config file read, if any. */
+export interface ResolvedFlags {
+  values: FlagValues
+  sources: Record<string, FlagSource>
+  configFile?: string
+}
+
 /**
- * Parses argv against `specs`, filling absent flags from their environment variables.
- * Returns undefined after printing help or version. Throws ERR_USAGE on unknown flags,
- * missing values or stray positionals.
+ * Parses argv against `specs`, filling absent flags from their environment variables, then
+ * from the `--config` file. Returns undefined after printing help or version. Throws
+ * ERR_USAGE on unknown flags, missing values, stray positionals, booleans outside
+ * {@link BOOLEAN_TRUE}/{@link BOOLEAN_FALSE}, and config file errors.
  */
 export function parseFlags (name: string, synopsis: string, specs: FlagSpec[], argv: string[], env: NodeJS.ProcessEnv = process.env): FlagValues | undefined {
+  return resolveFlags(name, synopsis, specs, argv, env)?.values
+}
+
+/** {@link parseFlags}, also reporting where each value came from (for `config check`). */
+export function resolveFlags (name: string, synopsis: string, specs: FlagSpec[], argv: string[], env: NodeJS.ProcessEnv = process.env): ResolvedFlags | undefined {
   const all = [...specs, ...COMMON]
   const options: Record<string, { type: 'string' | 'boolean', multiple?: boolean }> = {}
   for (const s of all) options[s.name] = s.multiple === true ? { type: s.type, multiple: true } : { type: s.type }
@@ -63,14 +88,33 @@ export function parseFlags (name: string, synopsis: string, specs: FlagSpec[], a
     process.stdout.write(`${name} ${VERSION}\n`)
     return undefined
   }
+  const sources: Record<string, FlagSource> = {}
+  for (const key of Object.keys(values)) sources[key] = 'flag'
   for (const s of specs) {
     if (values[s.name] !== undefined || s.env === undefined) continue
     const raw = env[s.env]
     if (raw === undefined || raw === '') continue
-    if (s.type === 'boolean') values[s.name] = ['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())
-    else values[s.name] = s.multiple === true ? raw.split(',').map(v => v.trim()).filter(v => v !== '') : raw
+    values[s.name] = s.type === 'boolean'
+      ? parseBoolean(raw, s.env)
+      : s.multiple === true ? raw.split(',').map(v => v.trim()).filter(v => v !== '') : raw
+    sources[s.name] = 'env'
   }
-  return values
+  const configFile = stringFlag(values, 'config') ?? (env.IICP_CONFIG === '' ? undefined : env.IICP_CONFIG)
+  if (configFile === undefined) return { values, sources }
+  for (const [key, value] of Object.entries(readConfigFile(configFile, specs))) {
+    if (values[key] !== undefined) continue
+    values[key] = value
+    sources[key] = 'file'
+  }
+  return { values, sources, configFile }
+}
+
+/** Parses a boolean environment value: one of {@link BOOLEAN_TRUE} or {@link BOOLEAN_FALSE}, else ERR_USAGE. */
+export function parseBoolean (raw: string, variable: string): boolean {
+  const lower = raw.toLowerCase()
+  if ((BOOLEAN_TRUE as readonly string[]).includes(lower)) return true
+  if ((BOOLEAN_FALSE as readonly string[]).includes(lower)) return false
+  throw usageError(`${variable} must be one of ${[...BOOLEAN_TRUE, ...BOOLEAN_FALSE].join(', ')}; got ${JSON.stringify(raw)}`)
 }
 
 /** Renders `--help` text. */
