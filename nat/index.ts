@@ -29,10 +29,10 @@ export type {
 export type { CompatBlock, CompatView, ServiceQualification, UpstreamIpv6Profile, UpstreamNatProfile, UpstreamTransportMethod } from './classify/compat.ts'
 
 // Router port mapping (UPnP-IGD, NAT-PMP) and IPv6 pinholes with renewing leases.
-export { discoverGateways, mapPort, openPinhole } from './portmap/portmap.ts'
-export type {
-  DiscoverGatewaysOptions, DiscoveredGateways, LeaseHandle, MapPortOptions, OpenPinholeOptions, PinholeHandle, PortMappingHandle
-} from './portmap/portmap.ts'
+export { discoverGateways } from './portmap/discover.ts'
+export type { DiscoverGatewaysOptions, DiscoveredGateways } from './portmap/discover.ts'
+export { mapPort, openPinhole } from './portmap/portmap.ts'
+export type { LeaseHandle, MapPortOptions, OpenPinholeOptions, PinholeHandle, PortMappingHandle } from './portmap/portmap.ts'
 export type {
   FirewallStatus, Gateway, GatewayCallOptions, GatewayInfo, GatewayProtocol, MapProtocol, PinholeRequest,
   PortMappingGrant, PortMappingKey, PortMappingRequest

@@ -10,17 +10,10 @@
 import { formatHostPort } from '../../src/host-port.ts'
 import { sameIp, tryParseIp } from '../net/addr.ts'
 import type { NatBehavior } from '../stun/behavior-classify.ts'
+import { recommendationFor } from './recommendation.ts'
+import type { CgnatEvidence, Classification, ClassifyInput, DirectState, ExposureMode, NatType, ReflectorOutcome, TransportMethod } from './types.ts'
 
-/** The eight ADR-043 exposure modes (exact upstream strings). */
-export type ExposureMode =
-  | 'outbound_only'
-  | 'ipv4_public_direct'
-  | 'ipv4_cgnat_blocked'
-  | 'ipv6_direct_firewall_required'
-  | 'ipv6_direct_pinhole_available'
-  | 'relay_required'
-  | 'tunnel_required'
-  | 'dual_stack_available'
+export type { CgnatEvidence, Classification, ClassifyInput, DirectState, ExposureMode, NatType, ReflectorOutcome, TransportMethod } from './types.ts'
 
 /** All exposure modes, in the spec's order. */
 export const EXPOSURE_MODES: readonly ExposureMode[] = [
@@ -30,118 +23,6 @@ export const EXPOSURE_MODES: readonly ExposureMode[] = [
 
 /** Modes that mean "directly reachable". */
 export const DIRECT_MODES: readonly ExposureMode[] = ['ipv4_public_direct', 'dual_stack_available', 'ipv6_direct_pinhole_available']
-
-/** IICP `nat_type` (spec §2.2; `direct` = no NAT). */
-export type NatType = 'direct' | 'full_cone' | 'restricted_cone' | 'port_restricted' | 'symmetric' | 'unknown'
-
-/** IICP `transport_method` values a node can be advised to use. */
-export type TransportMethod = 'direct' | 'upnp_mapped' | 'stun_hole_punch' | 'turn_relay' | 'external_tunnel'
-
-/**
- * Outcome of the dial-back check for one address family. `inconclusive`: the nonce arrived,
- * but from an address this host had contacted while the filtering behaviour is unknown, so an
- * address-restricted filter could explain it.
- */
-export type ReflectorOutcome = 'reachable' | 'unreachable' | 'inconclusive' | 'error' | 'not_run'
-
-/** State of one family's direct path. */
-export type DirectState = 'verified' | 'claimed' | 'refuted' | 'none'
-
-/** What the probe measured, in the shape classification needs. */
-export interface ClassifyInput {
-  /** Port the node serves on. */
-  port: number
-  /** The node is bound to a relay and advertises this relay path (rule 1). */
-  relayEndpoint?: string
-  /** The node advertises this external tunnel URL (rule 2). */
-  tunnelUrl?: string
-  /** IPv4 facts. */
-  ipv4: {
-    /** IPv4 was probed. */
-    enabled: boolean
-    /** Public IPv4 addresses on local interfaces. */
-    publicOnInterface: string[]
-    /** The router's WAN address as it reports it (UPnP GetExternalIPAddress or NAT-PMP). */
-    gatewayWanIp?: string
-    /** Protocol of the router that reported `gatewayWanIp`. */
-    gatewayProtocol?: 'upnp-igd' | 'nat-pmp'
-    /** A router mapping this probe created. */
-    mapping?: { externalIp?: string, externalPort: number }
-    /** A mapping was attempted and refused. */
-    mappingFailed?: boolean
-    /** A gateway answered but reports no public WAN address (UPnP `""`, NAT-PMP result 3). */
-    gatewayWithoutPublicWan?: Array<{ source: 'igd' | 'natpmp', detail: string }>
-    /** Dial-back result over IPv4 (raw: `reachable` = our nonce arrived). */
-    reflector: ReflectorOutcome
-    /** The dial-back came from an address this host had contacted (or the reflector did not say). */
-    reflectorFromContacted?: boolean
-    /** Our IPv4 address as the reflector saw it. */
-    reflectorObserved?: string
-  }
-  /** STUN results; undefined when STUN was not run. */
-  nat?: {
-    udpBlocked: boolean
-    mapping: NatBehavior
-    filtering: NatBehavior
-    /** Server-reflexive (mapped) address. */
-    mappedAddress?: string
-  }
-  /** IPv6 facts. */
-  ipv6: {
-    /** IPv6 was probed. */
-    enabled: boolean
-    /** Usable global IPv6 addresses on local interfaces. */
-    globalAddresses: string[]
-    /** The subset that is stable (not temporary), best first. */
-    stableAddresses: string[]
-    /** A pinhole this probe opened. */
-    pinhole?: { address: string, uniqueId: number, leaseSeconds: number }
-    /** The router's InboundPinholeAllowed, when asked. */
-    pinholeAllowed?: boolean
-    /** Dial-back result over IPv6 (raw). */
-    reflector: ReflectorOutcome
-    /** The dial-back came from an address this host had contacted (or the reflector did not say). */
-    reflectorFromContacted?: boolean
-    /** Our IPv6 address as the reflector saw it. */
-    reflectorObserved?: string
-  }
-}
-
-/** One piece of CGNAT / double-NAT evidence. */
-export interface CgnatEvidence {
-  /** Stable code. */
-  code: 'gateway_wan_cgnat' | 'gateway_wan_private' | 'gateway_wan_not_public' | 'gateway_no_public_wan' | 'stun_gateway_mismatch' | 'stun_mapped_cgnat'
-  /** Human-readable detail. */
-  detail: string
-}
-
-/** The classification result. */
-export interface Classification {
-  /** One of the eight ADR-043 modes. */
-  exposure_mode: ExposureMode
-  /** NAT type from mapping × filtering. */
-  nat_type: NatType
-  /** CGNAT detection. */
-  cgnat: { detected: boolean, evidence: CgnatEvidence[] }
-  /** Our router sits behind another NAT (its WAN is not public, or STUN sees another address). */
-  double_nat: boolean
-  /** IPv4 direct path state. */
-  ipv4_direct: DirectState
-  /** IPv6 direct path state. */
-  ipv6_direct: DirectState
-  /** How each family's dial-back result was counted (after the contacted-address check). */
-  reflector_outcome: { ipv4: ReflectorOutcome, ipv6: ReflectorOutcome }
-  /** First ladder rung an IICP node can use today. */
-  recommended_transport_method: TransportMethod
-  /** Ordered fallbacks. `stun_hole_punch` appears only for cone NATs and is never recommended (IICP's TCP/HTTP transport has no ICE signalling). */
-  ladder: TransportMethod[]
-  /** `verified` only when a reflector confirmed every direct path the mode relies on. */
-  verification: 'verified' | 'self_attested'
-  /** Endpoint to advertise when direct (verified or claimed), else null. */
-  advertised_endpoint: string | null
-  /** Operator guidance. */
-  recommendation: string
-}
 
 /** NAT type from RFC 4787 mapping and filtering behaviour (spec §2.2). */
 export function natTypeFrom (nat: ClassifyInput['nat']): NatType {
@@ -300,59 +181,6 @@ export function classify (input: ClassifyInput): Classification {
       weak: [v4.reflector === 'reachable' ? v4Outcome : 'reachable', v6.reflector === 'reachable' ? v6Outcome : 'reachable']
     })
   }
-}
-
-/** What {@link recommendationFor} words its guidance from. */
-interface RecommendationFacts {
-  mode: ExposureMode
-  verified: boolean
-  endpoint: string | null
-  input: ClassifyInput
-  natType: NatType
-  evidence: CgnatEvidence[]
-  ladder: TransportMethod[]
-  /** Counted outcome of each family's dial-back success (IPv4, IPv6); `reachable` when there was none. */
-  weak: [ReflectorOutcome, ReflectorOutcome]
-}
-
-function recommendationFor ({ mode, verified, endpoint, input, natType, evidence, ladder, weak }: RecommendationFacts): string {
-  const parts: string[] = []
-  const unverified = 'claimed but not verified: run again with --reflector URL to have it dialled back'
-  switch (mode) {
-    case 'relay_required':
-      parts.push(`Serving through the relay ${input.relayEndpoint ?? ''}.`)
-      break
-    case 'tunnel_required':
-      parts.push(`Serving through the external tunnel ${input.tunnelUrl ?? ''}.`)
-      break
-    case 'dual_stack_available':
-      parts.push(`Directly reachable over IPv4 and IPv6 at ${endpoint ?? '?'}${verified ? ' (verified by dial-back).' : `; ${unverified}.`}`)
-      break
-    case 'ipv4_public_direct':
-      parts.push(`Directly reachable over IPv4 at ${endpoint ?? '?'}${verified ? ' (verified by dial-back).' : `; ${unverified}.`}`)
-      break
-    case 'ipv6_direct_pinhole_available':
-      parts.push(`Reachable over IPv6 at ${endpoint ?? '?'}${input.ipv6.pinhole === undefined ? '' : ' through a router pinhole'}; IPv4 is not reachable${verified ? ' (verified by dial-back).' : `; ${unverified}.`}`)
-      break
-    case 'ipv6_direct_firewall_required':
-      parts.push(`Global IPv6 address ${input.ipv6.stableAddresses[0] ?? input.ipv6.globalAddresses[0] ?? ''} but no verified inbound IPv6: open TCP port ${input.port} in the router firewall (or run with --map to request a UPnP pinhole); until then use a tunnel or relay.`)
-      break
-    case 'ipv4_cgnat_blocked':
-      parts.push(`Carrier-grade or double NAT (${evidence.map(e => e.detail).join('; ')}): a router mapping cannot make this node reachable; use a tunnel or relay.`)
-      break
-    case 'outbound_only':
-      parts.push(ladder.includes('upnp_mapped')
-        ? `No inbound path yet; the router offers port mapping (${input.ipv4.gatewayProtocol ?? ''}): run with --map --reflector URL to create and verify it, else use a tunnel or relay.`
-        : 'No inbound path found: use a tunnel or relay (or forward the port on the router and verify with --reflector).')
-      break
-  }
-  const explained = weak.map((o, i) => o === 'unreachable' ? `IPv${i === 0 ? 4 : 6}` : undefined).filter(x => x !== undefined)
-  const unsure = weak.map((o, i) => o === 'inconclusive' ? `IPv${i === 0 ? 4 : 6}` : undefined).filter(x => x !== undefined)
-  if (explained.length > 0) parts.push(`The ${explained.join(' and ')} dial-back came from an address this host had contacted, which the address-dependent NAT filter admits; other hosts cannot connect.`)
-  if (unsure.length > 0) parts.push(`The ${unsure.join(' and ')} dial-back came from an address this host had contacted and the filtering is unknown, so it does not verify reachability from other hosts: use a reflector that dials back from a separate address (dialFrom).`)
-  if (natType === 'symmetric') parts.push('The NAT is symmetric: UDP hole punching will not work.')
-  if (input.nat?.udpBlocked === true) parts.push('Outbound UDP to the STUN servers is blocked.')
-  return parts.join(' ')
 }
 
 /** CLI exit code for a classification (spec §4.5): 0 verified direct, 2 direct but not verified, 1 otherwise. */

@@ -9,7 +9,7 @@
  * corrected classification. Pure functions; no I/O.
  */
 import { isPublicIPv4 } from '../net/addr.ts'
-import type { ClassifyInput, ExposureMode } from './classify.ts'
+import type { ClassifyInput, ExposureMode } from './types.ts'
 
 /** Which decision table to apply. */
 export type QualifyVariant = 'rust' | 'python'

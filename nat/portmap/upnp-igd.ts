@@ -8,6 +8,9 @@
  * of the external port, and sends AddPinhole to the WANIPConnection service (miniupnpd needs
  * WANIPv6FirewallControl, over IPv6). This client speaks IGD v1 and v2 and was checked against
  * miniupnpd 2.3.1 (map, renew, delete, pinhole).
+ *
+ * About 310 lines on purpose: one protocol client (description, SOAP call, the Gateway over it)
+ * whose parts share the service table and error codes; the XML reader and SSDP are separate.
  */
 import { deadline } from '../../src/abort.ts'
 import { ErrorCode, ToolkitError, errorMessage, isToolkitError } from '../../src/errors.ts'

@@ -7,7 +7,8 @@ import { deadline } from '../../src/abort.ts'
 import { ErrorCode, errorMessage } from '../../src/errors.ts'
 import type { Logger } from '../../src/log.ts'
 import { tryParseIp } from '../net/addr.ts'
-import { discoverGateways, mapPort, openPinhole, type DiscoverGatewaysOptions, type DiscoveredGateways, type PinholeHandle, type PortMappingHandle } from '../portmap/portmap.ts'
+import { discoverGateways, type DiscoverGatewaysOptions, type DiscoveredGateways } from '../portmap/discover.ts'
+import { mapPort, openPinhole, type PinholeHandle, type PortMappingHandle } from '../portmap/portmap.ts'
 import type { ProbeIpv6, ProbePortMapping } from './schema.ts'
 
 /** The discovery function (injectable: tests pass a fake gateway at this seam). */
