@@ -14,6 +14,7 @@
  */
 import { deadline } from '../../src/abort.ts'
 import { ErrorCode, ToolkitError, errorMessage, isToolkitError } from '../../src/errors.ts'
+import { unbracketHost } from '../../src/host-port.ts'
 import { tryParseIp } from '../net/addr.ts'
 import { httpRequest } from '../../src/http/request.ts'
 import type { FirewallStatus, Gateway, GatewayCallOptions, GatewayInfo, MapProtocol, PinholeRequest, PortMappingGrant, PortMappingKey, PortMappingRequest } from './types.ts'
@@ -64,7 +65,7 @@ const NO_SUCH_ENTRY = new Set([714, 704])
 const MAX_UPNP_LEASE_S = 604800
 
 function hostOf (url: URL): string {
-  return url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
+  return unbracketHost(url.hostname)
 }
 
 /** Parses a device description; control URLs must stay on the description's host. */

@@ -10,7 +10,7 @@
 import { createSocket, type Socket } from 'node:dgram'
 import { deadline, throwIfAborted, abortError } from '../../src/abort.ts'
 import { ErrorCode, ToolkitError } from '../../src/errors.ts'
-import { formatHostPort } from '../../src/host-port.ts'
+import { formatHostPort, unbracketHost } from '../../src/host-port.ts'
 import { tryParseIp } from '../net/addr.ts'
 
 /** UPnP search targets for an Internet gateway, most capable first. */
@@ -79,7 +79,7 @@ export function parseSsdpResponse (msg: Buffer, from: string): SsdpResponse | un
   } catch {
     return undefined
   }
-  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
+  const host = unbracketHost(url.hostname)
   if (url.protocol !== 'http:' || tryParseIp(host) === undefined) return undefined
   const out: SsdpResponse = { location: url.href, st, from }
   const usn = headers.get('usn')

@@ -40,6 +40,18 @@ const PINNED: Record<string, string[]> = {
     'DIALBACK_PATH', 'EXPOSURE_MODES', 'PROBE_SCHEMA_ID', 'classify', 'createDialbackRoute', 'createReflectorServer',
     'createStunServer', 'discoverGateways', 'discoverNatBehavior', 'exitCodeFor', 'formatAddress', 'mapPort',
     'openPinhole', 'probeNetwork', 'stunBinding', 'verifyReachability'
+  ],
+  './nat/stun': [
+    'AttributeType', 'DEFAULT_LAST_WAIT_MULTIPLIER', 'DEFAULT_MAX_REQUESTS', 'DEFAULT_NAT_BEHAVIOR_TIMEOUT_MS',
+    'DEFAULT_RTO_MS', 'DEFAULT_STUN_SOFTWARE', 'FINGERPRINT_XOR', 'HEADER_BYTES', 'MAGIC_COOKIE', 'MAX_ATTRIBUTES',
+    'MAX_PADDING_BYTES', 'MAX_SOFTWARE_BYTES', 'MAX_STUN_DATAGRAM_BYTES', 'MAX_USERNAME_BYTES', 'StunMethod',
+    'TRANSACTION_ID_BYTES', 'appendFingerprint', 'appendMessageIntegrity', 'bindingRequestAttributes',
+    'createStunServer', 'decodeAddress', 'decodeChangeRequest', 'decodeErrorCode', 'decodeMessage',
+    'decodeResponsePort', 'decodeText', 'decodeUnknownAttributes', 'decodeXorAddress', 'discoverNatBehavior',
+    'encodeAddress', 'encodeChangeRequest', 'encodeErrorCode', 'encodeMessage', 'encodeResponsePort', 'encodeText',
+    'encodeUnknownAttributes', 'encodeXorAddress', 'formatAddress', 'getAttribute', 'isComprehensionRequired',
+    'looksLikeStun', 'messageType', 'newTransactionId', 'parseBindingResponse', 'retransmissionScheduleMs',
+    'splitMessageType', 'stunBinding', 'stunTransaction', 'verifyMessageIntegrity'
   ]
 }
 
