@@ -11,7 +11,8 @@ import type { Logger } from '../src/log.ts'
 import { MsgType, type Frame } from '../src/protocol/frame.ts'
 import { encodeAck, encodeRelayAckError, encodeRelayAckOk, parseRelayBind, type RelayBind } from '../src/protocol/messages.ts'
 import { FrameConnection, type ByteStream } from '../src/transport/frame-connection.ts'
-import { admitBind, type AdmissionContext } from './admission.ts'
+import { admitBind, BIND_REJECT_REASONS, type AdmissionContext, type AdmissionResult } from './admission.ts'
+import type { SessionDirectory } from './fleet-plugin.ts'
 import type { BindOutcome, RelayMetrics } from './metrics.ts'
 import type { ResolvedRelayOptions } from './options.ts'
 import type { SessionRegistry } from './session-registry.ts'
@@ -24,7 +25,7 @@ const MAX_HANDSHAKE_BYTES = 64 * 1024
 const KEEPALIVE_DELAY_MS = 30_000
 const ACK_FRAME = encodeAck()
 
-type ConnState = 'init' | 'bind' | 'closing' | 'bound'
+type ConnState = 'init' | 'bind' | 'admitting' | 'closing' | 'bound'
 
 /** How a worker reached the relay-accept server (the `transport` metrics label). */
 export type RelayTransport = 'tcp' | 'tls' | 'ws' | 'wss' | 'long-poll'
@@ -52,6 +53,8 @@ export interface AcceptServerContext {
   advertisedHttpPort: () => number
   /** Observes every bind decision with the connection's transport (transport metrics). */
   onBind?: (outcome: BindOutcome, transport: RelayTransport) => void
+  /** A fleet's session directory: a bind that passed admission must also win the fleet-wide claim. */
+  directory?: SessionDirectory | undefined
 }
 
 /** The relay-accept listener and its handshaking connections. */
@@ -60,6 +63,8 @@ export class AcceptServer {
   readonly #server: Server
   readonly #pending = new Set<Connection>()
   readonly #pendingPerIp = new Map<string, number>()
+  /** Worker ids with an admission in progress (a fleet's admission awaits shared state). */
+  readonly #admitting = new Set<string>()
   #closing = false
 
   constructor (ctx: AcceptServerContext) {
@@ -175,8 +180,37 @@ export class AcceptServer {
   }
 
   #bind (c: Connection, bind: RelayBind): void {
+    c.state = 'admitting'
+    if (this.#admitting.has(bind.workerId)) {
+      this.#decide(c, bind, { ok: false, outcome: 'already_bound', reason: BIND_REJECT_REASONS.already_bound }, '')
+      return
+    }
+    this.#admitting.add(bind.workerId)
+    this.#admit(c, bind).catch((err: unknown) => {
+      this.#ctx.logger.error({ err, workerId: bind.workerId }, 'bind admission failed')
+      c.conn.destroy()
+    }).finally(() => { this.#admitting.delete(bind.workerId) })
+  }
+
+  async #admit (c: Connection, bind: RelayBind): Promise<void> {
+    let result = await admitBind(this.#ctx.admission, bind, c.ip)
+    let token = ''
+    const directory = this.#ctx.directory
+    if (result.ok && directory !== undefined) {
+      const claim = await directory.claim(bind.workerId, bind.models)
+      if (claim.ok) token = claim.token
+      else result = { ok: false, outcome: claim.outcome === 'already_bound' ? 'already_bound' : 'capacity', reason: BIND_REJECT_REASONS[claim.outcome === 'already_bound' ? 'already_bound' : 'capacity'] }
+    }
+    if (result.ok && (c.conn.closed || this.#closing)) {
+      directory?.release(bind.workerId, token)
+      c.conn.destroy()
+      return
+    }
+    this.#decide(c, bind, result, token)
+  }
+
+  #decide (c: Connection, bind: RelayBind, result: AdmissionResult, token: string): void {
     const { registry, metrics, options } = this.#ctx
-    const result = admitBind(this.#ctx.admission, bind, c.ip)
     metrics.bind(result.ok ? 'ok' : result.outcome)
     this.#ctx.onBind?.(result.ok ? 'ok' : result.outcome, c.transport)
     if (!result.ok) {
@@ -195,10 +229,14 @@ export class AcceptServer {
       maxCallsInFlight: options.maxCallsInFlightPerSession,
       logger,
       onBytesOut: metrics.bytesOut,
-      onEnd: (s) => { registry.removeIf(s) }
+      onEnd: (s) => {
+        registry.removeIf(s)
+        this.#ctx.directory?.ended(s)
+      }
     })
     c.session = session
     registry.set(session)
+    this.#ctx.directory?.hold(token, session)
     result.replaces?.destroy(new ToolkitError(ErrorCode.SessionClosed, 'replaced by a new bind of the same worker id'))
     session.sendAck(encodeRelayAckOk(bind.workerId, this.#ctx.advertisedHttpPort()))
     logger.info({ models: bind.models.length, rebind: result.replaces !== undefined }, 'worker bound')

@@ -6,9 +6,9 @@
  * TypeScript SDKs do (not Rust's unverified accept).
  */
 import type { Logger } from '../src/log.ts'
-import type { FixedWindowLimiter } from '../src/rate-limit.ts'
 import { verifyBindTicket } from '../src/protocol/bind-ticket.ts'
 import type { RelayBind } from '../src/protocol/messages.ts'
+import type { BindRateLimiter } from './fleet-plugin.ts'
 import type { BindOutcome } from './metrics.ts'
 import type { ReplayCache } from './replay-cache.ts'
 import type { SessionRegistry } from './session-registry.ts'
@@ -42,7 +42,7 @@ export interface AdmissionContext {
    * passed the ticket and alive checks, including those refused by it or refused later for
    * capacity or replay; ticket refusals, alive conflicts and rebinds never reach it.
    */
-  rateLimiter: FixedWindowLimiter
+  rateLimiter: BindRateLimiter
   replayCache: ReplayCache
   /** Unix-milliseconds clock for ticket expiry and the replay cache. */
   now: () => number
@@ -53,8 +53,12 @@ function refuse (outcome: Exclude<BindOutcome, 'ok'>): AdmissionResult {
   return { ok: false, outcome, reason: BIND_REJECT_REASONS[outcome] }
 }
 
-/** Decides one RELAY_BIND from source address `ip` (synchronous, so binds never interleave). */
-export function admitBind (ctx: AdmissionContext, bind: RelayBind, ip: string): AdmissionResult {
+/**
+ * Decides one RELAY_BIND from source address `ip`. With the in-memory limiter and cache every
+ * step is synchronous, so binds never interleave; a fleet's shared ones answer asynchronously
+ * and the accept server keeps one admission per worker id at a time.
+ */
+export async function admitBind (ctx: AdmissionContext, bind: RelayBind, ip: string): Promise<AdmissionResult> {
   const nowSeconds = Math.floor(ctx.now() / 1000)
   let claims: { jti: string, exp: number } | undefined
   if (bind.ticket !== undefined && ctx.ticketPublicKey !== undefined) {
@@ -72,10 +76,10 @@ export function admitBind (ctx: AdmissionContext, bind: RelayBind, ip: string): 
   const existing = ctx.registry.get(bind.workerId)
   if (existing?.alive === true) return refuse('already_bound')
   // A rebind of a registered (dead) worker id is exempt from the rate limit and the cap.
-  if (existing === undefined && !ctx.rateLimiter.hit(ip, performance.now()).allowed) return refuse('rate_limited')
+  if (existing === undefined && !(await ctx.rateLimiter.hit(ip, performance.now())).allowed) return refuse('rate_limited')
   if (existing === undefined && ctx.registry.size >= ctx.maxSessions) return refuse('capacity')
   if (claims !== undefined) {
-    const consumed = ctx.replayCache.consume(claims.jti, claims.exp, nowSeconds)
+    const consumed = await ctx.replayCache.consume(claims.jti, claims.exp, nowSeconds)
     if (consumed === 'replayed') return refuse('replayed')
     if (consumed === 'full') {
       ctx.logger.warn('bind ticket replay cache is full of live tickets')

@@ -7,6 +7,7 @@ import { ErrorCode, ToolkitError, isToolkitError } from '../src/errors.ts'
 import type { LifecycleEvent } from '../src/protocol/messages.ts'
 import type { Logger } from '../src/log.ts'
 import { createTokenBucketLimiter } from '../src/rate-limit.ts'
+import { callTarget, type RemoteCalls } from './fleet-plugin.ts'
 import type { CallOutcome, RelayMetrics } from './metrics.ts'
 import type { SessionRegistry } from './session-registry.ts'
 
@@ -92,6 +93,8 @@ export interface ForwarderContext {
   registry: SessionRegistry
   metrics: RelayMetrics
   forwardTimeoutMs: number
+  /** In a fleet: calls for workers bound to another relay go to their owner. */
+  remote?: RemoteCalls | undefined
   /** Failed calls are logged here at warn, at most {@link FAILURE_LOGS_PER_SECOND} per second. */
   logger?: Logger
 }
@@ -116,7 +119,7 @@ export function createForwarder (ctx: ForwarderContext): Forwarder {
   }
 
   async function forward (workerId: string, taskJson: Uint8Array, options: ForwardOptions = {}): Promise<ForwardResult> {
-    const session = registry.alive(workerId)
+    const session = callTarget(registry, ctx.remote, workerId)
     if (session === undefined) {
       metrics.call('no_session')
       throw noSession(workerId)
@@ -136,7 +139,7 @@ export function createForwarder (ctx: ForwarderContext): Forwarder {
   }
 
   async function * stream (workerId: string, task: Record<string, unknown>, options: ForwardOptions = {}): AsyncGenerator<LifecycleEvent> {
-    const session = registry.alive(workerId)
+    const session = callTarget(registry, ctx.remote, workerId)
     if (session === undefined) {
       metrics.call('no_session')
       throw noSession(workerId)
@@ -153,7 +156,7 @@ export function createForwarder (ctx: ForwarderContext): Forwarder {
         yield * waiter
         outcome = 'ok'
       } finally {
-        await waiter.return()
+        await waiter.return?.()
       }
     } catch (err) {
       outcome = isToolkitError(err, ErrorCode.StreamViolation) ? 'bad_result' : outcomeOf(err)

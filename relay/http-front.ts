@@ -146,7 +146,7 @@ export class HttpFront {
         return
       }
       if (slash > 0 && sub === '/iicp/health') {
-        if (method === 'GET') relayForHealth(this.#ctx, res, workerId)
+        if (method === 'GET') await relayForHealth(this.#ctx, res, workerId, signal)
         else notAllowed(res, 'GET')
         return
       }

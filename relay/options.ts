@@ -13,6 +13,7 @@ import {
 import { silentLogger, type Logger } from '../src/log.ts'
 import { bindTicketPublicKey } from '../src/protocol/bind-ticket.ts'
 import { resolveTransportOptions, type RelayTransportOptions, type ResolvedRelayTransportOptions } from './transports/options.ts'
+import type { RelayFleet } from './fleet-plugin.ts'
 
 /** Options for {@link createRelay}. All are optional. */
 export interface RelayOptions extends RelayTransportOptions {
@@ -74,6 +75,12 @@ export interface RelayOptions extends RelayTransportOptions {
   extraRoutes?: ExtensionRoute[]
   /** Serve `GET /metrics` on the HTTP front; false when the metrics are served elsewhere (`iicp-relay --metrics-port`). @default true */
   metricsOnHttpFront?: boolean
+  /**
+   * Join a fleet: share the session directory, the ticket replay cache and the bind rate limit
+   * with other relays, and forward calls for workers bound elsewhere to their owner
+   * (`createRedisFleet` from relay/fleet/). Without it the relay stands alone. @default none
+   */
+  fleet?: RelayFleet
 }
 
 /** {@link RelayOptions} with every default applied and validated. */
@@ -103,6 +110,7 @@ export interface ResolvedRelayOptions extends ResolvedRelayTransportOptions {
   now: () => number
   extraRoutes: ExtensionRoute[]
   metricsOnHttpFront: boolean
+  fleet: RelayFleet | undefined
 }
 
 function invalid (message: string): ToolkitError {
@@ -161,6 +169,7 @@ export function resolveRelayOptions (options: RelayOptions = {}): ResolvedRelayO
     now: options.now ?? Date.now,
     extraRoutes: [...(options.extraRoutes ?? [])],
     metricsOnHttpFront: options.metricsOnHttpFront ?? true,
+    fleet: options.fleet,
     ...resolveTransportOptions(options, idleTimeoutMs)
   }
 }

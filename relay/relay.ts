@@ -94,33 +94,36 @@ export function createRelay (options: RelayOptions = {}): Relay {
     logger,
     advertisedHttpPort: () => opts.advertisedHttpPort ?? httpPort,
     onBind: (outcome, transport) => { transports.onBind(outcome, transport) },
+    directory: opts.fleet?.directory,
     admission: {
       requireTicket: opts.requireTicket,
       ticketPublicKey: opts.ticketPublicKey,
       audience: opts.nodeId,
       maxSessions: opts.maxSessions,
       registry,
-      rateLimiter: createFixedWindowLimiter({
+      rateLimiter: opts.fleet?.rateLimiter ?? createFixedWindowLimiter({
         limit: opts.bindRateLimit,
         windowMs: opts.bindRateWindowMs,
         maxKeys: MAX_BIND_RATE_SOURCES,
         pruneAt: BIND_RATE_PRUNE_AT,
         whenFull: 'evict-oldest'
       }),
-      replayCache: createReplayCache(),
+      replayCache: opts.fleet?.replayCache ?? createReplayCache(),
       now: opts.now,
       logger
     }
   })
   const transports = createRelayTransports(opts, acceptServer, metrics.registry, logger)
-  const forwarder = createForwarder({ registry, metrics, forwardTimeoutMs: opts.forwardTimeoutMs, logger })
+  const forwarder = createForwarder({ registry, metrics, forwardTimeoutMs: opts.forwardTimeoutMs, logger, remote: opts.fleet?.remote })
   const http = new HttpFront({
     registry,
     forwarder,
     metrics,
     maxRequestBodyBytes: opts.maxRequestBodyBytes,
     metricsOnHttpFront: opts.metricsOnHttpFront,
+    remote: opts.fleet?.remote,
     status: () => ({
+      ...(opts.fleet === undefined ? {} : { fleet: opts.fleet.status() }),
       node_id: opts.nodeId,
       sessions: registry.size,
       max_sessions: opts.maxSessions,
@@ -139,7 +142,14 @@ export function createRelay (options: RelayOptions = {}): Relay {
   let closing: Promise<void> | undefined
 
   async function start (): Promise<RelayAddress> {
-    httpPort = await http.listen(opts.host, opts.httpPort)
+    // A fleet member joins (internal listener, Redis) before it accepts binds or calls.
+    await opts.fleet?.start({ alive: id => registry.alive(id), sessionCount: () => registry.size, maxSessions: opts.maxSessions, forwardTimeoutMs: opts.forwardTimeoutMs })
+    try {
+      httpPort = await http.listen(opts.host, opts.httpPort)
+    } catch (err) {
+      await opts.fleet?.close()
+      throw err
+    }
     let relayPort: number
     let tlsRelayPort: number | undefined
     try {
@@ -149,6 +159,7 @@ export function createRelay (options: RelayOptions = {}): Relay {
       await http.close(0)
       await acceptServer.stopListening()
       await transports.close()
+      await opts.fleet?.close()
       throw err
     }
     if (closing === undefined) {
@@ -170,6 +181,7 @@ export function createRelay (options: RelayOptions = {}): Relay {
     const stopped = acceptServer.stopListening()
     const transportsStopped = transports.close()
     await acceptServer.closeSessions(CLOSE_GRACE_MS)
+    await opts.fleet?.close()
     await http.close(CLOSE_GRACE_MS)
     await stopped
     await transportsStopped

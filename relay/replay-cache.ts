@@ -10,8 +10,8 @@ export type ConsumeOutcome = 'ok' | 'replayed' | 'full'
 
 /** The one-use jti cache. */
 export interface ReplayCache {
-  /** Consumes `jti` (valid until `expSeconds`) at `nowSeconds`. */
-  consume: (jti: string, expSeconds: number, nowSeconds: number) => ConsumeOutcome
+  /** Consumes `jti` (valid until `expSeconds`) at `nowSeconds` (a fleet's cache answers asynchronously). */
+  consume: (jti: string, expSeconds: number, nowSeconds: number) => ConsumeOutcome | Promise<ConsumeOutcome>
   /** Number of remembered jtis. */
   readonly size: number
 }

@@ -45,7 +45,8 @@ export function sendCompleted (res: ServerResponse, taskId: string, answer: Forw
 /**
  * Maps a forwarding failure to its HTTP answer: 404 IICP-E030 (no alive session), 429
  * IICP-E021 with Retry-After (too many calls in flight), 500 `{"task_id","status":"error",
- * "error":{"message"}}` (the worker failed or answered garbage), 502 IICP-E031 otherwise.
+ * "error":{"message"}}` (the worker failed or answered garbage), 503 `fleet_unavailable` with
+ * Retry-After (a fleet relay could not look up the worker's owner), 502 IICP-E031 otherwise.
  */
 export function sendForwardError (res: ServerResponse, err: unknown, taskId: string, notFoundMessage: string): void {
   if (res.headersSent || res.destroyed) return
@@ -54,6 +55,8 @@ export function sendForwardError (res: ServerResponse, err: unknown, taskId: str
     sendError(res, 404, IicpCode.NoSession, notFoundMessage)
   } else if (code === ErrorCode.SessionBusy) {
     sendError(res, 429, IicpCode.Capacity, `capacity_exceeded: ${errorMessage(err)}`, { 'retry-after': String(BUSY_RETRY_AFTER_SECONDS) })
+  } else if (code === ErrorCode.FleetUnavailable) {
+    sendError(res, 503, 'fleet_unavailable', errorMessage(err), { 'retry-after': String(BUSY_RETRY_AFTER_SECONDS) })
   } else if (code === ErrorCode.WorkerError || code === ErrorCode.BadResult) {
     sendJson(res, 500, { task_id: taskId, status: 'error', error: { message: errorMessage(err) } })
   } else {

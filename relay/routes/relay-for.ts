@@ -14,7 +14,7 @@ const NO_SESSION = 'no alive relay session for this worker'
 
 /** `POST /v1/relay-for/{wid}/v1/task`: the body is forwarded byte for byte as CALL key 5. */
 export async function relayForTask (ctx: RouteContext, req: IncomingMessage, res: ServerResponse, workerId: string, signal: AbortSignal): Promise<void> {
-  if (ctx.registry.alive(workerId) === undefined) {
+  if (ctx.registry.alive(workerId) === undefined && ctx.remote === undefined) {
     // Answered before reading the body; the rest of the body is discarded by node:http.
     ctx.metrics.call('no_session')
     sendError(res, 404, IicpCode.NoSession, NO_SESSION)
@@ -37,12 +37,23 @@ export async function relayForTask (ctx: RouteContext, req: IncomingMessage, res
   }
 }
 
-/** `GET /v1/relay-for/{wid}/iicp/health`: 200 with the models from RELAY_BIND while alive, else 404 IICP-E030. */
-export function relayForHealth (ctx: RouteContext, res: ServerResponse, workerId: string): void {
-  const session = ctx.registry.alive(workerId)
-  if (session === undefined) {
+/**
+ * `GET /v1/relay-for/{wid}/iicp/health`: 200 with the models from RELAY_BIND while alive (in a
+ * fleet: on any relay of the fleet), else 404 IICP-E030.
+ */
+export async function relayForHealth (ctx: RouteContext, res: ServerResponse, workerId: string, signal: AbortSignal): Promise<void> {
+  let models = ctx.registry.alive(workerId)?.models
+  if (models === undefined && ctx.remote !== undefined) {
+    try {
+      models = (await ctx.remote.health(workerId, signal))?.models
+    } catch (err) {
+      sendForwardError(res, err, '', NO_SESSION)
+      return
+    }
+  }
+  if (models === undefined) {
     sendError(res, 404, IicpCode.NoSession, NO_SESSION)
     return
   }
-  sendJson(res, 200, { status: 'ok', node_id: workerId, via_relay: true, models: session.models })
+  sendJson(res, 200, { status: 'ok', node_id: workerId, via_relay: true, models })
 }
