@@ -6,7 +6,7 @@
  * live there too) and adds the range.
  */
 import ipaddr from 'ipaddr.js'
-import { parseIpLiteral, type IpLiteral } from '../../src/host-port.ts'
+import { parseIpLiteral, tryParseIpLiteral, type IpLiteral } from '../../src/host-port.ts'
 
 /**
  * Range an address belongs to. `global` means public unicast: for IPv4 anything not in a
@@ -84,18 +84,17 @@ const V6_RANGES: Record<string, Cidr[]> = {
  * ```
  */
 export function parseIp (text: string): ParsedIp {
-  const literal = parseIpLiteral(text)
-  return { ...literal, range: rangeOf(ipaddr.parse(literal.address)) }
+  return withRange(parseIpLiteral(text))
 }
 
 /** Like {@link parseIp} but returns undefined instead of throwing. */
 export function tryParseIp (text: string | undefined | null): ParsedIp | undefined {
-  if (typeof text !== 'string') return undefined
-  try {
-    return parseIp(text)
-  } catch {
-    return undefined
-  }
+  const literal = tryParseIpLiteral(text)
+  return literal === undefined ? undefined : withRange(literal)
+}
+
+function withRange (literal: IpLiteral): ParsedIp {
+  return { ...literal, range: rangeOf(ipaddr.parse(literal.address)) }
 }
 
 function rangeOf (addr: ipaddr.IPv4 | ipaddr.IPv6): AddressRange {
