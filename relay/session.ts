@@ -9,7 +9,7 @@ import { ErrorCode, ToolkitError, isToolkitError } from '../src/errors.ts'
 import type { Logger } from '../src/log.ts'
 import { MsgType, type Frame } from '../src/protocol/frame.ts'
 import {
-  encodeCall, encodeClose, encodePong, encodeStreamCall, parsePingEcho, parseResponse, peekCallId, type RelayBind, type ResponseMessage
+  encodeCall, encodeClose, encodePong, encodeStreamCall, parsePingEcho, parseResponse, type RelayBind, type ResponseMessage
 } from '../src/protocol/messages.ts'
 import type { FrameConnection } from '../src/transport/frame-connection.ts'
 import { FrameWriter } from './frame-writer.ts'
@@ -220,7 +220,9 @@ export class BoundWorkerSession {
     try {
       msg = parseResponse(payload)
     } catch (err) {
-      const callId = peekCallId(payload)
+      // The parser reports the call id it found (payloads are decoded once, never again here).
+      const found = isToolkitError(err) ? err.details?.callId : undefined
+      const callId = typeof found === 'string' ? found : undefined
       const entry = callId === undefined ? undefined : this.#pending.get(callId)
       this.#ctx.logger.debug({ err }, 'unparseable RESPONSE')
       entry?.fail(new ToolkitError(ErrorCode.BadResult, 'worker sent an unparseable RESPONSE', { cause: err }))

@@ -8,6 +8,35 @@ export const FRAME_HEADER_BYTES = 12
 /** Largest payload a frame may carry: 16 MiB, as the upstream relay and worker readers enforce. */
 export const MAX_FRAME_PAYLOAD_BYTES = 16 * 1024 * 1024
 
+/**
+ * Largest payload of a control frame (INIT, RELAY_BIND, PING, CLOSE): 32 KiB, room for a
+ * RELAY_BIND with a ticket and a long model list; a larger announced length closes the
+ * connection as soon as the header arrives.
+ */
+export const MAX_CONTROL_PAYLOAD_BYTES = 32 * 1024
+/**
+ * Most CBOR data items one frame payload may hold. The hot CALL/RESPONSE shape is 5 items;
+ * lifecycle events a few dozen. Bounds decode work (cborg spends about 0.2–0.8 µs per item).
+ */
+export const MAX_CBOR_ITEMS = 16_384
+/** CBOR items any payload may hold; larger payloads earn one more per {@link CBOR_BYTES_PER_ITEM} bytes, up to {@link MAX_CBOR_ITEMS}. */
+export const CBOR_ITEM_BASE = 1024
+/** Payload bytes that allow one more CBOR item beyond {@link CBOR_ITEM_BASE}. */
+export const CBOR_BYTES_PER_ITEM = 2
+/** Most CBOR items a control frame (RELAY_BIND, PING) may hold: a bind's keys, ticket and up to ~1,000 models. */
+export const MAX_CONTROL_CBOR_ITEMS = 1024
+/** Most CBOR items skipped while looking for a call id in a payload that failed to parse (no structure is built). */
+export const MAX_CBOR_SKIP_ITEMS = 1024 * 1024
+/** Deepest CBOR nesting of maps and arrays in one frame payload. */
+export const MAX_CBOR_DEPTH = 16
+/**
+ * Maps and arrays one payload may hold: this base plus one per {@link CBOR_BYTES_PER_CONTAINER}
+ * payload bytes, so the decoded structure stays within a small multiple of the bytes received.
+ */
+export const CBOR_CONTAINER_BASE = 64
+/** Payload bytes that allow one more CBOR map or array beyond {@link CBOR_CONTAINER_BASE}. */
+export const CBOR_BYTES_PER_CONTAINER = 16
+
 /** Default relay HTTP port (HTTP front; advertised in RELAY_ACK key 4). */
 export const DEFAULT_RELAY_HTTP_PORT = 9484
 /** Default relay-accept port (workers dial this). */

@@ -3,7 +3,7 @@
  * payload length u32be) followed by the payload. One-shot and streaming decoders.
  */
 import { ErrorCode, ToolkitError } from '../errors.ts'
-import { FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD_BYTES } from '../limits.ts'
+import { FRAME_HEADER_BYTES, MAX_CONTROL_PAYLOAD_BYTES, MAX_FRAME_PAYLOAD_BYTES } from '../limits.ts'
 
 /** The four magic bytes every frame starts with. */
 export const FRAME_MAGIC: Buffer = Buffer.from('IICP', 'ascii')
@@ -29,6 +29,14 @@ export const MsgType = {
 /** A message type byte. */
 export type MsgType = typeof MsgType[keyof typeof MsgType]
 
+/** Control frames: small by nature, so their payload has its own limit ({@link MAX_CONTROL_PAYLOAD_BYTES}). */
+const CONTROL_TYPES: ReadonlySet<number> = new Set([MsgType.Init, MsgType.RelayBind, MsgType.Ping, MsgType.Close])
+
+/** True for the control frame types (INIT, RELAY_BIND, PING, CLOSE). */
+export function isControlFrameType (type: number): boolean {
+  return CONTROL_TYPES.has(type)
+}
+
 /** A decoded frame. `payload` may be a view into the receive buffer. */
 export interface Frame {
   /** Version byte as received (not validated, as upstream). */
@@ -50,6 +58,8 @@ export type FrameDecodeResult =
   | { outcome: 'reject', reason: FrameRejectReason }
 
 const EMPTY = Buffer.alloc(0)
+/** What an HTTP server answers first: a peer sending it instead of IICP magic dialled the wrong port. */
+const HTTP_PREFIX = Buffer.from('HTTP/', 'latin1')
 
 /** Writes a frame header for `payloadLength` bytes into `target` at `offset`. */
 export function writeFrameHeader (target: Buffer, offset: number, type: number, payloadLength: number, flags = 0): void {
@@ -95,17 +105,25 @@ export function decodeFrame (buf: Uint8Array, maxPayload = MAX_FRAME_PAYLOAD_BYT
  */
 export class FrameDecoder {
   readonly #maxPayload: number
+  readonly #maxControlPayload: number
   #chunks: Buffer[] = []
   #size = 0
   #header: { version: number, type: number, flags: number, length: number } | undefined
 
-  constructor (maxPayload = MAX_FRAME_PAYLOAD_BYTES) {
+  /** `maxControlPayload` bounds INIT, RELAY_BIND, PING and CLOSE (never above `maxPayload`). */
+  constructor (maxPayload = MAX_FRAME_PAYLOAD_BYTES, maxControlPayload = MAX_CONTROL_PAYLOAD_BYTES) {
     this.#maxPayload = maxPayload
+    this.#maxControlPayload = Math.min(maxControlPayload, maxPayload)
   }
 
   /** Bytes received but not yet returned as frames. */
   get bufferedBytes (): number {
     return this.#size
+  }
+
+  /** The payload length of the frame being received (its header is in), or 0 between frames. */
+  get partialFrameLength (): number {
+    return this.#header?.length ?? 0
   }
 
   /** Adds a chunk and returns every frame it completes. Throws ERR_FRAME_MAGIC or ERR_FRAME_TOO_LARGE. */
@@ -121,8 +139,10 @@ export class FrameDecoder {
         if (this.#size < FRAME_HEADER_BYTES) break
         const h = this.#take(FRAME_HEADER_BYTES)
         const length = h.readUInt32BE(8)
-        if (length > this.#maxPayload) {
-          throw new ToolkitError(ErrorCode.FrameTooLarge, `frame length ${length} exceeds the ${this.#maxPayload}-byte limit`, { details: { length } })
+        const type = h[5] ?? 0
+        const limit = isControlFrameType(type) ? this.#maxControlPayload : this.#maxPayload
+        if (length > limit) {
+          throw new ToolkitError(ErrorCode.FrameTooLarge, `frame length ${length} exceeds the ${limit}-byte limit of type 0x${type.toString(16)}`, { details: { length, type, limit } })
         }
         this.#header = { version: h[4] ?? 0, type: h[5] ?? 0, flags: h[6] ?? 0, length }
       }
@@ -140,7 +160,10 @@ export class FrameDecoder {
     const have = Math.min(4, this.#size)
     const prefix = first.length >= have ? first.subarray(0, have) : Buffer.concat(this.#chunks).subarray(0, have)
     if (!prefix.equals(FRAME_MAGIC.subarray(0, have))) {
-      throw new ToolkitError(ErrorCode.FrameMagic, 'frame does not start with IICP magic')
+      const http = prefix.equals(HTTP_PREFIX.subarray(0, have))
+      throw new ToolkitError(ErrorCode.FrameMagic, http
+        ? 'the peer answered in HTTP, not IICP framing: this is an HTTP server; the relay-accept port is usually 9485'
+        : 'frame does not start with IICP magic', { details: { http } })
     }
   }
 

@@ -4,7 +4,8 @@
  * CBOR, and strict parsers that accept any key order and ignore unknown keys.
  */
 import { ErrorCode, ToolkitError } from '../errors.ts'
-import { decodePayloadMap, encodeCbor } from './cbor.ts'
+import { CONTROL_CBOR_LIMITS, SKIP_CBOR_LIMITS, decodePayloadMap, encodeCbor } from './cbor.ts'
+import { peekMapText } from './cbor-scan.ts'
 import { encodeBodyFrame, readBodyAndCallId } from './body-frame.ts'
 import { encodeFrame, MsgType } from './frame.ts'
 import {
@@ -99,7 +100,7 @@ export function encodeRelayBind (bind: RelayBind): Buffer {
  * then closes silently). A bstr worker id is accepted as UTF-8, as the Rust relay does.
  */
 export function parseRelayBind (payload: Uint8Array): RelayBind {
-  const map = decodePayloadMap(payload)
+  const map = decodePayloadMap(payload, CONTROL_CBOR_LIMITS)
   const workerId = textOf(map.get(RelayBindKey.WorkerId))
   if (workerId === undefined || workerId === '') throw protocolError('RELAY_BIND without worker_id')
   const intent = textOf(map.get(RelayBindKey.Intent)) ?? ''
@@ -146,7 +147,10 @@ export function encodeStreamCall (callId: string, sessionId: string, taskId: str
 export function parseCall (payload: Uint8Array): CallMessage {
   const fast = readBodyAndCallId(payload)
   if (fast !== undefined && fast.callId !== '') return fast
-  const map = decodePayloadMap(payload)
+  return withCallId(payload, () => parseCallMap(decodePayloadMap(payload)))
+}
+
+function parseCallMap (map: Map<unknown, unknown>): CallMessage {
   const callId = textOf(map.get(CallKey.CallId))
   if (callId === undefined || callId === '') throw protocolError('CALL without call_id')
   const body = bytesOf(map.get(CallKey.Body))
@@ -161,13 +165,27 @@ export function parseCall (payload: Uint8Array): CallMessage {
   }
 }
 
-/** Best-effort call id of a CALL that failed to parse, so the worker can still answer it. */
+/**
+ * Best-effort call id (key 15) of a CALL or RESPONSE that failed to parse, so its waiter can
+ * still be answered. It skips the other entries without decoding them (bounded like a decode).
+ * The parsers already put it in their error's `details.callId`; this is for other callers.
+ */
 export function peekCallId (payload: Uint8Array): string | undefined {
+  const id = peekMapText(payload, CallKey.CallId, SKIP_CBOR_LIMITS)
+  return id === '' ? undefined : id
+}
+
+/**
+ * Runs `parse`; a failure is rethrown as a ToolkitError whose `details.callId` holds the
+ * payload's call id when one can be found, so the caller need not decode the payload again.
+ */
+function withCallId<T> (payload: Uint8Array, parse: () => T): T {
   try {
-    const id = textOf(decodePayloadMap(payload).get(CallKey.CallId))
-    return id === '' ? undefined : id
-  } catch {
-    return undefined
+    return parse()
+  } catch (err) {
+    const callId = peekCallId(payload)
+    if (callId === undefined || !(err instanceof ToolkitError)) throw err
+    throw new ToolkitError(err.code, err.message, { cause: err.cause, details: { ...err.details, callId } })
   }
 }
 
@@ -225,7 +243,10 @@ function parseLifecycle (map: Map<unknown, unknown>, rawBlock: unknown): Lifecyc
 export function parseResponse (payload: Uint8Array): ResponseMessage {
   const fast = readBodyAndCallId(payload)
   if (fast !== undefined && fast.callId !== '') return { kind: 'buffered', ...fast }
-  const map = decodePayloadMap(payload)
+  return withCallId(payload, () => parseResponseMap(decodePayloadMap(payload)))
+}
+
+function parseResponseMap (map: Map<unknown, unknown>): ResponseMessage {
   if (map.has(LifecycleKey.Lifecycle)) return { kind: 'lifecycle', event: parseLifecycle(map, map.get(LifecycleKey.Lifecycle)) }
   const callId = textOf(map.get(CallKey.CallId))
   if (callId === undefined || callId === '') throw protocolError('RESPONSE without call_id')
@@ -241,7 +262,7 @@ export function encodePing (echo: Uint8Array = EMPTY_BYTES): Buffer {
 /** The echo bytes of a PING (key 1), or empty when absent; zero-length PINGs are valid. */
 export function parsePingEcho (payload: Uint8Array): Uint8Array {
   if (payload.length === 0) return EMPTY_BYTES
-  const echo = decodePayloadMap(payload).get(PingKey.Echo)
+  const echo = decodePayloadMap(payload, CONTROL_CBOR_LIMITS).get(PingKey.Echo)
   return echo instanceof Uint8Array ? echo : EMPTY_BYTES
 }
 
