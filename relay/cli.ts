@@ -9,11 +9,12 @@ import { boolFlag, intFlag, resolveFlags, secondsFlag, stringFlag, usageError, t
 import { formatEffectiveConfig } from '../src/cli/config-file.ts'
 import { formatHostPort } from '../src/host-port.ts'
 import { createLogger, isLogFormat, isLogLevel, type Logger } from '../src/log.ts'
-import { FORWARD_TIMEOUT_MS, BIND_RATE_LIMIT, DEFAULT_RELAY_ACCEPT_PORT, DEFAULT_RELAY_HTTP_PORT, MAX_SESSIONS } from '../src/limits.ts'
+import { FORWARD_TIMEOUT_MS, BIND_RATE_LIMIT, BIND_RATE_WINDOW_MS, DEFAULT_RELAY_ACCEPT_PORT, DEFAULT_RELAY_HTTP_PORT, MAX_SESSIONS } from '../src/limits.ts'
 import type { ExtensionRoute } from '../src/http/route.ts'
 import type { RelayOptions } from './options.ts'
 import { createRelay, type RelayAddress } from './relay.ts'
 import { keygenMain, ticketMain } from './cli-tools.ts'
+import { FLEET_FLAGS, fleetFromFlags } from './fleet/cli-flags.ts'
 import { startMetricsServer, type MetricsServer } from './metrics-server.ts'
 
 /** Shutdown must finish within this long after SIGTERM/SIGINT, or the process exits anyway. */
@@ -114,7 +115,7 @@ export async function relayMain (argv: string[], env: NodeJS.ProcessEnv = proces
   if (argv[0] === 'ticket') return ticketMain(argv.slice(1), env, out)
   const checkOnly = argv[0] === 'config'
   if (checkOnly && argv[1] !== 'check') throw usageError('usage: iicp-relay config check [options]')
-  const specs = [...RELAY_FLAGS, ...(compose.flags ?? [])]
+  const specs = [...RELAY_FLAGS, ...FLEET_FLAGS, ...(compose.flags ?? [])]
   const resolved = resolveFlags('iicp-relay', SYNOPSIS, specs, checkOnly ? argv.slice(2) : argv, env)
   if (resolved === undefined) return 0
   const { values } = resolved
@@ -129,8 +130,9 @@ export async function relayMain (argv: string[], env: NodeJS.ProcessEnv = proces
     return 0
   }
   const logger = createLogger({ level, format, name: 'iicp-relay', fd: 2 })
+  const fleet = fleetFromFlags(values, { limit: options.bindRateLimit ?? BIND_RATE_LIMIT, windowMs: BIND_RATE_WINDOW_MS }, logger)
   const side = await compose.start?.(values, logger)
-  const relay = createRelay({ ...options, logger, extraRoutes: compose.routes?.(values, logger) ?? [], metricsOnHttpFront: metricsAt === undefined })
+  const relay = createRelay({ ...options, logger, extraRoutes: compose.routes?.(values, logger) ?? [], metricsOnHttpFront: metricsAt === undefined, ...(fleet === undefined ? {} : { fleet }) })
   // Process metrics (memory, open file descriptors, event-loop lag, GC) beside the relay's own.
   collectDefaultMetrics({ register: relay.metrics })
   let addr: RelayAddress

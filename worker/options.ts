@@ -9,6 +9,7 @@ import {
 } from '../src/limits.ts'
 import type { Logger } from '../src/log.ts'
 import { formatHostPort, unbracketHost } from '../src/host-port.ts'
+import type { RelayEntry } from './relay-list.ts'
 
 /** What a task handler gets besides the task itself. */
 export interface TaskContext {
@@ -60,6 +61,12 @@ export interface WorkerOptions {
   relayHost: string
   /** Relay-accept port (upstream default 9485). */
   relayPort: number
+  /**
+   * The relays of a fleet (relayHost:relayPort is then only a label): each attempt dials the next
+   * one of this worker's own random order of them, every address of a name counted, so the
+   * worker starts at a random relay, fails over when its relay dies, and spreads with the others.
+   */
+  relays?: RelayEntry[]
   /** Worker id bound at the relay; it becomes the path segment of `/v1/relay-for/{workerId}`. */
   workerId: string
   /** Intent URN sent in RELAY_BIND key 2. @default '' */
@@ -148,6 +155,7 @@ export type WorkerState = 'idle' | 'connecting' | 'bound' | 'backoff' | 'stoppin
 export interface ResolvedWorkerOptions {
   relayHost: string
   relayPort: number
+  relays: RelayEntry[] | undefined
   workerId: string
   intent: string
   models: string[]
@@ -194,6 +202,15 @@ function httpUrl (name: string, value: string): URL {
   return url
 }
 
+function resolveRelays (relays: RelayEntry[] | undefined): RelayEntry[] | undefined {
+  if (relays === undefined) return undefined
+  if (relays.length === 0) throw invalid('relays must list at least one relay')
+  for (const r of relays) {
+    if (typeof r.host !== 'string' || r.host === '' || !Number.isInteger(r.port) || r.port < 1 || r.port > 65535) throw invalid(`relays entry must be a host and a port 1-65535, got ${JSON.stringify(r)}`)
+  }
+  return relays.map(r => ({ host: r.host, port: r.port }))
+}
+
 /** Checks options and fills defaults. Throws ERR_INVALID_CONFIG. */
 export function resolveWorkerOptions (o: WorkerOptions): ResolvedWorkerOptions {
   if (typeof o.relayHost !== 'string' || o.relayHost === '') throw invalid('relayHost is required')
@@ -217,6 +234,7 @@ export function resolveWorkerOptions (o: WorkerOptions): ResolvedWorkerOptions {
   return {
     relayHost: o.relayHost,
     relayPort: o.relayPort,
+    relays: resolveRelays(o.relays),
     workerId: o.workerId,
     intent: o.intent ?? '',
     models: [...(o.models ?? [])],

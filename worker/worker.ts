@@ -14,11 +14,13 @@ import {
   type TaskHandler, type WorkerOptions, type WorkerState
 } from './options.ts'
 import { runReconnectLoop } from './reconnect.ts'
+import { RelayList } from './relay-list.ts'
 import { openSession, type RelayConnection } from './session.ts'
 import { fetchBindTicketOrNone } from './ticket-fetch.ts'
 
 class RelayWorker extends EventEmitter<WorkerEvents> implements Worker {
   readonly #o: ResolvedWorkerOptions
+  readonly #relays: RelayList | undefined
   readonly #log: Logger
   readonly #handler: TaskHandler
   readonly #backend: BackendHandler | undefined
@@ -38,6 +40,7 @@ class RelayWorker extends EventEmitter<WorkerEvents> implements Worker {
   constructor (options: WorkerOptions) {
     super()
     this.#o = resolveWorkerOptions(options)
+    this.#relays = this.#o.relays === undefined ? undefined : new RelayList(this.#o.relays)
     this.#log = (options.logger ?? silentLogger()).child({ component: 'relay-worker', workerId: this.#o.workerId })
     this.#onBind = options.onBind
     this.#onDisconnect = options.onDisconnect
@@ -124,9 +127,11 @@ class RelayWorker extends EventEmitter<WorkerEvents> implements Worker {
     this.#setState('connecting')
     const o = this.#o
     const ticket = o.ticket ?? await this.#fetchTicket(signal)
+    // With a relay list (a fleet), each attempt dials the next relay of this worker's random order.
+    const relay = await this.#relays?.next() ?? { host: o.relayHost, port: o.relayPort, name: o.relayHost }
     const session = await openSession({
-      host: o.relayHost,
-      port: o.relayPort,
+      host: relay.host,
+      port: relay.port,
       bind: ticket === undefined ? { workerId: o.workerId, intent: o.intent, models: o.models } : { workerId: o.workerId, intent: o.intent, models: o.models, ticket },
       connectTimeoutMs: o.connectTimeoutMs,
       handshakeTimeoutMs: o.handshakeTimeoutMs,
@@ -145,10 +150,10 @@ class RelayWorker extends EventEmitter<WorkerEvents> implements Worker {
     }
     this.#session = session
     const info: BindInfo = {
-      relayHost: o.relayHost,
+      relayHost: relay.name,
       relayHttpPort: session.relayHttpPort,
       workerId: o.workerId,
-      endpoint: relayForEndpoint(o.relayHost, session.relayHttpPort, o.workerId)
+      endpoint: relayForEndpoint(relay.name, session.relayHttpPort, o.workerId)
     }
     this.#bound(info)
     const end = await session.ended

@@ -29,7 +29,7 @@ const PINNED: Record<string, string[]> = {
     'raceSignal', 'signBindTicket', 'silentLogger', 'sleep', 'throwIfAborted', 'verifyBindTicket'
   ],
   './relay': [
-    'BIND_REJECT_REASONS', 'CORS_HEADERS', 'CORS_MAX_AGE_SECONDS', 'createRelay'
+    'BIND_REJECT_REASONS', 'CORS_HEADERS', 'CORS_MAX_AGE_SECONDS', 'createRedisFleet', 'createRelay'
   ],
   './worker': [
     'CAPACITY_ERROR', 'DEFAULT_MAX_QUEUED', 'STOPPING_ERROR', 'backendErrorMessage', 'buildRegistrationPayload',
