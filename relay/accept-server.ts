@@ -11,6 +11,7 @@ import type { Logger } from '../src/log.ts'
 import { MsgType, type Frame } from '../src/protocol/frame.ts'
 import { encodeAck, encodeRelayAckError, encodeRelayAckOk, parseRelayBind, type RelayBind } from '../src/protocol/messages.ts'
 import { FrameConnection, type ByteStream } from '../src/transport/frame-connection.ts'
+import { InboundBudget } from '../src/transport/inbound-budget.ts'
 import { admitBind, BIND_REJECT_REASONS, type AdmissionContext, type AdmissionResult } from './admission.ts'
 import type { SessionDirectory } from './fleet-plugin.ts'
 import type { BindOutcome, RelayMetrics } from './metrics.ts'
@@ -63,14 +64,23 @@ export class AcceptServer {
   readonly #server: Server
   readonly #pending = new Set<Connection>()
   readonly #pendingPerIp = new Map<string, number>()
+  /** Bytes held in partial frames by every connection (handshaking or bound). */
+  readonly #inbound: InboundBudget
   /** Worker ids with an admission in progress (a fleet's admission awaits shared state). */
   readonly #admitting = new Set<string>()
   #closing = false
 
   constructor (ctx: AcceptServerContext) {
     this.#ctx = ctx
+    const { maxInboundBufferedBytes, minFrameBytesPerSecond, frameGraceMs } = ctx.options
+    this.#inbound = new InboundBudget({ limitBytes: maxInboundBufferedBytes, minFrameBytesPerSecond, frameGraceMs })
     this.#server = createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS }, socket => { this.accept(socket, 'tcp') })
     this.#server.on('error', (err: NodeJS.ErrnoException) => { ctx.logger.error({ code: err.code, reason: err.message }, 'relay-accept listener error') })
+  }
+
+  /** Bytes held in partial inbound frames across all connections. */
+  get inboundHeldBytes (): number {
+    return this.#inbound.heldBytes
   }
 
   /** Connections accepted but not yet bound. */
@@ -86,6 +96,7 @@ export class AcceptServer {
   /** Closes handshakes past their deadline and sessions idle for too long (`now` is performance.now()). */
   sweep (now: number): void {
     const { handshakeTimeoutMs, idleTimeoutMs } = this.#ctx.options
+    this.#inbound.sweep(now)
     for (const c of this.#pending) {
       if (now - c.startedAt >= handshakeTimeoutMs) {
         c.conn.destroy(new ToolkitError(ErrorCode.HandshakeTimeout, `no RELAY_BIND within ${handshakeTimeoutMs} ms`))
@@ -150,7 +161,8 @@ export class AcceptServer {
       onClose: (err) => {
         this.#release(c)
         c.session?.handleClose(err)
-      }
+      },
+      inbound: this.#inbound
     })
     const c: Connection = { ip, transport, startedAt: performance.now(), state: 'init', handshakeBytes: 0, counted: true, conn, session: undefined }
     this.#pending.add(c)

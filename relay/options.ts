@@ -2,13 +2,15 @@
  * Relay options: the public {@link RelayOptions} with their defaults, and their validation
  * into a fully resolved form the relay's parts share.
  */
+import { totalmem } from 'node:os'
 import { ErrorCode, ToolkitError } from '../src/errors.ts'
 import type { ExtensionRoute } from '../src/http/route.ts'
 import {
   BIND_RATE_LIMIT, BIND_RATE_WINDOW_MS, DEFAULT_RELAY_ACCEPT_PORT, DEFAULT_RELAY_HTTP_PORT, FORWARD_TIMEOUT_MS,
   HANDSHAKE_TIMEOUT_MS, IDLE_TIMEOUT_MS, MAX_CALLS_IN_FLIGHT_PER_SESSION, MAX_PENDING_CONNECTIONS,
   MAX_PENDING_CONNECTIONS_PER_IP, MAX_REQUEST_BODY_BYTES, MAX_SESSIONS, MAX_HTTP_CONNECTIONS, HTTP_HEADERS_TIMEOUT_MS,
-  HTTP_REQUEST_TIMEOUT_MS
+  HTTP_REQUEST_TIMEOUT_MS, FRAME_GRACE_MS, INBOUND_BUDGET_MEMORY_FRACTION, MAX_DEFAULT_INBOUND_BUDGET_BYTES,
+  MIN_FRAME_BYTES_PER_SECOND, MIN_INBOUND_BUDGET_BYTES
 } from '../src/limits.ts'
 import { silentLogger, type Logger } from '../src/log.ts'
 import { bindTicketPublicKey } from '../src/protocol/bind-ticket.ts'
@@ -59,6 +61,16 @@ export interface RelayOptions extends RelayTransportOptions {
   maxPendingConnectionsPerIp?: number
   /** Connections still handshaking in total; excess is closed at once. @default 1024 */
   maxPendingConnections?: number
+  /**
+   * Bytes all workers' partial (not yet complete) frames may hold together. At three quarters
+   * the relay stops reading from the sessions holding the most; beyond it, it drops them.
+   * @default 1/16 of the machine's memory, within [32 MiB, 1 GiB] (256 MiB with 4 GiB)
+   */
+  maxInboundBufferedBytes?: number
+  /** A frame must arrive at least this fast on average (after `frameGraceMs`), else its connection is closed. @default 65536 */
+  minFrameBytesPerSecond?: number
+  /** Time every inbound frame gets on top of its length at `minFrameBytesPerSecond`. @default 10000 */
+  frameGraceMs?: number
   /** Largest HTTP request body; larger gets 413. @default 8 MiB */
   maxRequestBodyBytes?: number
   /** Open HTTP connections on the HTTP front; beyond it new connections are dropped at once. @default 10000 */
@@ -102,6 +114,9 @@ export interface ResolvedRelayOptions extends ResolvedRelayTransportOptions {
   maxCallsInFlightPerSession: number
   maxPendingConnectionsPerIp: number
   maxPendingConnections: number
+  maxInboundBufferedBytes: number
+  minFrameBytesPerSecond: number
+  frameGraceMs: number
   maxRequestBodyBytes: number
   maxHttpConnections: number
   httpHeadersTimeoutMs: number
@@ -127,6 +142,12 @@ function count (name: string, value: number | undefined, fallback: number, min: 
   const v = value ?? fallback
   if (!Number.isSafeInteger(v) || v < min) throw invalid(`${name} must be an integer >= ${min}, got ${v}`)
   return v
+}
+
+/** The default inbound budget: a share of the machine's memory, clamped. */
+function defaultInboundBudget (): number {
+  const share = Math.floor(totalmem() * INBOUND_BUDGET_MEMORY_FRACTION)
+  return Math.min(MAX_DEFAULT_INBOUND_BUDGET_BYTES, Math.max(MIN_INBOUND_BUDGET_BYTES, share))
 }
 
 /** Applies defaults and validates; throws ERR_INVALID_CONFIG. */
@@ -161,6 +182,9 @@ export function resolveRelayOptions (options: RelayOptions = {}): ResolvedRelayO
     maxCallsInFlightPerSession: count('maxCallsInFlightPerSession', options.maxCallsInFlightPerSession, MAX_CALLS_IN_FLIGHT_PER_SESSION, 1),
     maxPendingConnectionsPerIp: count('maxPendingConnectionsPerIp', options.maxPendingConnectionsPerIp, MAX_PENDING_CONNECTIONS_PER_IP, 1),
     maxPendingConnections: count('maxPendingConnections', options.maxPendingConnections, MAX_PENDING_CONNECTIONS, 1),
+    maxInboundBufferedBytes: count('maxInboundBufferedBytes', options.maxInboundBufferedBytes, defaultInboundBudget(), 1),
+    minFrameBytesPerSecond: count('minFrameBytesPerSecond', options.minFrameBytesPerSecond, MIN_FRAME_BYTES_PER_SECOND, 1),
+    frameGraceMs: count('frameGraceMs', options.frameGraceMs, FRAME_GRACE_MS, 1),
     maxRequestBodyBytes: count('maxRequestBodyBytes', options.maxRequestBodyBytes, MAX_REQUEST_BODY_BYTES, 1),
     maxHttpConnections: count('maxHttpConnections', options.maxHttpConnections, MAX_HTTP_CONNECTIONS, 1),
     httpHeadersTimeoutMs: count('httpHeadersTimeoutMs', options.httpHeadersTimeoutMs, HTTP_HEADERS_TIMEOUT_MS, 1),

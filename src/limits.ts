@@ -37,6 +37,17 @@ export const CBOR_CONTAINER_BASE = 64
 /** Payload bytes that allow one more CBOR map or array beyond {@link CBOR_CONTAINER_BASE}. */
 export const CBOR_BYTES_PER_CONTAINER = 16
 
+/** Share of the machine's memory the relay's inbound budget (bytes in partial frames, all sessions) defaults to. */
+export const INBOUND_BUDGET_MEMORY_FRACTION = 1 / 16
+/** Smallest default inbound budget (two largest frames). */
+export const MIN_INBOUND_BUDGET_BYTES = 32 * 1024 * 1024
+/** Largest default inbound budget. */
+export const MAX_DEFAULT_INBOUND_BUDGET_BYTES = 1024 * 1024 * 1024
+/** A frame must arrive at least this fast on average after {@link FRAME_GRACE_MS}, else its connection is closed. */
+export const MIN_FRAME_BYTES_PER_SECOND = 64 * 1024
+/** Time every inbound frame gets on top of its length at {@link MIN_FRAME_BYTES_PER_SECOND}. */
+export const FRAME_GRACE_MS = 10_000
+
 /** Default relay HTTP port (HTTP front; advertised in RELAY_ACK key 4). */
 export const DEFAULT_RELAY_HTTP_PORT = 9484
 /** Default relay-accept port (workers dial this). */

@@ -9,6 +9,7 @@ import { ErrorCode, ToolkitError, isToolkitError } from '../errors.ts'
 import { unwrapIPv4Mapped } from '../host-port.ts'
 import { MAX_FRAME_PAYLOAD_BYTES, SOCKET_HIGH_WATER_BYTES } from '../limits.ts'
 import { FrameDecoder, type Frame } from '../protocol/frame.ts'
+import type { BudgetHolder, InboundBudget } from './inbound-budget.ts'
 
 /** Options for {@link FrameConnection}. */
 export interface FrameConnectionOptions {
@@ -20,6 +21,8 @@ export interface FrameConnectionOptions {
   maxPayload?: number
   /** Queued bytes beyond which {@link FrameConnection.write} waits for 'drain'. @default 1 MiB */
   highWaterBytes?: number
+  /** A server-wide budget for bytes held in partial inbound frames (the relay's); none by default. */
+  inbound?: InboundBudget | undefined
 }
 
 /**
@@ -32,7 +35,7 @@ export type ByteStream = Duplex & { readonly remoteAddress?: string | undefined,
 const END_GRACE_MS = 1_000
 
 /** Wraps a connected socket. The connection owns the socket: closing it destroys the socket. */
-export class FrameConnection {
+export class FrameConnection implements BudgetHolder {
   /** The underlying socket (owned). */
   readonly socket: ByteStream
   /** `performance.now()` of the last received byte. */
@@ -56,7 +59,8 @@ export class FrameConnection {
     socket.setNoDelay?.(true)
     socket.on('data', (chunk: Buffer) => { this.#onData(chunk) })
     socket.on('error', (err: Error) => {
-      this.#closeError ??= new ToolkitError(ErrorCode.ConnectionClosed, `socket error: ${err.message}`, { cause: err })
+      // A stream that fails with a ToolkitError (a transport's own refusal) keeps its code.
+      this.#closeError ??= isToolkitError(err) ? err : new ToolkitError(ErrorCode.ConnectionClosed, `socket error: ${err.message}`, { cause: err })
     })
     socket.on('end', () => { socket.end() })
     socket.on('close', () => { this.#finish() })
@@ -117,6 +121,16 @@ export class FrameConnection {
     this.#endGrace.unref()
   }
 
+  /** Stops reading from the socket (the inbound budget is tight). */
+  pauseReading (): void {
+    this.socket.pause()
+  }
+
+  /** Reads from the socket again. */
+  resumeReading (): void {
+    if (!this.closed) this.socket.resume()
+  }
+
   /** Destroys the socket now; `err` is reported to `onClose`. */
   destroy (err?: ToolkitError): void {
     if (err !== undefined) this.#closeError ??= err
@@ -133,6 +147,7 @@ export class FrameConnection {
       this.destroy(isToolkitError(err) ? err : new ToolkitError(ErrorCode.Protocol, 'undecodable frame', { cause: err }))
       return
     }
+    this.#options.inbound?.update(this, this.#decoder.bufferedBytes, this.#decoder.partialFrameLength, this.lastReceivedAt)
     for (const frame of frames) {
       if (this.socket.destroyed) return
       try {
@@ -146,6 +161,7 @@ export class FrameConnection {
 
   #finish (): void {
     this.#closed = true
+    this.#options.inbound?.release(this)
     clearTimeout(this.#endGrace)
     this.#endGrace = undefined
     if (this.#finished) return
