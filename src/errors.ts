@@ -18,6 +18,8 @@ export const ErrorCode = {
   HandshakeTimeout: 'ERR_HANDSHAKE_TIMEOUT',
   /** The connection closed (EOF, reset, CLOSE frame) while something was still waiting on it. */
   ConnectionClosed: 'ERR_CONNECTION_CLOSED',
+  /** Nothing accepted the TCP connection (ECONNREFUSED): wrong host or port, or the peer is not running. */
+  ConnectionRefused: 'ERR_CONNECTION_REFUSED',
   /** No frame arrived from the peer within the idle deadline. */
   IdleTimeout: 'ERR_IDLE_TIMEOUT',
   /** The operation was cancelled through its AbortSignal or by shutdown. */

@@ -16,8 +16,8 @@ export interface DialOptions {
 
 /**
  * Connects to `host:port`. Resolves with the connected socket, which the caller owns.
- * Rejects with ERR_CONNECT_TIMEOUT, ERR_CONNECTION_CLOSED (refused, reset, unreachable) or
- * ERR_ABORTED; the socket is destroyed in every failure case.
+ * Rejects with ERR_CONNECT_TIMEOUT, ERR_CONNECTION_REFUSED, ERR_CONNECTION_CLOSED (reset,
+ * unreachable) or ERR_ABORTED; the socket is destroyed in every failure case.
  */
 export async function dialRelay (host: string, port: number, options: DialOptions): Promise<Socket> {
   throwIfAborted(options.signal, 'dial')
@@ -32,7 +32,9 @@ export async function dialRelay (host: string, port: number, options: DialOption
       onConnect = resolve
       onError = (err: Error) => {
         const reason = (err as NodeJS.ErrnoException).code ?? err.message
-        reject(new ToolkitError(ErrorCode.ConnectionClosed, `connect to ${where} failed (${reason})`, { cause: err, details: { host, port } }))
+        reject(reason === 'ECONNREFUSED'
+          ? new ToolkitError(ErrorCode.ConnectionRefused, `connect to ${where} refused: nothing listens there (is the relay running, and is this its relay-accept port, usually 9485?)`, { cause: err, details: { host, port } })
+          : new ToolkitError(ErrorCode.ConnectionClosed, `connect to ${where} failed (${reason})`, { cause: err, details: { host, port } }))
       }
       onAbort = () => { reject(abortError(limit.signal, `connect to ${where}`)) }
       socket.once('connect', onConnect)

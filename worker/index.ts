@@ -14,8 +14,8 @@ export { createWorker } from './worker.ts'
 export type { Worker, WorkerEvents } from './api.ts'
 export { DEFAULT_MAX_QUEUED, relayForEndpoint } from './options.ts'
 export type {
-  BackoffInfo, BindInfo, DisconnectInfo, DisconnectReason, ReconnectOptions, RegisterOptions, TaskContext, TaskHandler,
-  TicketDirectoryOptions, WorkerOptions, WorkerState
+  BackoffInfo, BindInfo, DisconnectInfo, DisconnectReason, ReconnectOptions, RegisterOptions, Task, TaskAnswer, TaskContext,
+  TaskHandler, TicketDirectoryOptions, WorkerOptions, WorkerState
 } from './options.ts'
 export { CAPACITY_ERROR } from './task-runner.ts'
 export { STOPPING_ERROR } from './session.ts'

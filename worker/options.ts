@@ -25,7 +25,21 @@ export interface TaskContext {
  * or rejection answers `{"error": "<message>"}`.
  */
 // eslint-disable-next-line @typescript-eslint/no-redundant-type-constituents -- spelled out: sync or async handlers
-export type TaskHandler = (task: unknown, ctx: TaskContext) => Promise<unknown> | unknown
+export type TaskHandler = (task: Task, ctx: TaskContext) => Promise<unknown> | unknown
+
+/** A task as the consumer posted it: a JSON object, by IICP convention with `task_id`, `intent` and `payload`. */
+export interface Task {
+  task_id?: string
+  intent?: string
+  payload?: unknown
+  [key: string]: unknown
+}
+
+/**
+ * What a handler conventionally returns: `{ result }`, or `{ error }` to report a failure
+ * (the relay turns it into HTTP 500). Any other JSON object is sent as it is.
+ */
+export type TaskAnswer = { result: unknown } | { error: string }
 
 /** Where the worker fetches a fresh bind ticket before every bind (spec §3.3). */
 export interface TicketDirectoryOptions {

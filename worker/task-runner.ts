@@ -4,11 +4,12 @@
  * answered exactly once, never with silence; answers go out in completion order.
  */
 import { raceSignal } from '../src/abort.ts'
-import { ErrorCode, ToolkitError, errorMessage } from '../src/errors.ts'
+import { ErrorCode, ToolkitError, errorMessage, isToolkitError } from '../src/errors.ts'
 import { MAX_FRAME_PAYLOAD_BYTES } from '../src/limits.ts'
 import type { Logger } from '../src/log.ts'
 import { encodeResponse } from '../src/protocol/messages.ts'
-import type { TaskHandler } from './options.ts'
+import { createTokenBucketLimiter } from '../src/rate-limit.ts'
+import type { Task, TaskHandler } from './options.ts'
 
 /** The answer to a CALL that arrives when the running and queued tasks are at their caps. */
 export const CAPACITY_ERROR = 'worker at capacity'
@@ -78,11 +79,16 @@ export function encodeResultBody (callId: string, result: unknown): Buffer {
   return body
 }
 
+/** Failed tasks (a backend refusing, a handler throwing) are logged at warn at most this often per second, in bursts of {@link FAILURE_LOG_BURST}. */
+const FAILURE_LOGS_PER_SECOND = 1
+const FAILURE_LOG_BURST = 10
+
 /** Creates the task runner of one session. */
 export function createTaskRunner (options: TaskRunnerOptions): TaskRunner {
   const { handler, maxConcurrent, maxQueued, taskTimeoutMs, send, logger } = options
+  const failureLog = createTokenBucketLimiter({ perSecond: FAILURE_LOGS_PER_SECOND, burst: FAILURE_LOG_BURST, maxKeys: 1 })
   const running = new Set<RunningTask>()
-  const queue: Array<{ callId: string, task: unknown }> = []
+  const queue: Array<{ callId: string, task: Task }> = []
   let idleWaiters: Array<() => void> = []
   let refusal: string | undefined
 
@@ -114,7 +120,7 @@ export function createTaskRunner (options: TaskRunnerOptions): TaskRunner {
     checkIdle()
   }
 
-  function start (callId: string, task: unknown): void {
+  function start (callId: string, task: Task): void {
     const controller = new AbortController()
     const timer = setTimeout(() => {
       controller.abort(new ToolkitError(ErrorCode.HandlerFailed, `task timed out after ${taskTimeoutMs} ms`, { details: { timeoutMs: taskTimeoutMs } }))
@@ -130,7 +136,9 @@ export function createTaskRunner (options: TaskRunnerOptions): TaskRunner {
         const work = Promise.resolve().then(() => handler(task, { callId, signal: controller.signal }))
         result = await raceSignal(work, controller.signal, 'task')
       } catch (err) {
-        logger.debug({ err, callId }, 'task failed')
+        // Failures the operator must see (backend down, handler bug) at warn; cancellations by stop at debug.
+        if (!isToolkitError(err, ErrorCode.Aborted) && failureLog.take('all')) logger.warn({ callId, code: isToolkitError(err) ? err.code : undefined, reason: errorMessage(err) }, 'task failed')
+        else logger.debug({ err, callId }, 'task failed')
         result = { error: errorMessage(err) }
       }
       clearTimeout(timer)
@@ -146,12 +154,15 @@ export function createTaskRunner (options: TaskRunnerOptions): TaskRunner {
 
   return {
     submit (callId: string, task: unknown): void {
-      if (refusal !== undefined) {
+      if (typeof task !== 'object' || task === null || Array.isArray(task)) {
+        logger.warn({ callId }, 'task is not a JSON object')
+        answer(callId, { error: 'task is not a JSON object' })
+      } else if (refusal !== undefined) {
         answer(callId, { error: refusal })
       } else if (running.size < maxConcurrent) {
-        start(callId, task)
+        start(callId, task as Task)
       } else if (queue.length < maxQueued) {
-        queue.push({ callId, task })
+        queue.push({ callId, task: task as Task })
       } else {
         logger.warn({ callId, running: running.size, queued: queue.length }, 'worker at capacity: CALL refused')
         answer(callId, { error: CAPACITY_ERROR })

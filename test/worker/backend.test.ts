@@ -6,7 +6,7 @@ import { describe, it, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer } from 'node:http'
 import { once } from 'node:events'
-import { createBackendHandler, createWorker, type BackendHandler, type Worker } from '../../worker/index.ts'
+import { createBackendHandler, createWorker, type BackendHandler, type Task, type Worker } from '../../worker/index.ts'
 import { ErrorCode, isToolkitError } from '../../src/errors.ts'
 import { startEchoBackend, type EchoBackend } from '../helpers/echo-backend.ts'
 import { startScriptedRelay } from '../helpers/scripted-relay.ts'
@@ -22,11 +22,11 @@ async function setup (t: TestContext, timeoutMs = 2_000): Promise<{ backend: Ech
   return { backend, handler }
 }
 
-async function run (h: BackendHandler, task: unknown, signal = new AbortController().signal): Promise<unknown> {
+async function run (h: BackendHandler, task: Task, signal = new AbortController().signal): Promise<unknown> {
   return await h.handler(task, { callId: 'c-1', signal })
 }
 
-async function failure (h: BackendHandler, task: unknown): Promise<Error> {
+async function failure (h: BackendHandler, task: Task): Promise<Error> {
   try {
     await run(h, task)
   } catch (err) {
