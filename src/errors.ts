@@ -82,6 +82,10 @@ export const ErrorCode = {
   ReflectorRateLimited: 'ERR_REFLECTOR_RATE_LIMITED',
   /** A direct (ICE) path to a worker did not open in time, was refused, or stopped answering; `details.callId` names an unanswered call. */
   DirectPath: 'ERR_DIRECT_PATH',
+  /** A TLS peer's certificate was refused (untrusted issuer, wrong host name, expired); `details.reason` holds the TLS code. */
+  TlsCertificate: 'ERR_TLS_CERTIFICATE',
+  /** An HTTP CONNECT proxy refused or failed the tunnel. */
+  Proxy: 'ERR_PROXY',
   /** An option or configuration value is invalid. */
   InvalidConfig: 'ERR_INVALID_CONFIG',
   /** A command-line usage error (exit code 2 or 3). */

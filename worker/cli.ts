@@ -3,11 +3,12 @@
  * `IICP_…` environment variables; one line on stdout per bind, JSON logs on stderr;
  * SIGTERM/SIGINT stop the worker gracefully and exit 0.
  */
-import { boolFlag, hostPortFlag, intFlag, listFlag, parseFlags, stringFlag, usageError, type FlagSpec } from '../src/cli/args.ts'
+import { boolFlag, intFlag, listFlag, parseFlags, stringFlag, usageError, type FlagSpec } from '../src/cli/args.ts'
 import { DEFAULT_RELAY_ACCEPT_PORT, WORKER_MAX_CONCURRENT } from '../src/limits.ts'
 import { createLogger, isLogLevel, type CreateLoggerOptions } from '../src/log.ts'
 import type { TaskHandler, WorkerOptions } from './options.ts'
 import { createWorker } from './worker.ts'
+import { TRANSPORT_FLAGS, relayFromFlags } from './transports/cli-flags.ts'
 
 const NAME = 'iicp-worker'
 const SYNOPSIS = `Usage: ${NAME} --relay HOST:PORT --worker-id ID (--backend URL | --echo) [options]
@@ -17,7 +18,8 @@ http://<relay>:<http port>/v1/relay-for/ID/v1/task, either on a local HTTP backe
 (POST <backend>/v1/task) or with a built-in echo handler.`
 
 const FLAGS: FlagSpec[] = [
-  { name: 'relay', type: 'string', valueName: 'HOST:PORT', env: 'IICP_RELAY_WORKER_ENDPOINT', description: `relay-accept address (port defaults to ${DEFAULT_RELAY_ACCEPT_PORT})` },
+  { name: 'relay', type: 'string', valueName: 'ADDRESS', env: 'IICP_RELAY_WORKER_ENDPOINT', description: `HOST:PORT (TCP, port defaults to ${DEFAULT_RELAY_ACCEPT_PORT}), iicpsec://HOST:PORT (TLS), wss://HOST/PATH (WebSocket) or https://HOST (long-poll)` },
+  ...TRANSPORT_FLAGS,
   { name: 'worker-id', type: 'string', valueName: 'ID', env: 'IICP_WORKER_ID', description: 'worker id to bind' },
   { name: 'intent', type: 'string', valueName: 'URN', env: 'IICP_INTENT', description: 'intent sent in RELAY_BIND' },
   { name: 'model', type: 'string', multiple: true, valueName: 'MODEL', env: 'IICP_MODELS', description: 'model sent in RELAY_BIND (env: comma-separated)' },
@@ -44,7 +46,7 @@ function workerOptionsFromFlags (argv: string[], env: NodeJS.ProcessEnv): { opti
   if (values === undefined) return undefined
   const relayText = stringFlag(values, 'relay')
   if (relayText === undefined) throw usageError('--relay HOST:PORT is required (or IICP_RELAY_WORKER_ENDPOINT)')
-  const relay = hostPortFlag(relayText, 'relay', { defaultPort: DEFAULT_RELAY_ACCEPT_PORT })
+  const relay = relayFromFlags(relayText, values, env)
   const workerId = stringFlag(values, 'worker-id')
   if (workerId === undefined) throw usageError('--worker-id is required (or IICP_WORKER_ID)')
   const echo = boolFlag(values, 'echo')
@@ -62,6 +64,7 @@ function workerOptionsFromFlags (argv: string[], env: NodeJS.ProcessEnv): { opti
   const options: WorkerOptions = {
     relayHost: relay.host,
     relayPort: relay.port,
+    ...(relay.transport === undefined ? {} : { transport: relay.transport }),
     workerId,
     intent: stringFlag(values, 'intent') ?? '',
     models: listFlag(values, 'model'),

@@ -8,6 +8,7 @@ import {
   PING_INTERVAL_MS, RECONNECT_MAX_DELAY_MS, RECONNECT_MIN_DELAY_MS, STOP_GRACE_MS, WORKER_MAX_CONCURRENT
 } from '../src/limits.ts'
 import type { Logger } from '../src/log.ts'
+import type { WorkerTransportOptions } from './transports/dialer.ts'
 import { formatHostPort, unbracketHost } from '../src/host-port.ts'
 import type { RelayEntry } from './relay-list.ts'
 
@@ -119,6 +120,12 @@ export interface WorkerOptions {
   reconnect?: ReconnectOptions
   /** How long `stop()` lets in-flight tasks finish before aborting them. @default 5_000 */
   stopGraceMs?: number
+  /**
+   * TLS (`iicpsec://`), WebSocket (`wss://`), long-poll (`https://`) or `auto` (TCP, then WSS on
+   * 443, then long-poll); without it the worker dials `relayHost:relayPort` over plain TCP.
+   * `relayHost`/`relayPort` still name the relay in logs and bind info.
+   */
+  transport?: WorkerTransportOptions
   /** Called after every successful bind; errors are logged and ignored. */
   onBind?: (info: BindInfo) => void | Promise<void>
   /** Called once when a bound session ends; errors are logged and ignored. */
@@ -190,6 +197,7 @@ export interface ResolvedWorkerOptions {
   minDelayMs: number
   maxDelayMs: number
   stopGraceMs: number
+  transport: WorkerTransportOptions | undefined
 }
 
 /** Default for {@link WorkerOptions.maxQueued}. */
@@ -268,7 +276,8 @@ export function resolveWorkerOptions (o: WorkerOptions): ResolvedWorkerOptions {
     idleTimeoutMs: positiveInt('idleTimeoutMs', o.idleTimeoutMs, IDLE_TIMEOUT_MS),
     minDelayMs,
     maxDelayMs,
-    stopGraceMs: positiveInt('stopGraceMs', o.stopGraceMs, STOP_GRACE_MS, true)
+    stopGraceMs: positiveInt('stopGraceMs', o.stopGraceMs, STOP_GRACE_MS, true),
+    transport: o.transport
   }
 }
 

@@ -2,13 +2,12 @@
  * One connection of the worker to the relay, from dial to close: handshake with deadlines,
  * then the bound loop (CALL → task runner → RESPONSE, PING keepalive, idle deadline, CLOSE).
  */
-import type { Socket } from 'node:net'
 import { abortError, deadline, raceSignal } from '../src/abort.ts'
 import { ErrorCode, ToolkitError, errorMessage } from '../src/errors.ts'
 import type { Logger } from '../src/log.ts'
 import { MsgType, type Frame } from '../src/protocol/frame.ts'
 import { encodeClose, encodePing, parseCall, peekCallId, type CallMessage, type RelayBind } from '../src/protocol/messages.ts'
-import { FrameConnection } from '../src/transport/frame-connection.ts'
+import { FrameConnection, type ByteStream } from '../src/transport/frame-connection.ts'
 import { dialRelay } from './dial.ts'
 import { createHandshake } from './handshake.ts'
 import { startKeepalive, type Keepalive } from './keepalive.ts'
@@ -19,6 +18,8 @@ import { createTaskRunner, type TaskRunner } from './task-runner.ts'
 export interface SessionOptions {
   host: string
   port: number
+  /** Opens the connection instead of a TCP dial to host:port (TLS, WebSocket, long-poll: worker/transports/). */
+  dial?: ((signal: AbortSignal | undefined) => Promise<ByteStream>) | undefined
   bind: RelayBind
   connectTimeoutMs: number
   handshakeTimeoutMs: number
@@ -63,7 +64,7 @@ const PING_FRAME = encodePing()
  * `signal` cancels the dial and the handshake only; a bound session ends through `shutdown()`.
  */
 export async function openSession (options: SessionOptions, signal?: AbortSignal): Promise<RelayConnection> {
-  const socket = await dialRelay(options.host, options.port, { timeoutMs: options.connectTimeoutMs, signal })
+  const socket = options.dial === undefined ? await dialRelay(options.host, options.port, { timeoutMs: options.connectTimeoutMs, signal }) : await options.dial(signal)
   return await new Promise<RelayConnection>((resolve, reject) => { runSession(socket, options, signal, resolve, reject) })
 }
 
@@ -79,7 +80,7 @@ async function within (promise: Promise<unknown>, ms: number): Promise<void> {
   }
 }
 
-function runSession (socket: Socket, o: SessionOptions, signal: AbortSignal | undefined, onBound: (s: RelayConnection) => void, onFailed: (err: ToolkitError) => void): void {
+function runSession (socket: ByteStream, o: SessionOptions, signal: AbortSignal | undefined, onBound: (s: RelayConnection) => void, onFailed: (err: ToolkitError) => void): void {
   const log = o.logger
   const handshake = createHandshake(o.bind)
   let phase: 'handshake' | 'bound' | 'closing' = 'handshake'

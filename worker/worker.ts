@@ -16,6 +16,7 @@ import {
 import { runReconnectLoop } from './reconnect.ts'
 import { RelayList } from './relay-list.ts'
 import { openSession, type RelayConnection } from './session.ts'
+import { createRelayDialer, transportEndpoint, type DialedTransport, type RelayDialer } from './transports/dialer.ts'
 import { fetchBindTicketOrNone } from './ticket-fetch.ts'
 
 class RelayWorker extends EventEmitter<WorkerEvents> implements Worker {
@@ -37,11 +38,16 @@ class RelayWorker extends EventEmitter<WorkerEvents> implements Worker {
   /** The latest directory node token: the one the last re-registration returned, else the configured one. */
   #nodeToken: string | undefined
 
+  /** TLS, WebSocket, long-poll or auto transports (`transport` option); undefined: plain TCP. */
+  readonly #dialer: RelayDialer | undefined
+  #dialed: DialedTransport | undefined
+
   constructor (options: WorkerOptions) {
     super()
     this.#o = resolveWorkerOptions(options)
     this.#relays = this.#o.relays === undefined ? undefined : new RelayList(this.#o.relays)
     this.#log = (options.logger ?? silentLogger()).child({ component: 'relay-worker', workerId: this.#o.workerId })
+    this.#dialer = this.#o.transport === undefined ? undefined : createRelayDialer(this.#o.transport, this.#log)
     this.#onBind = options.onBind
     this.#onDisconnect = options.onDisconnect
     this.#nodeToken = this.#o.register?.nodeToken
@@ -118,6 +124,7 @@ class RelayWorker extends EventEmitter<WorkerEvents> implements Worker {
     await this.#session?.shutdown(this.#o.stopGraceMs)
     await this.#loop
     this.#backend?.close()
+    this.#dialer?.close()
     this.#setState('stopped')
     if (wasRunning) this.#log.info('relay worker stopped')
   }
@@ -132,6 +139,7 @@ class RelayWorker extends EventEmitter<WorkerEvents> implements Worker {
     const session = await openSession({
       host: relay.host,
       port: relay.port,
+      ...(this.#dialer === undefined ? {} : { dial: async (s: AbortSignal | undefined) => (this.#dialed = await (this.#dialer as RelayDialer).dial(s ?? signal, o.connectTimeoutMs)).stream }),
       bind: ticket === undefined ? { workerId: o.workerId, intent: o.intent, models: o.models } : { workerId: o.workerId, intent: o.intent, models: o.models, ticket },
       connectTimeoutMs: o.connectTimeoutMs,
       handshakeTimeoutMs: o.handshakeTimeoutMs,
@@ -153,7 +161,8 @@ class RelayWorker extends EventEmitter<WorkerEvents> implements Worker {
       relayHost: relay.name,
       relayHttpPort: session.relayHttpPort,
       workerId: o.workerId,
-      endpoint: relayForEndpoint(relay.name, session.relayHttpPort, o.workerId)
+      endpoint: relayForEndpoint(relay.name, session.relayHttpPort, o.workerId),
+      ...(this.#dialed === undefined ? {} : transportEndpoint(this.#dialed.target, session.relayHttpPort, o.workerId))
     }
     this.#bound(info)
     const end = await session.ended

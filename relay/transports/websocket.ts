@@ -1,7 +1,7 @@
 /**
  * The relay-accept byte stream over WebSocket: `GET /v1/relay/ws` on the HTTP front (so
  * `wss://relay.example.net/v1/relay/ws` on 443 when the front is HTTPS), subprotocol
- * {@link RELAY_WS_PROTOCOL}. Binary messages carry the exact bytes of a relay-accept TCP
+ * `iicp-relay.v1`. Binary messages carry the exact bytes of a relay-accept TCP
  * connection (message boundaries mean nothing), and the stream goes into the same handshake,
  * admission, limits and registry. Uses `ws` (the project's WebSocket dependency).
  */
@@ -11,11 +11,7 @@ import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws'
 import { unwrapIPv4Mapped } from '../../src/host-port.ts'
 import type { Logger } from '../../src/log.ts'
 import { FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD_BYTES } from '../../src/limits.ts'
-
-/** The WebSocket path on the HTTP front. */
-export const RELAY_WS_PATH = '/v1/relay/ws'
-/** The WebSocket subprotocol a worker must offer. */
-export const RELAY_WS_PROTOCOL = 'iicp-relay.v1'
+import { RELAY_WS_PATH, RELAY_WS_PROTOCOL } from '../../src/transport/websocket-protocol.ts'
 
 /** A WebSocket connection as a byte stream, with the client's address. */
 export type WebSocketByteStream = Duplex & { remoteAddress: string }

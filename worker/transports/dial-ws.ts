@@ -1,0 +1,71 @@
+/**
+ * Dials the relay's WebSocket endpoint (`wss://host/v1/relay/ws`, subprotocol
+ * `iicp-relay.v1`) and returns it as a byte stream carrying the relay-accept protocol.
+ * Certificates are always verified; HTTPS_PROXY is honoured through the agent.
+ */
+import type { Agent } from 'node:http'
+import { WebSocket, createWebSocketStream } from 'ws'
+import { abortError, deadline, throwIfAborted } from '../../src/abort.ts'
+import { ErrorCode, ToolkitError } from '../../src/errors.ts'
+import { FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD_BYTES } from '../../src/limits.ts'
+import type { ByteStream } from '../../src/transport/frame-connection.ts'
+import { RELAY_WS_PROTOCOL } from '../../src/transport/websocket-protocol.ts'
+import { trustedWith } from './agent.ts'
+import { certificateError } from './tls-errors.ts'
+
+/** Options of {@link dialWebSocket}. */
+export interface DialWebSocketOptions {
+  /** Extra trusted CA (PEM); ignored when `agent` is given (the agent carries it). */
+  ca?: string | undefined
+  /** Agent for the upgrade request (a proxy tunnel); default: a direct connection. */
+  agent?: Agent | undefined
+  /** Deadline for connect, TLS and the upgrade. */
+  timeoutMs: number
+  signal?: AbortSignal | undefined
+}
+
+/**
+ * Opens the WebSocket. Rejects with ERR_TLS_CERTIFICATE, ERR_PROXY, ERR_CONNECT_TIMEOUT,
+ * ERR_CONNECTION_CLOSED (refused, or an HTTP answer instead of the upgrade) or ERR_ABORTED.
+ */
+export async function dialWebSocket (url: URL, o: DialWebSocketOptions): Promise<ByteStream> {
+  throwIfAborted(o.signal, 'dial')
+  const where = url.host
+  const limit = deadline(o.timeoutMs, o.signal, ErrorCode.ConnectTimeout, `WebSocket connect to ${url.href} timed out after ${o.timeoutMs} ms`)
+  const ws = new WebSocket(url, [RELAY_WS_PROTOCOL], {
+    perMessageDeflate: false,
+    maxPayload: MAX_FRAME_PAYLOAD_BYTES + FRAME_HEADER_BYTES,
+    handshakeTimeout: o.timeoutMs,
+    ...(o.agent === undefined ? {} : { agent: o.agent }),
+    ...(o.agent === undefined && o.ca !== undefined ? { ca: trustedWith(o.ca) } : {})
+  })
+  // ws reports a terminated handshake on a later tick; this keeps such late errors from being unhandled.
+  ws.on('error', () => {})
+  let cleanup = (): void => {}
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => {
+        if (err instanceof ToolkitError) { reject(err); return }
+        reject(certificateError(err, where) ?? new ToolkitError(ErrorCode.ConnectionClosed, `WebSocket connect to ${url.href} failed: ${err.message}`, { cause: err }))
+      }
+      const onAbort = (): void => { reject(abortError(limit.signal, `WebSocket connect to ${url.href}`)) }
+      ws.once('open', resolve)
+      ws.once('error', onError)
+      limit.signal.addEventListener('abort', onAbort, { once: true })
+      cleanup = () => {
+        ws.off('open', resolve)
+        ws.off('error', onError)
+        limit.signal.removeEventListener('abort', onAbort)
+      }
+    })
+    const stream = createWebSocketStream(ws) as ByteStream & { remoteAddress?: string }
+    stream.remoteAddress = url.hostname
+    return stream
+  } catch (err) {
+    ws.terminate()
+    throw err
+  } finally {
+    cleanup()
+    limit.clear()
+  }
+}
