@@ -10,6 +10,7 @@ import { createTokenBucketLimiter } from '../src/rate-limit.ts'
 import { callTarget, type RemoteCalls } from './fleet-plugin.ts'
 import type { CallOutcome, RelayMetrics } from './metrics.ts'
 import type { SessionRegistry } from './session-registry.ts'
+import { interpretWorkerAnswer } from './worker-answer.ts'
 
 /** Options for one forwarded call. */
 export interface ForwardOptions {
@@ -21,9 +22,13 @@ export interface ForwardOptions {
 
 /** A worker's successful answer to a forwarded task. */
 export interface ForwardResult {
-  /** The worker's result object (RESPONSE key 5 parsed as JSON). */
+  /**
+   * The worker's whole answer object (RESPONSE key 5 parsed as JSON on first read), as the worker sent it:
+   * for a worker answering `{"result": {...}}` it is `{ result: {...} }`, so the task's own
+   * result is `result.result` (name it on the way out: `const { result: answer } = …`).
+   */
   result: Record<string, unknown>
-  /** The same result as the UTF-8 JSON bytes the worker sent. */
+  /** The same answer as the UTF-8 JSON bytes the worker sent. */
   raw: Buffer
 }
 
@@ -32,42 +37,12 @@ export interface Forwarder {
   /**
    * Forwards `taskJson` (UTF-8 JSON of a task object) to `workerId`. Rejects with a
    * ToolkitError: ERR_SESSION_NOT_FOUND, ERR_SESSION_BUSY, ERR_SESSION_CLOSED,
-   * ERR_FORWARD_TIMEOUT, ERR_ABORTED, ERR_WORKER_ERROR (`details.message`) or ERR_BAD_RESULT.
+   * ERR_FORWARD_TIMEOUT, ERR_ABORTED, ERR_WORKER_ERROR (`details.message`, `details.answer`)
+   * or ERR_BAD_RESULT.
    */
   forward: (workerId: string, taskJson: Uint8Array, options?: ForwardOptions) => Promise<ForwardResult>
   /** Forwards a streamed task and yields its validated lifecycle events (spec §3.6). */
   stream: (workerId: string, task: Record<string, unknown>, options?: ForwardOptions) => AsyncIterable<LifecycleEvent>
-}
-
-/** The message of a worker's `error` member: a string, an object's `message`, or its JSON. */
-function workerErrorMessage (error: unknown): string {
-  if (typeof error === 'string') return error
-  if (typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string') {
-    return (error as { message: string }).message
-  }
-  return error === null || error === undefined ? 'worker error' : JSON.stringify(error)
-}
-
-/**
- * Reads a RESPONSE body: it must be a JSON object; one with an `error` member and no
- * `result` is the worker reporting a failure. Throws ERR_BAD_RESULT or ERR_WORKER_ERROR.
- */
-function interpretWorkerAnswer (raw: Buffer): ForwardResult {
-  let value: unknown
-  try {
-    value = JSON.parse(raw.toString('utf8'))
-  } catch (err) {
-    throw new ToolkitError(ErrorCode.BadResult, 'worker returned a result that is not valid JSON', { cause: err })
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ToolkitError(ErrorCode.BadResult, 'worker returned a result that is not a JSON object')
-  }
-  const result = value as Record<string, unknown>
-  if (Object.hasOwn(result, 'error') && !Object.hasOwn(result, 'result')) {
-    const message = workerErrorMessage(result.error)
-    throw new ToolkitError(ErrorCode.WorkerError, message, { details: { message } })
-  }
-  return { result, raw }
 }
 
 const OUTCOME_BY_CODE: Partial<Record<ErrorCode, CallOutcome>> = {

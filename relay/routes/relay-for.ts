@@ -5,14 +5,19 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { IicpCode } from '../../src/errors.ts'
-import { parseJsonObject, readBody } from '../../src/http/read-body.ts'
+import { jsonNames, jsonStringAt } from '../../src/http/json-members.ts'
+import { readBody, scanJsonObject } from '../../src/http/read-body.ts'
 import { sendBodyError, sendError, sendJson } from '../http-io.ts'
 import { sendCompleted, sendForwardError } from '../task-answer.ts'
 import type { RouteContext } from './context.ts'
 
 const NO_SESSION = 'no alive relay session for this worker'
+const TASK_NAMES = jsonNames(['task_id'])
 
-/** `POST /v1/relay-for/{wid}/v1/task`: the body is forwarded byte for byte as CALL key 5. */
+/**
+ * `POST /v1/relay-for/{wid}/v1/task`: the body is forwarded byte for byte as CALL key 5. It is
+ * checked to be one JSON object (else 400) and its `task_id` read by a scan, not a parse.
+ */
 export async function relayForTask (ctx: RouteContext, req: IncomingMessage, res: ServerResponse, workerId: string, signal: AbortSignal): Promise<void> {
   if (ctx.registry.alive(workerId) === undefined && ctx.remote === undefined) {
     // Answered before reading the body; the rest of the body is discarded by node:http.
@@ -24,8 +29,7 @@ export async function relayForTask (ctx: RouteContext, req: IncomingMessage, res
   let taskId: string
   try {
     body = await readBody(req, ctx.maxRequestBodyBytes, signal)
-    const task = parseJsonObject(body)
-    taskId = typeof task.task_id === 'string' ? task.task_id : ''
+    taskId = jsonStringAt(body, scanJsonObject(body, TASK_NAMES).spans[0]) ?? ''
   } catch (err) {
     sendBodyError(res, err)
     return

@@ -1,10 +1,11 @@
 /**
  * Server-side request bodies: read one with a size cap and an optional AbortSignal, and parse
- * it as a JSON object. Shared by the relay's HTTP front and the NAT dial-back reflector.
+ * it as a JSON object, or only check it is one and locate a few of its members. Shared by the relay's HTTP front and the NAT dial-back reflector.
  */
 import type { IncomingMessage } from 'node:http'
 import { abortError } from '../abort.ts'
 import { ErrorCode, ToolkitError } from '../errors.ts'
+import { scanJson, type JsonNames, type JsonScan } from './json-members.ts'
 
 /**
  * Reads a request body of at most `limit` bytes. Rejects with ERR_BODY_TOO_LARGE (as soon as the
@@ -75,4 +76,20 @@ export function parseJsonObject (body: Buffer): Record<string, unknown> {
     throw new ToolkitError(ErrorCode.BadRequest, 'request body must be a JSON object')
   }
   return value as Record<string, unknown>
+}
+
+/**
+ * Checks that `body` is one JSON object without building it, and locates the top-level members
+ * `names` (see src/http/json-members.ts for what the scan does not check). Throws
+ * ERR_BAD_REQUEST like {@link parseJsonObject}.
+ */
+export function scanJsonObject (body: Buffer, names: JsonNames): JsonScan {
+  let scan: JsonScan
+  try {
+    scan = scanJson(body, names)
+  } catch (err) {
+    throw new ToolkitError(ErrorCode.BadRequest, 'request body is not valid JSON', { cause: err })
+  }
+  if (!scan.isObject) throw new ToolkitError(ErrorCode.BadRequest, 'request body must be a JSON object')
+  return scan
 }

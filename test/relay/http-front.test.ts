@@ -87,7 +87,8 @@ describe('POST /v1/relay-for/{wid}/v1/task', () => {
       })
       const cases: Array<[string, number, unknown]> = [
         ['string', 500, { task_id: 't', status: 'error', error: { message: 'model exploded' } }],
-        ['object', 500, { task_id: 't', status: 'error', error: { message: 'nested message' } }],
+        // The worker's error object is kept whole (issue 7 defect 8).
+        ['object', 500, { task_id: 't', status: 'error', error: { message: 'nested message', code: 'X' } }],
         ['array', 500, { task_id: 't', status: 'error', error: { message: 'worker returned a result that is not a JSON object' } }],
         ['invalid', 500, { task_id: 't', status: 'error', error: { message: 'worker returned a result that is not valid JSON' } }],
         ['both', 200, { task_id: 't', status: 'completed', error: 'ignored', result: 'both present: a result' }]
