@@ -61,6 +61,11 @@ export class FleetDirectory implements SessionDirectory {
     return this.#held.size
   }
 
+  /** Worker ids of every session bound here (leased, or accepted while Redis was unreachable). */
+  heldIds (): string[] {
+    return [...this.#held.keys()]
+  }
+
   /** Worker ids this relay holds a lease on now (fenced claims only). */
   leasedIds (): string[] {
     const now = performance.now()

@@ -46,6 +46,8 @@ export interface RedisFleet extends RelayFleet {
   readonly redisUp: boolean
   /** Worker ids this relay holds a live fleet lease on. */
   leasedIds: () => string[]
+  /** Worker ids of the sessions bound here that the fleet directory tracks (leased or not yet claimed). */
+  heldIds: () => string[]
   /** The relays of the fleet whose heartbeat is alive (their load and capacity). Rejects with ERR_FLEET_UNAVAILABLE. */
   members: () => Promise<MemberRecord[]>
   /** Runs one heartbeat now (tests, and right after Redis comes back). */
@@ -62,7 +64,8 @@ export function createRedisFleet (options: FleetOptions, bindRate: FleetBindRate
     commandTimeoutMs: o.redisCommandTimeoutMs,
     logger,
     // Right after Redis comes back: claim what was bound meanwhile, re-create entries a restart lost.
-    onAvailability: up => { if (up) void dir.tick() }
+    onAvailability: up => { if (up) void dir.tick() },
+    rebuildMs: o.heartbeatMs + o.redisCommandTimeoutMs
   })
   const dir = new FleetDirectory({ store, instanceId: o.instanceId, leaseTtlMs: o.leaseTtlMs, heartbeatMs: o.heartbeatMs, policy: o.unavailableBinds, logger })
   const limit = bindRate.limit ?? BIND_RATE_LIMIT
@@ -115,7 +118,7 @@ export function createRedisFleet (options: FleetOptions, bindRate: FleetBindRate
       closing ??= stop()
       await closing
     },
-    status: () => ({ fleet_id: o.fleetId, instance_id: o.instanceId, redis: store.up ? 'up' : 'down', leased_sessions: dir.heldCount }),
+    status: () => ({ fleet_id: o.fleetId, instance_id: o.instanceId, redis: store.up ? (store.rebuilding ? 'rebuilding' : 'up') : 'down', leased_sessions: dir.heldCount }),
     instanceId: o.instanceId,
     get internalUrl () {
       return internalUrl
@@ -124,6 +127,7 @@ export function createRedisFleet (options: FleetOptions, bindRate: FleetBindRate
       return store.up
     },
     leasedIds: () => dir.leasedIds(),
+    heldIds: () => dir.heldIds(),
     members: async () => await store.members(),
     heartbeat: async () => { await dir.tick() }
   }

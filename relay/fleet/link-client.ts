@@ -17,7 +17,7 @@ import type { StreamIds } from '../session.ts'
 import { signLink, type LinkMeta } from './link-auth.ts'
 import { parseLinkError } from './link-codec.ts'
 import { LINK_CALL_PATH } from './link-server.ts'
-import type { OwnerRecord, RedisStore } from './redis-store.ts'
+import { fleetUnavailable, type OwnerRecord, type RedisStore } from './redis-store.ts'
 
 /** Owner look-ups cached at most. */
 const MAX_CACHED_OWNERS = 65_536
@@ -165,6 +165,7 @@ export class LinkClient implements RemoteCalls {
     // An entry naming this relay is a session that just ended here: nothing to forward to.
     if (record === undefined || record.i === this.#o.instanceId) {
       this.#owners.delete(workerId)
+      if (record === undefined && this.#o.store.rebuilding) throw fleetUnavailable('the fleet directory is being rebuilt after a Redis restart')
       throw noSession(workerId)
     }
     this.#owners.delete(workerId)

@@ -101,6 +101,12 @@ export interface RedisStoreOptions {
   logger: Logger
   /** Called on every change of reachability. */
   onAvailability?: (up: boolean) => void
+  /**
+   * How long after connecting to a Redis that lost the fleet's keys (a restart without
+   * persistence) the directory counts as rebuilding: every relay re-creates its entries within
+   * one heartbeat, and until then a missing entry is not proof that a worker is gone.
+   */
+  rebuildMs: number
 }
 
 /** Wraps a Redis failure as the fleet's ERR_FLEET_UNAVAILABLE. */
@@ -116,6 +122,7 @@ export class RedisStore {
   readonly #logger: Logger
   #up = false
   #closed = false
+  #rebuildingUntil = 0
 
   constructor (o: RedisStoreOptions) {
     this.#prefix = `${o.fleetId}:`
@@ -143,7 +150,12 @@ export class RedisStore {
       else if (!this.#closed) this.#logger.warn('fleet: Redis unreachable; local sessions keep serving, forwards needing the directory fail with 503')
       o.onAvailability?.(up)
     }
-    client.on('ready', () => { setUp(true) })
+    client.on('ready', () => {
+      // The epoch key lives as long as the fleet's data: missing means a new or wiped Redis.
+      client.set(`${this.#prefix}epoch`, String(Date.now()), 'NX').then(created => {
+        if (created === 'OK') this.#rebuildingUntil = performance.now() + o.rebuildMs
+      }, () => {}).finally(() => { setUp(true) })
+    })
     client.on('close', () => { setUp(false) })
     client.on('end', () => { setUp(false) })
     // Connection errors are expected while Redis is down; the state change above is the report.
@@ -153,6 +165,11 @@ export class RedisStore {
   /** True while the connection is ready. */
   get up (): boolean {
     return this.#up
+  }
+
+  /** True shortly after connecting to a Redis that had lost the fleet's keys (see {@link RedisStoreOptions.rebuildMs}). */
+  get rebuilding (): boolean {
+    return performance.now() < this.#rebuildingUntil
   }
 
   /** Connects, waiting at most `timeoutMs`; a Redis that is down now is redialled in the background. */
