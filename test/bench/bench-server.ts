@@ -1,12 +1,14 @@
 /**
  * Child-process entry for the benchmark. `direct`: an HTTP /v1/task echo node. `relay`: an
  * iicp relay. `worker RELAY_PORT`: an echo worker bound to that relay. Prints one JSON line
- * with its ports, then runs until SIGTERM.
+ * with its ports, answers `'stats'` IPC messages with its CPU and allocation figures
+ * (process-stats.ts), and runs until SIGTERM.
  */
 import { createServer } from 'node:http'
 import { createRelay } from '../../relay/index.ts'
 import { createWorker } from '../../worker/index.ts'
 import { echoResult } from './echo.ts'
+import { serveStats } from './process-stats.ts'
 
 const [mode, relayPortArg] = process.argv.slice(2)
 
@@ -45,7 +47,7 @@ async function worker (relayPort: number): Promise<() => Promise<void>> {
     relayPort,
     workerId: 'bench-worker',
     maxConcurrent: 256,
-    handler: (task) => echoResult(task as { payload?: unknown })
+    handler: (task) => echoResult(task)
   })
   await w.start()
   await w.whenBound(AbortSignal.timeout(10_000))
@@ -58,4 +60,9 @@ const stop = mode === 'direct'
   : mode === 'relay'
     ? await relay()
     : await worker(Number(relayPortArg))
-process.once('SIGTERM', () => { void stop() })
+serveStats()
+process.once('SIGTERM', () => {
+  process.disconnect?.()
+  // An explicit exit, so a --cpu-prof profile is written even if a handle lingers.
+  void stop().finally(() => { process.exit(0) })
+})

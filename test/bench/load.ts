@@ -6,7 +6,10 @@ import { Agent, request } from 'node:http'
 
 /** One load run's figures. */
 export interface LoadResult {
+  /** Answered requests in the measured phase. */
   requests: number
+  /** Every request answered, warm-up included (for CPU per request). */
+  total: number
   errors: number
   seconds: number
   reqPerSec: number
@@ -54,12 +57,14 @@ export async function runLoad (o: LoadOptions): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: o.concurrency })
   const latencies: number[] = []
   let errors = 0
+  let total = 0
   let measuring = false
   let stopped = false
   const loop = async (): Promise<void> => {
     while (!stopped) {
       const t0 = performance.now()
       const ok = await once(agent, o.url, o.body)
+      total++
       if (!measuring) continue
       if (stopped) break
       if (ok) latencies.push(performance.now() - t0)
@@ -84,6 +89,7 @@ export async function runLoad (o: LoadOptions): Promise<LoadResult> {
   const sorted = Float64Array.from(latencies).sort()
   return {
     requests: latencies.length,
+    total,
     errors,
     seconds,
     reqPerSec: latencies.length / seconds,

@@ -1,0 +1,102 @@
+/**
+ * The benchmark's text report: one table of throughput and latency, one of cost per request
+ * (CPU and allocations of the echo server, relay and worker), and the issue-13 targets with
+ * their measured values. With several runs every cell is `median (min–max)`.
+ */
+import type { LoadResult } from './load.ts'
+
+/** CPU and allocations of one process per request. */
+export interface ProcessCost {
+  cpuUsPerRequest: number
+  heapBytesPerRequest: number
+  externalBytesPerRequest: number
+}
+
+/** One load (size × concurrency) of one run. */
+export interface LoadRow {
+  size: string
+  concurrency: number
+  direct: LoadResult
+  relayed: LoadResult
+  echo: ProcessCost
+  relay: ProcessCost
+  worker: ProcessCost
+}
+
+/** What the report header says about the runs. */
+export interface ReportHeader {
+  node: string
+  durationMs: number
+  warmupMs: number
+  runs: number
+}
+
+function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = Math.floor(s.length / 2)
+  return s.length % 2 === 1 ? s[mid] as number : ((s[mid - 1] as number) + (s[mid] as number)) / 2
+}
+
+const fmt = (n: number, d: number): string => Number.isFinite(n) ? n.toFixed(d) : 'n/a'
+
+/** `median (min–max)` of `pick` over the runs, or the single value. */
+function cell (rows: LoadRow[], pick: (r: LoadRow) => number, digits: number): string {
+  const xs = rows.map(pick)
+  if (xs.length === 1) return fmt(xs[0] as number, digits)
+  return `${fmt(median(xs), digits)} (${fmt(Math.min(...xs), digits)}–${fmt(Math.max(...xs), digits)})`
+}
+
+const ratio = (r: LoadRow): number => r.relayed.reqPerSec / r.direct.reqPerSec
+const kb = (c: ProcessCost): number => (c.heapBytesPerRequest + c.externalBytesPerRequest) / 1024
+
+/** Formats every run's rows (same loads in the same order in each run). */
+export function formatReport (h: ReportHeader, runs: LoadRow[][]): string {
+  const first = runs[0] ?? []
+  const byLoad = first.map((_, i) => runs.map(run => run[i] as LoadRow))
+  const out: string[] = []
+  out.push(`node ${h.node}, ${h.durationMs} ms per load after ${h.warmupMs} ms warm-up, loopback, ${h.runs} run(s)${h.runs > 1 ? ': median (min–max)' : ''}`)
+  out.push('')
+  out.push('| load | direct req/s | relayed req/s | ratio | p50 ms direct / relayed | added p50 ms | p99 ms direct / relayed | errors d/r |')
+  out.push('|---|---|---|---|---|---|---|---|')
+  for (const rows of byLoad) {
+    const r0 = rows[0] as LoadRow
+    out.push(`| ${r0.size} c${r0.concurrency} | ${cell(rows, r => r.direct.reqPerSec, 0)} | ${cell(rows, r => r.relayed.reqPerSec, 0)} | ${cell(rows, ratio, 2)} | ` +
+      `${cell(rows, r => r.direct.p50Ms, 3)} / ${cell(rows, r => r.relayed.p50Ms, 3)} | ${cell(rows, r => r.relayed.p50Ms - r.direct.p50Ms, 3)} | ` +
+      `${cell(rows, r => r.direct.p99Ms, 3)} / ${cell(rows, r => r.relayed.p99Ms, 3)} | ${rows.map(r => `${r.direct.errors}/${r.relayed.errors}`).join(' ')} |`)
+  }
+  out.push('')
+  out.push('CPU per request (µs) and allocations per request (KiB, JS heap + external, estimated from GC statistics):')
+  out.push('')
+  out.push('| load | echo server CPU | relay CPU | worker CPU | relay/echo | worker/echo | relay KiB | worker KiB | echo KiB |')
+  out.push('|---|---|---|---|---|---|---|---|---|')
+  for (const rows of byLoad) {
+    const r0 = rows[0] as LoadRow
+    out.push(`| ${r0.size} c${r0.concurrency} | ${cell(rows, r => r.echo.cpuUsPerRequest, 1)} | ${cell(rows, r => r.relay.cpuUsPerRequest, 1)} | ${cell(rows, r => r.worker.cpuUsPerRequest, 1)} | ` +
+      `${cell(rows, r => r.relay.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} | ${cell(rows, r => r.worker.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} | ` +
+      `${cell(rows, r => kb(r.relay), 1)} | ${cell(rows, r => kb(r.worker), 1)} | ${cell(rows, r => kb(r.echo), 1)} |`)
+  }
+  const find = (size: string, c: number): LoadRow[] | undefined => byLoad.find(rows => rows[0]?.size === size && rows[0].concurrency === c)
+  const k1 = find('1 KiB', 1)
+  const k64 = find('1 KiB', 64)
+  const m1 = find('1 MiB', 1)
+  const m8 = find('1 MiB', 8)
+  out.push('')
+  out.push('Targets (issue 13):')
+  if (k64 !== undefined) {
+    out.push(`- relay CPU / echo CPU, 1 KiB c64: ${cell(k64, r => r.relay.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} (target <= 1.0)`)
+  }
+  for (const rows of [m1, m8]) {
+    if (rows === undefined) continue
+    out.push(`- relay CPU / echo CPU, 1 MiB c${rows[0]?.concurrency}: ${cell(rows, r => r.relay.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} (target <= 0.3)`)
+  }
+  for (const rows of [k64, m1, m8]) {
+    if (rows === undefined) continue
+    out.push(`- worker CPU / echo CPU, ${rows[0]?.size} c${rows[0]?.concurrency}: ${cell(rows, r => r.worker.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} (target <= 0.8)`)
+  }
+  for (const rows of [k64, m1, m8]) {
+    if (rows === undefined) continue
+    out.push(`- relayed/direct req/s, ${rows[0]?.size} c${rows[0]?.concurrency}: ${cell(rows, ratio, 2)} (target >= 0.65)`)
+  }
+  if (k1 !== undefined) out.push(`- added p50, 1 KiB c1: ${cell(k1, r => r.relayed.p50Ms - r.direct.p50Ms, 3)} ms (target <= 0.15 ms)`)
+  return `${out.join('\n')}\n`
+}
