@@ -121,6 +121,15 @@ export interface WorkerOptions {
   /** How long `stop()` lets in-flight tasks finish before aborting them. @default 5_000 */
   stopGraceMs?: number
   /**
+   * Direct paths: answer consumers' connect offers (ICE, see worker/direct/). A direct path reveals
+   * this host's addresses to the consumer; `false` keeps the worker relay-only. @default true
+   */
+  direct?: boolean
+  /** Most concurrent direct peers. @default 64 */
+  maxDirectPeers?: number
+  /** Bind the ICE agent to one local address (tests on loopback). */
+  directBindAddress?: string
+  /**
    * TLS (`iicpsec://`), WebSocket (`wss://`), long-poll (`https://`) or `auto` (TCP, then WSS on
    * 443, then long-poll); without it the worker dials `relayHost:relayPort` over plain TCP.
    * `relayHost`/`relayPort` still name the relay in logs and bind info.
@@ -198,10 +207,15 @@ export interface ResolvedWorkerOptions {
   maxDelayMs: number
   stopGraceMs: number
   transport: WorkerTransportOptions | undefined
+  direct: boolean
+  maxDirectPeers: number
+  directBindAddress: string | undefined
 }
 
 /** Default for {@link WorkerOptions.maxQueued}. */
 export const DEFAULT_MAX_QUEUED = 256
+/** Default for {@link WorkerOptions.maxDirectPeers}. */
+export const DEFAULT_MAX_DIRECT_PEERS = 64
 
 function invalid (message: string): ToolkitError {
   return new ToolkitError(ErrorCode.InvalidConfig, message)
@@ -277,7 +291,10 @@ export function resolveWorkerOptions (o: WorkerOptions): ResolvedWorkerOptions {
     minDelayMs,
     maxDelayMs,
     stopGraceMs: positiveInt('stopGraceMs', o.stopGraceMs, STOP_GRACE_MS, true),
-    transport: o.transport
+    transport: o.transport,
+    direct: o.direct !== false,
+    maxDirectPeers: positiveInt('maxDirectPeers', o.maxDirectPeers, DEFAULT_MAX_DIRECT_PEERS),
+    directBindAddress: o.directBindAddress
   }
 }
 

@@ -7,7 +7,9 @@ import type { Worker, WorkerEvents } from './api.ts'
 import { raceSignal } from '../src/abort.ts'
 import { ErrorCode, ToolkitError, errorMessage } from '../src/errors.ts'
 import { silentLogger, type Logger } from '../src/log.ts'
+import { nodeDataChannelBackend } from '../src/transport/ice/node-datachannel.ts'
 import { createBackendHandler, type BackendHandler } from './backend-handler.ts'
+import { createDirectServer, type DirectServer } from './direct/direct-server.ts'
 import { buildRegistrationPayload, reRegister } from './directory-registration.ts'
 import {
   relayForEndpoint, resolveWorkerOptions, type BackoffInfo, type BindInfo, type DisconnectInfo, type ResolvedWorkerOptions,
@@ -24,6 +26,8 @@ class RelayWorker extends EventEmitter<WorkerEvents> implements Worker {
   readonly #relays: RelayList | undefined
   readonly #log: Logger
   readonly #handler: TaskHandler
+  /** Answers connect offers and serves direct channels (unless `direct: false`). */
+  readonly #direct: DirectServer | undefined
   readonly #backend: BackendHandler | undefined
   readonly #onBind: WorkerOptions['onBind']
   readonly #onDisconnect: WorkerOptions['onDisconnect']
@@ -56,6 +60,18 @@ class RelayWorker extends EventEmitter<WorkerEvents> implements Worker {
       this.#handler = this.#backend.handler
     } else {
       this.#handler = options.handler as TaskHandler
+    }
+    if (this.#o.direct) {
+      this.#direct = createDirectServer({
+        backend: nodeDataChannelBackend,
+        maxPeers: this.#o.maxDirectPeers,
+        maxConcurrent: this.#o.maxConcurrent,
+        maxQueued: this.#o.maxQueued,
+        taskTimeoutMs: this.#o.taskTimeoutMs,
+        ...(this.#o.directBindAddress === undefined ? {} : { bindAddress: this.#o.directBindAddress }),
+        logger: this.#log
+      })
+      this.#handler = this.#direct.wrap(this.#handler)
     }
     const external = options.signal
     if (external !== undefined) {
@@ -123,6 +139,7 @@ class RelayWorker extends EventEmitter<WorkerEvents> implements Worker {
     this.#registration?.abort()
     await this.#session?.shutdown(this.#o.stopGraceMs)
     await this.#loop
+    await this.#direct?.close(new ToolkitError(ErrorCode.Aborted, 'worker stopping'))
     this.#backend?.close()
     this.#dialer?.close()
     this.#setState('stopped')
