@@ -7,6 +7,7 @@
 import { createServer, type Server } from 'node:net'
 import { ErrorCode, ToolkitError } from '../src/errors.ts'
 import { unwrapIPv4Mapped } from '../src/host-port.ts'
+import { rateLimitSource } from '../src/rate-limit.ts'
 import type { Logger } from '../src/log.ts'
 import { MsgType, type Frame } from '../src/protocol/frame.ts'
 import { encodeAck, encodeRelayAckError, encodeRelayAckOk, parseRelayBind, type RelayBind } from '../src/protocol/messages.ts'
@@ -22,6 +23,8 @@ import { listenTcp } from '../src/transport/listen.ts'
 
 /** Bytes a connection may send before it is bound (INIT plus a RELAY_BIND with ticket and models). */
 const MAX_HANDSHAKE_BYTES = 64 * 1024
+/** The handshake deadline while the pending table is more than half full. */
+const PRESSURED_HANDSHAKE_TIMEOUT_MS = 2_000
 /** TCP keepalive probe delay on worker sockets. */
 const KEEPALIVE_DELAY_MS = 30_000
 const ACK_FRAME = encodeAck()
@@ -34,6 +37,8 @@ export type RelayTransport = 'tcp' | 'tls' | 'ws' | 'wss' | 'long-poll'
 /** One relay-port connection, from accept until it closes. */
 interface Connection {
   readonly ip: string
+  /** What the per-source pending cap counts: the IPv4 address, or the IPv6 /64. */
+  readonly source: string
   readonly transport: RelayTransport
   readonly startedAt: number
   state: ConnState
@@ -93,13 +98,20 @@ export class AcceptServer {
     return (await listenTcp(this.#server, { host, port })).port
   }
 
-  /** Closes handshakes past their deadline and sessions idle for too long (`now` is performance.now()). */
+  /**
+   * Closes handshakes past their deadline and sessions idle for too long (`now` is
+   * performance.now()). While the pending table is more than half full the handshake deadline
+   * shortens to {@link PRESSURED_HANDSHAKE_TIMEOUT_MS}: slots go to connections that make progress.
+   */
   sweep (now: number): void {
-    const { handshakeTimeoutMs, idleTimeoutMs } = this.#ctx.options
+    const { idleTimeoutMs, maxPendingConnections } = this.#ctx.options
     this.#inbound.sweep(now)
+    const deadline = this.#pending.size > maxPendingConnections / 2
+      ? Math.min(this.#ctx.options.handshakeTimeoutMs, PRESSURED_HANDSHAKE_TIMEOUT_MS)
+      : this.#ctx.options.handshakeTimeoutMs
     for (const c of this.#pending) {
-      if (now - c.startedAt >= handshakeTimeoutMs) {
-        c.conn.destroy(new ToolkitError(ErrorCode.HandshakeTimeout, `no RELAY_BIND within ${handshakeTimeoutMs} ms`))
+      if (now - c.startedAt >= deadline) {
+        c.conn.destroy(new ToolkitError(ErrorCode.HandshakeTimeout, `no RELAY_BIND within ${deadline} ms`))
       }
     }
     for (const s of this.#ctx.registry.sessions()) {
@@ -141,8 +153,9 @@ export class AcceptServer {
     socket.on('error', () => { /* reported through FrameConnection's onClose */ })
     const { maxPendingConnections, maxPendingConnectionsPerIp } = this.#ctx.options
     const ip = unwrapIPv4Mapped(socket.remoteAddress ?? '')
-    const perIp = this.#pendingPerIp.get(ip) ?? 0
-    if (this.#closing || this.#pending.size >= maxPendingConnections || perIp >= maxPendingConnectionsPerIp) {
+    const source = rateLimitSource(ip)
+    const perIp = this.#pendingPerIp.get(source) ?? 0
+    if (this.#closing || perIp >= maxPendingConnectionsPerIp || (this.#pending.size >= maxPendingConnections && !this.#evictOldest())) {
       socket.destroy()
       return
     }
@@ -164,9 +177,24 @@ export class AcceptServer {
       },
       inbound: this.#inbound
     })
-    const c: Connection = { ip, transport, startedAt: performance.now(), state: 'init', handshakeBytes: 0, counted: true, conn, session: undefined }
+    const c: Connection = { ip, source, transport, startedAt: performance.now(), state: 'init', handshakeBytes: 0, counted: true, conn, session: undefined }
     this.#pending.add(c)
-    this.#pendingPerIp.set(ip, perIp + 1)
+    this.#pendingPerIp.set(source, perIp + 1)
+  }
+
+  /**
+   * Makes room in a full pending table by closing the oldest connection still in its handshake
+   * (one whose admission is running keeps its slot). The newest connection is the likeliest to
+   * be a worker about to bind; the oldest has had the longest to do so. False if none can go.
+   */
+  #evictOldest (): boolean {
+    for (const c of this.#pending) {
+      if (c.state !== 'init' && c.state !== 'bind') continue
+      this.#release(c)
+      c.conn.destroy(new ToolkitError(ErrorCode.HandshakeTimeout, 'handshake slot given to a newer connection (pending table full)'))
+      return true
+    }
+    return false
   }
 
   #onHandshakeFrame (c: Connection, frame: Frame): void {
@@ -258,8 +286,8 @@ export class AcceptServer {
     if (!c.counted) return
     c.counted = false
     this.#pending.delete(c)
-    const n = (this.#pendingPerIp.get(c.ip) ?? 1) - 1
-    if (n <= 0) this.#pendingPerIp.delete(c.ip)
-    else this.#pendingPerIp.set(c.ip, n)
+    const n = (this.#pendingPerIp.get(c.source) ?? 1) - 1
+    if (n <= 0) this.#pendingPerIp.delete(c.source)
+    else this.#pendingPerIp.set(c.source, n)
   }
 }

@@ -7,6 +7,7 @@
  */
 import type { Logger } from '../src/log.ts'
 import { verifyBindTicket } from '../src/protocol/bind-ticket.ts'
+import { rateLimitSource } from '../src/rate-limit.ts'
 import type { RelayBind } from '../src/protocol/messages.ts'
 import type { BindRateLimiter } from './fleet-plugin.ts'
 import type { BindOutcome } from './metrics.ts'
@@ -76,7 +77,7 @@ export async function admitBind (ctx: AdmissionContext, bind: RelayBind, ip: str
   const existing = ctx.registry.get(bind.workerId)
   if (existing?.alive === true) return refuse('already_bound')
   // A rebind of a registered (dead) worker id is exempt from the rate limit and the cap.
-  if (existing === undefined && !(await ctx.rateLimiter.hit(ip, performance.now())).allowed) return refuse('rate_limited')
+  if (existing === undefined && !(await ctx.rateLimiter.hit(rateLimitSource(ip), performance.now())).allowed) return refuse('rate_limited')
   if (existing === undefined && ctx.registry.size >= ctx.maxSessions) return refuse('capacity')
   if (claims !== undefined) {
     const consumed = await ctx.replayCache.consume(claims.jti, claims.exp, nowSeconds)

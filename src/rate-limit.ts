@@ -9,6 +9,21 @@
  *
  * Time is passed in or read from performance.now(); no timers.
  */
+import ipaddr from 'ipaddr.js'
+import { tryParseIpLiteral } from './host-port.ts'
+
+/**
+ * The source a per-source limit counts: an IPv4 address itself, an IPv6 address by its /64
+ * (one customer's allocation: counting single IPv6 addresses would give each host 2^64 quotas).
+ * Anything that is not an IP literal is its own source.
+ */
+export function rateLimitSource (ip: string): string {
+  const lit = tryParseIpLiteral(ip)
+  if (lit === undefined) return ip
+  if (lit.family === 4) return lit.address
+  const parts = ipaddr.IPv6.parse(lit.address).parts.slice(0, 4)
+  return `${parts.map(p => p.toString(16)).join(':')}::/64`
+}
 
 /** What the table does with a new source when it holds `maxKeys` live ones. */
 export type WhenFull = 'evict-oldest' | 'refuse'
