@@ -15,6 +15,7 @@ import type { RelayOptions } from './options.ts'
 import { createRelay, type RelayAddress } from './relay.ts'
 import { keygenMain, ticketMain } from './cli-tools.ts'
 import { FLEET_FLAGS, fleetFromFlags } from './fleet/cli-flags.ts'
+import { TRANSPORT_FLAGS, reloadTlsOnSighup, transportOptionsFromFlags } from './transports/cli-flags.ts'
 import { startMetricsServer, type MetricsServer } from './metrics-server.ts'
 
 /** Shutdown must finish within this long after SIGTERM/SIGINT, or the process exits anyway. */
@@ -78,13 +79,15 @@ function relayOptionsFromFlags (values: FlagValues): RelayOptions {
     ...(key === undefined || key === '' ? {} : { ticketPublicKey: key }),
     maxSessions: intFlag(values, 'max-sessions', MAX_SESSIONS, 1, 10_000_000),
     bindRateLimit: intFlag(values, 'bind-rate-limit', BIND_RATE_LIMIT, 0, 1_000_000),
-    forwardTimeoutMs: secondsFlag(values, 'forward-timeout', FORWARD_TIMEOUT_MS, 0.1, 86_400)
+    forwardTimeoutMs: secondsFlag(values, 'forward-timeout', FORWARD_TIMEOUT_MS, 0.1, 86_400),
+    ...transportOptionsFromFlags(values)
   }
 }
 
 /** The one line printed on stdout once both listeners are up. */
-function listeningLine (addr: RelayAddress): string {
-  return `iicp-relay listening http=http://${formatHostPort(addr.host, addr.httpPort)} relay=${formatHostPort(addr.host, addr.relayPort)}\n`
+function listeningLine (addr: RelayAddress, secure: boolean): string {
+  const tls = addr.tlsRelayPort === undefined ? '' : ` tls-relay=iicpsec://${formatHostPort(addr.host, addr.tlsRelayPort)}`
+  return `iicp-relay listening http=${secure ? 'https' : 'http'}://${formatHostPort(addr.host, addr.httpPort)} relay=${formatHostPort(addr.host, addr.relayPort)}${tls}\n`
 }
 
 /** Resolves on SIGTERM, SIGINT or `stop`; a second signal falls back to Node's default (immediate exit). */
@@ -115,7 +118,7 @@ export async function relayMain (argv: string[], env: NodeJS.ProcessEnv = proces
   if (argv[0] === 'ticket') return ticketMain(argv.slice(1), env, out)
   const checkOnly = argv[0] === 'config'
   if (checkOnly && argv[1] !== 'check') throw usageError('usage: iicp-relay config check [options]')
-  const specs = [...RELAY_FLAGS, ...FLEET_FLAGS, ...(compose.flags ?? [])]
+  const specs = [...RELAY_FLAGS, ...TRANSPORT_FLAGS, ...FLEET_FLAGS, ...(compose.flags ?? [])]
   const resolved = resolveFlags('iicp-relay', SYNOPSIS, specs, checkOnly ? argv.slice(2) : argv, env)
   if (resolved === undefined) return 0
   const { values } = resolved
@@ -146,8 +149,10 @@ export async function relayMain (argv: string[], env: NodeJS.ProcessEnv = proces
     throw listenError(err)
   }
   const extras = [side?.describe, metricsServer === undefined ? undefined : `metrics=http://${formatHostPort(metricsServer.address.address, metricsServer.address.port)}/metrics`]
-  out.write(`${[listeningLine(addr).trimEnd(), ...extras.filter(e => e !== undefined)].join(' ')}\n`)
+  out.write(`${[listeningLine(addr, options.tls !== undefined).trimEnd(), ...extras.filter(e => e !== undefined)].join(' ')}\n`)
+  const stopReload = reloadTlsOnSighup(relay, logger)
   const why = await untilStopped(compose.stop)
+  stopReload()
   logger.info({ why }, 'shutting down')
   const force = setTimeout(() => {
     logger.error('shutdown did not finish in time; exiting')
