@@ -51,6 +51,8 @@ describe('relay fleet on Redis', { skip }, () => {
       workers.push(startWorker(m, `w${i}a`), startWorker(m, `w${i}b`))
     }
     await Promise.all(workers.map(async w => await w.whenBound(AbortSignal.timeout(5000))))
+    // A fresh Redis counts as just wiped: until one heartbeat has passed, misses answer 503, not 404.
+    await eventually('the directory is ready', () => members.every(m => m.fleet.status().redis === 'up'))
   })
 
   after(async () => {
