@@ -39,6 +39,13 @@ export interface VerifyReachabilityOptions {
   nonceGraceMs?: number
   /** Cancels the check (rejects with ERR_ABORTED). */
   signal?: AbortSignal
+  /**
+   * The port is already served by a running listener (a worker's HTTP front): the check opens no
+   * listener of its own, `port` is the port the reflector dials (a mapping's external port), and
+   * `awaitGreeting(line, signal)` resolves with the peer address once that greeting line reached
+   * the serving listener (it is abandoned through `signal` when the check ends).
+   */
+  awaitGreeting?: (line: string, signal: AbortSignal) => Promise<string>
 }
 
 /** Result of one check (the probe's `reachability_checks[]` entry). */
@@ -121,6 +128,13 @@ async function listenForNonce (port: number, host: string | undefined, ipv6Only:
   }
 }
 
+/** The listener stand-in for a port someone else serves: waits for the greeting through `awaitGreeting`. */
+function servedListener (port: number, line: string, awaitGreeting: (line: string, signal: AbortSignal) => Promise<string>): { port: number, arrived: Promise<string>, close: () => Promise<void> } {
+  const stop = new AbortController()
+  const arrived = awaitGreeting(line, stop.signal).catch(async () => await new Promise<string>(() => {}))
+  return { port, arrived, close: async () => { stop.abort(); await Promise.resolve() } }
+}
+
 /** The message of an `{"error":{"code","message"}}` body (empty when the body has another shape). */
 function errorBodyMessage (body: Record<string, unknown>): string {
   const e = body.error
@@ -148,9 +162,11 @@ export async function verifyReachability (options: VerifyReachabilityOptions): P
     reflector_reachable: null, nonce_verified: false, observed_address: null, latency_ms: null,
     reflector_address: null, dialed_from: null, error: null
   }
-  let listener: Awaited<ReturnType<typeof listenForNonce>>
+  let listener: Pick<Awaited<ReturnType<typeof listenForNonce>>, 'port' | 'arrived' | 'close'>
   try {
-    listener = await listenForNonce(options.port, options.listenHost, options.ipv6Only === true, `${DIALBACK_GREETING} ${nonce}`)
+    listener = options.awaitGreeting === undefined
+      ? await listenForNonce(options.port, options.listenHost, options.ipv6Only === true, `${DIALBACK_GREETING} ${nonce}`)
+      : servedListener(options.port, `${DIALBACK_GREETING} ${nonce}`, options.awaitGreeting)
   } catch (err) {
     result.error = `cannot listen on port ${options.port}: ${errorMessage(err)}`
     return result

@@ -13,7 +13,7 @@ export interface HttpRequestOptions {
   /** Absolute `http:` or `https:` URL. */
   url: string | URL
   /** Method. @default 'GET' */
-  method?: 'GET' | 'POST'
+  method?: 'GET' | 'POST' | 'DELETE'
   /** Request headers. */
   headers?: Record<string, string>
   /** Request body. */

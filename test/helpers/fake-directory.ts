@@ -2,9 +2,13 @@
  * A fake IICP directory for worker tests: a real HTTP server on 127.0.0.1 port 0 that records
  * every request and answers `POST /v1/relay/ticket` and `POST /v1/register` (the only directory
  * calls a relay worker makes). Answers can be scripted per request, including never answering.
+ * With `contract`, it is the stateful directory of directory-contract.md under `/api/v1`
+ * (test/helpers/fake-directory-contract.ts), and `url` ends in `/api` as the SDKs take it.
  */
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import { listenTcp } from '../../src/transport/listen.ts'
+import { ContractDirectory, type ContractOptions } from './fake-directory-contract.ts'
 
 /** A request as the directory received it. */
 export interface RecordedRequest {
@@ -26,6 +30,8 @@ export interface FakeDirectoryOptions {
   ticket?: (req: RecordedRequest, n: number) => DirectoryReply
   /** @default 200 `{"node_id": <body.node_id>, "node_token": "token-<n>"}` */
   register?: (req: RecordedRequest, n: number) => DirectoryReply
+  /** Serve the stateful contract directory under `/api/v1` (scripted answers still win for their paths). */
+  contract?: ContractOptions | true
 }
 
 /** A running fake directory. */
@@ -38,6 +44,10 @@ export interface FakeDirectory {
   requestsTo: (path: string) => RecordedRequest[]
   /** Waits until `count` requests to `path` have arrived and returns them. */
   waitRequests: (path: string, count: number, timeoutMs?: number) => Promise<RecordedRequest[]>
+  /** The contract directory's state (with `contract`). */
+  readonly state: ContractDirectory | undefined
+  /** While down, every connection is reset at once (a directory outage). */
+  setDown: (down: boolean) => void
   /** Closes the server and every connection. Idempotent. */
   close: () => Promise<void>
 }
@@ -53,6 +63,9 @@ function reply (res: ServerResponse, r: DirectoryReply): void {
 export async function startFakeDirectory (options: FakeDirectoryOptions = {}): Promise<FakeDirectory> {
   const requests: RecordedRequest[] = []
   let waiters: Array<() => void> = []
+  const state = options.contract === undefined ? undefined : new ContractDirectory(options.contract === true ? {} : options.contract)
+  let down = false
+  const sockets = new Set<Socket>()
   const server = createServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => { chunks.push(c) })
@@ -63,9 +76,15 @@ export async function startFakeDirectory (options: FakeDirectoryOptions = {}): P
       const rec: RecordedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, text }
       requests.push(rec)
       const n = requests.filter(r => r.path === rec.path).length
-      if (rec.method === 'POST' && rec.path === '/v1/relay/ticket') {
+      const url = new URL(rec.path, 'http://fake')
+      // In contract mode, scripted answers (register, ticket) still win for their paths under /api.
+      const route = state !== undefined && url.pathname.startsWith('/api/') ? url.pathname.slice(4) : rec.path
+      const scripted = (route === '/v1/register' && options.register !== undefined) || (route === '/v1/relay/ticket' && options.ticket !== undefined)
+      if (state !== undefined && route.startsWith('/v1/') && !(rec.method === 'POST' && scripted)) {
+        void state.handle(rec.method, route, url.searchParams, req.headers, body).then(r => { reply(res, r) })
+      } else if (rec.method === 'POST' && route === '/v1/relay/ticket') {
         reply(res, options.ticket?.(rec, n) ?? { status: 200, body: { ticket: `ticket-${n}` } })
-      } else if (rec.method === 'POST' && rec.path === '/v1/register') {
+      } else if (rec.method === 'POST' && route === '/v1/register') {
         const nodeId = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).node_id : undefined
         reply(res, options.register?.(rec, n) ?? { status: 200, body: { node_id: nodeId, node_token: `token-${n}` } })
       } else {
@@ -77,12 +96,25 @@ export async function startFakeDirectory (options: FakeDirectoryOptions = {}): P
     })
   })
   server.on('error', () => {})
+  server.on('connection', (socket: Socket) => {
+    if (down) {
+      socket.destroy()
+      return
+    }
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  })
   const address = await listenTcp(server, { port: 0, host: '127.0.0.1' })
   let closing: Promise<void> | undefined
   const requestsTo = (path: string): RecordedRequest[] => requests.filter(r => r.path === path)
   return {
-    url: `http://127.0.0.1:${address.port}`,
+    url: `http://127.0.0.1:${address.port}${state === undefined ? '' : '/api'}`,
     requests,
+    state,
+    setDown: d => {
+      down = d
+      if (d) for (const s of sockets) s.destroy()
+    },
     requestsTo,
     waitRequests: async (path, count, timeoutMs = 5_000) => {
       const until = performance.now() + timeoutMs

@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-/** `iicp-worker` entry point: see worker/cli.ts. */
+/** `iicp-worker` entry point: see worker/cli.ts, and worker/reach/cli.ts for `--auto` (NAT capabilities from nat/). */
 import { runCli } from '../../src/cli/args.ts'
 import { workerMain } from '../cli.ts'
+import { autoMain } from '../reach/cli.ts'
+import { natCapabilities } from './nat-capabilities.ts'
 
-runCli('iicp-worker', async argv => await workerMain(argv, process.env))
+runCli('iicp-worker', async argv => argv.includes('--auto')
+  ? await autoMain(argv, process.env, natCapabilities)
+  : await workerMain(argv, process.env))
