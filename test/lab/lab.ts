@@ -23,8 +23,8 @@ import type { LabContext, Topology, TopologyName } from './topologies.ts'
 /** The internet bridge's MAC address (locally administered). */
 const BRIDGE_MAC = '02:11:00:00:00:01'
 
-/** Deadline for a lab server to print its "listening" line. */
-export const SERVER_READY_MS = 10_000
+/** Deadline for a lab server to print its "listening" line (generous: Node starts slowly on a loaded machine). */
+export const SERVER_READY_MS = 30_000
 
 /** Which servers the internet namespace runs. */
 export interface LabOptions {

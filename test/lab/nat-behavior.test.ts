@@ -10,7 +10,7 @@ import { LAB_BASE_BINARIES, LAB_UPNP_BINARIES, labSkipReason } from '../helpers/
 import { judgeTopology } from '../helpers/lab-judge.ts'
 import { probeArgs, resultLine, runProbe } from '../helpers/lab-probe.ts'
 import { natDiscovery, natpmpPublicIp, seenAddresses, stunReflexive } from './judges.ts'
-import { createLab } from './lab.ts'
+import { SERVER_READY_MS, createLab } from './lab.ts'
 import type { Lab } from './lab.ts'
 import { MINIUPNPD_TOPOLOGIES, TOPOLOGY_NAMES } from './topologies.ts'
 import type { GroundTruth, TopologyName } from './topologies.ts'
@@ -76,7 +76,7 @@ async function checkTopology (lab: Lab, name: TopologyName, diagnostic: (msg: st
   const topo = await lab.addTopology(name)
   try {
     const service = lab.startNode(`http-target(${name})`, topo.clientNs, 'bin/http-target.ts', ['--port', String(SERVICE_PORT)])
-    await service.waitFor(/^listening /m, 5000)
+    await service.waitFor(/^listening /m, SERVER_READY_MS)
     const judge = await judgeTopology(lab, topo, SERVICE_PORT)
 
     await topo.resetState()

@@ -14,7 +14,7 @@ import {
   httpCheck, miniupnpdRules, natpmpPublicIp, upnpAddMapping, upnpFirewallStatus, upnpList, upnpPinholeExists
 } from './judges.ts'
 import type { UpnpcTarget } from './judges.ts'
-import { createLab } from './lab.ts'
+import { SERVER_READY_MS, createLab } from './lab.ts'
 import type { Lab } from './lab.ts'
 import type { LabProcess } from './processes.ts'
 import type { Topology } from './topologies.ts'
@@ -46,7 +46,7 @@ describe('NAT lab: miniupnpd router, --map probe and lease renewal', { skip: SKI
   const startTarget = async (port: number): Promise<LabProcess> => {
     const { lab, topo } = ctx()
     const p = lab.startNode(`http-target(${port})`, topo.clientNs, 'bin/http-target.ts', ['--port', String(port)])
-    await p.waitFor(/^listening /m, 5000)
+    await p.waitFor(/^listening /m, SERVER_READY_MS)
     return p
   }
   const assertNothingLeft = async (what: string): Promise<void> => {
