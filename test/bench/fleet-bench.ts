@@ -1,0 +1,100 @@
+/**
+ * `npm run bench:fleet`: the cost of the fleet's relay-to-relay hop. Two fleet relays (real
+ * `iicp-relay --redis` processes) and one echo worker bound to the first: the same 1 KiB task
+ * at concurrency 64 sent to the owner directly and to the other relay, which forwards it to the
+ * owner over the internal link, in alternating rounds of one run. Prints req/s of both, the
+ * forwarded/direct ratio and the p50 the hop adds. Everything stays on 127.0.0.1; every run is
+ * bounded in time and count. Figures are only comparable within one run (shared CPU).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
+import { RedisServer, redisSkipReason } from '../fleet/redis-server.ts'
+import { runLoad, type LoadResult } from './load.ts'
+
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000)
+const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 700)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const CONCURRENCY = 64
+const PAYLOAD_BYTES = 1024
+const MAX_REQUESTS = 200_000
+const SECRET = 'bench-fleet-secret-0123456789'
+const RELAY_BIN = new URL('../../relay/bin/iicp-relay.ts', import.meta.url).pathname
+const WORKER_BIN = new URL('../../worker/bin/iicp-worker.ts', import.meta.url).pathname
+
+async function startChild (args: string[], match: RegExp): Promise<{ child: ChildProcess, m: RegExpExecArray }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, IICP_RELAY_FLEET_SECRET: SECRET } })
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
+  const timer = setTimeout(() => { child.kill('SIGKILL') }, 20_000)
+  try {
+    for await (const line of lines) {
+      const m = match.exec(line)
+      if (m !== null) return { child, m }
+    }
+    throw new Error(`${args[0] ?? ''} exited before it was ready`)
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+async function stopChild (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return
+  const exited = once(child, 'exit')
+  child.kill('SIGTERM')
+  const t = setTimeout(() => { child.kill('SIGKILL') }, 5000)
+  await exited
+  clearTimeout(t)
+}
+
+async function startRelay (redisUrl: string, name: string): Promise<{ child: ChildProcess, httpPort: number, relayPort: number }> {
+  const { child, m } = await startChild([RELAY_BIN, '--host', '127.0.0.1', '--http-port', '0', '--relay-port', '0', '--no-reflector', '--redis', redisUrl,
+    '--fleet-id', 'bench', '--instance-id', name, '--fleet-listen', '127.0.0.1:0', '--bind-rate-limit', '0', '--log-level', 'warn'],
+  /http=http:\/\/127\.0\.0\.1:(\d+) relay=127\.0\.0\.1:(\d+)/)
+  return { child, httpPort: Number(m[1]), relayPort: Number(m[2]) }
+}
+
+function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)] ?? Number.NaN
+}
+
+const skip = redisSkipReason()
+if (skip !== undefined) {
+  process.stderr.write(`bench:fleet skipped: ${skip}\n`)
+  process.exit(0)
+}
+
+const redis = await RedisServer.start()
+const children: ChildProcess[] = []
+try {
+  const owner = await startRelay(redis.url, 'owner')
+  children.push(owner.child)
+  const forwarder = await startRelay(redis.url, 'forwarder')
+  children.push(forwarder.child)
+  const worker = await startChild([WORKER_BIN, '--relay', `127.0.0.1:${owner.relayPort}`, '--worker-id', 'bench-worker', '--echo', '--max-concurrent', '256', '--log-level', 'warn'], /bound worker=/)
+  children.push(worker.child)
+  const body = Buffer.from(JSON.stringify({ task_id: 'bench-1', intent: 'urn:iicp:intent:bench:echo:v1', payload: { data: 'x'.repeat(PAYLOAD_BYTES) } }))
+  const path = '/v1/relay-for/bench-worker/v1/task'
+  const direct: LoadResult[] = []
+  const forwarded: LoadResult[] = []
+  for (let round = 0; round < ROUNDS; round++) {
+    const load = async (port: number): Promise<LoadResult> => await runLoad({ url: new URL(`http://127.0.0.1:${port}${path}`), body, concurrency: CONCURRENCY, durationMs: DURATION_MS, warmupMs: WARMUP_MS, maxRequests: MAX_REQUESTS })
+    direct.push(await load(owner.httpPort))
+    forwarded.push(await load(forwarder.httpPort))
+    process.stderr.write(`round ${round + 1}/${ROUNDS}\n`)
+  }
+  const d = { reqPerSec: median(direct.map(r => r.reqPerSec)), p50Ms: median(direct.map(r => r.p50Ms)), p99Ms: median(direct.map(r => r.p99Ms)), errors: direct.reduce((n, r) => n + r.errors, 0) }
+  const f = { reqPerSec: median(forwarded.map(r => r.reqPerSec)), p50Ms: median(forwarded.map(r => r.p50Ms)), p99Ms: median(forwarded.map(r => r.p99Ms)), errors: forwarded.reduce((n, r) => n + r.errors, 0) }
+  const fmt = (x: number): string => x.toFixed(x < 10 ? 2 : 0)
+  process.stdout.write([
+    `fleet hop benchmark (node ${process.version}, c${CONCURRENCY}, ${PAYLOAD_BYTES} B payload, ${ROUNDS} alternating rounds of ${DURATION_MS} ms, medians)`,
+    `  direct to owner relay : ${fmt(d.reqPerSec)} req/s  p50 ${fmt(d.p50Ms)} ms  p99 ${fmt(d.p99Ms)} ms  errors ${d.errors}`,
+    `  via forwarding relay  : ${fmt(f.reqPerSec)} req/s  p50 ${fmt(f.p50Ms)} ms  p99 ${fmt(f.p99Ms)} ms  errors ${f.errors}`,
+    `  ratio forwarded/direct: ${(f.reqPerSec / d.reqPerSec).toFixed(2)}  added p50: ${fmt(f.p50Ms - d.p50Ms)} ms`,
+    `  per round req/s direct ${direct.map(r => fmt(r.reqPerSec)).join(' ')} | forwarded ${forwarded.map(r => fmt(r.reqPerSec)).join(' ')}`,
+    ''
+  ].join('\n'))
+} finally {
+  for (const c of children.reverse()) await stopChild(c)
+  await redis.close()
+}
