@@ -11,7 +11,7 @@ const worker = createWorker({
   relayPort,
   workerId: 'my-gpu-box',
   intent: 'urn:iicp:intent:llm:chat:v1',
-  handler: async (task: Task): Promise<TaskAnswer> => ({ result: { echo: task.payload } })
+  handler: (task: Task): TaskAnswer => ({ result: { echo: task.payload } })
 })
 try {
   await worker.start()
