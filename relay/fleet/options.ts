@@ -26,7 +26,7 @@ export interface FleetOptions {
   secret: string
   /** Address the internal (relay-to-relay) listener binds to. @default '127.0.0.1' */
   internalHost?: string
-  /** Port of the internal listener; 0 picks an ephemeral port. @default 9486 */
+  /** Port of the internal listener; 0 picks an ephemeral port. @default 9487 */
   internalPort?: number
   /** URL other relays use to reach this one's internal listener. @default http://{internalHost}:{bound port} */
   internalUrl?: string
@@ -66,7 +66,7 @@ export interface ResolvedFleetOptions {
 }
 
 /** Default port of the internal relay-to-relay listener. */
-export const DEFAULT_FLEET_INTERNAL_PORT = 9486
+export const DEFAULT_FLEET_INTERNAL_PORT = 9487
 /** Default lease lifetime. */
 export const DEFAULT_LEASE_TTL_MS = 15_000
 
