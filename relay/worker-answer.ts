@@ -8,6 +8,7 @@
  */
 import { ErrorCode, ToolkitError } from '../src/errors.ts'
 import { isNullOrFalseAt, jsonNames, scanJson } from '../src/http/json-members.ts'
+import { parseJsonBytes } from '../src/http/json-text.ts'
 import type { ForwardResult } from './forwarder.ts'
 
 const ANSWER_NAMES = jsonNames(['error', 'result', 'task_id', 'status'])
@@ -36,7 +37,7 @@ export class WorkerAnswer implements ForwardResult {
 
   /** The answer as an object, parsed on first use. */
   get result (): Record<string, unknown> {
-    this.#result ??= JSON.parse(this.raw.toString('utf8')) as Record<string, unknown>
+    this.#result ??= parseJsonBytes(this.raw) as Record<string, unknown>
     return this.#result
   }
 }
@@ -67,7 +68,7 @@ export function interpretWorkerAnswer (raw: Buffer): WorkerAnswer {
     // Failures are rare: parse the whole answer so nothing the worker said is lost.
     let answer: Record<string, unknown>
     try {
-      answer = JSON.parse(raw.toString('utf8')) as Record<string, unknown>
+      answer = parseJsonBytes(raw) as Record<string, unknown>
     } catch (err) {
       // A raw control character in a string: the one thing the scan does not look for.
       throw new ToolkitError(ErrorCode.BadResult, 'worker returned a result that is not valid JSON', { cause: err })

@@ -4,6 +4,7 @@
  */
 import { abortError, deadline, raceSignal } from '../src/abort.ts'
 import { ErrorCode, ToolkitError, errorMessage } from '../src/errors.ts'
+import { parseJsonBytes } from '../src/http/json-text.ts'
 import type { Logger } from '../src/log.ts'
 import { MsgType, type Frame } from '../src/protocol/frame.ts'
 import { encodeClose, encodePing, parseCall, peekCallId, type CallMessage, type RelayBind } from '../src/protocol/messages.ts'
@@ -167,7 +168,7 @@ function runSession (socket: ByteStream, o: SessionOptions, signal: AbortSignal 
     }
     let task: unknown
     try {
-      task = JSON.parse(call.body.toString('utf8'))
+      task = parseJsonBytes(call.body)
     } catch (err) {
       log.warn({ err, callId: call.callId }, 'CALL body is not JSON')
       tasks.answer(call.callId, { error: `task is not valid JSON: ${errorMessage(err)}` })

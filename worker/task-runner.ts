@@ -62,21 +62,24 @@ interface RunningTask {
   readonly answered: Promise<void>
 }
 
-/** The JSON body for `result`: `null` for undefined, an error object for unserializable or oversized results. */
-export function encodeResultBody (callId: string, result: unknown): Buffer {
+/**
+ * The JSON text for `result`: `null` for undefined, an error object for unserializable or
+ * oversized results. Kept a string: the RESPONSE encoder writes it as UTF-8 into the frame.
+ */
+export function encodeResultBody (callId: string, result: unknown): string {
   let json: string | undefined
   try {
     json = JSON.stringify(result)
   } catch (err) {
     json = JSON.stringify({ error: `task result is not JSON-serializable: ${errorMessage(err)}` })
   }
-  const body = Buffer.from(json ?? 'null', 'utf8')
+  json ??= 'null'
   // Payload = map head, key 5, bstr head (≤ 5), body, key 15, tstr head (≤ 5), call id.
   const limit = MAX_FRAME_PAYLOAD_BYTES - 16 - Buffer.byteLength(callId, 'utf8')
-  if (body.length > limit) {
-    return Buffer.from(JSON.stringify({ error: `task result of ${body.length} bytes exceeds the ${limit}-byte frame limit` }), 'utf8')
-  }
-  return body
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: only long texts need their exact size.
+  const bytes = json.length * 3 <= limit ? 0 : Buffer.byteLength(json, 'utf8')
+  if (bytes > limit) return JSON.stringify({ error: `task result of ${bytes} bytes exceeds the ${limit}-byte frame limit` })
+  return json
 }
 
 /** Failed tasks (a backend refusing, a handler throwing) are logged at warn at most this often per second, in bursts of {@link FAILURE_LOG_BURST}. */

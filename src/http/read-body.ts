@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http'
 import { abortError } from '../abort.ts'
 import { ErrorCode, ToolkitError } from '../errors.ts'
 import { scanJson, type JsonNames, type JsonScan } from './json-members.ts'
+import { parseJsonBytes } from './json-text.ts'
 
 /**
  * Reads a request body of at most `limit` bytes. Rejects with ERR_BODY_TOO_LARGE (as soon as the
@@ -68,7 +69,7 @@ function tooLarge (limit: number): ToolkitError {
 export function parseJsonObject (body: Buffer): Record<string, unknown> {
   let value: unknown
   try {
-    value = JSON.parse(body.toString('utf8'))
+    value = parseJsonBytes(body)
   } catch (err) {
     throw new ToolkitError(ErrorCode.BadRequest, 'request body is not valid JSON', { cause: err })
   }

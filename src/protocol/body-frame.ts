@@ -23,19 +23,23 @@ function cborHeadSize (length: number): number {
 
 /**
  * Builds `{5: bstr(body), 15: call_id}` (canonical order) as one frame, with a single copy of
- * the body. Used for CALL (relay → worker) and RESPONSE (worker → relay) on the hot path.
+ * the body. Used for CALL (relay → worker) and RESPONSE (worker → relay) on the hot path. A
+ * string body (JSON text) is encoded as UTF-8 straight into the frame, with no intermediate
+ * Buffer.
  */
-export function encodeBodyFrame (type: number, callId: string, body: Uint8Array): Buffer {
+export function encodeBodyFrame (type: number, callId: string, body: Uint8Array | string): Buffer {
+  const bodyBytes = typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length
   const idBytes = Buffer.byteLength(callId, 'utf8')
-  const payloadLength = 1 + 1 + cborHeadSize(body.length) + body.length + 1 + cborHeadSize(idBytes) + idBytes
+  const payloadLength = 1 + 1 + cborHeadSize(bodyBytes) + bodyBytes + 1 + cborHeadSize(idBytes) + idBytes
   const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadLength)
   writeFrameHeader(out, 0, type, payloadLength)
   let o = FRAME_HEADER_BYTES
   out[o++] = 0xa2
   out[o++] = CallKey.Body
-  o = writeCborHead(out, o, 2, body.length)
-  out.set(body, o)
-  o += body.length
+  o = writeCborHead(out, o, 2, bodyBytes)
+  if (typeof body === 'string') out.write(body, o, bodyBytes, 'utf8')
+  else out.set(body, o)
+  o += bodyBytes
   out[o++] = CallKey.CallId
   o = writeCborHead(out, o, 3, idBytes)
   out.write(callId, o, 'utf8')

@@ -189,8 +189,8 @@ function withCallId<T> (payload: Uint8Array, parse: () => T): T {
   }
 }
 
-/** `RESPONSE {15:call_id, 5:bstr(UTF-8 JSON of the handler result)}`. */
-export function encodeResponse (callId: string, resultJson: Uint8Array): Buffer {
+/** `RESPONSE {15:call_id, 5:bstr(UTF-8 JSON of the handler result)}`; a string is encoded as UTF-8 into the frame. */
+export function encodeResponse (callId: string, resultJson: Uint8Array | string): Buffer {
   return encodeBodyFrame(MsgType.Response, callId, resultJson)
 }
 

@@ -5,7 +5,8 @@
  * server, relay, worker), so the issue-13 targets read straight off the output.
  *
  * Flags: `--json` (one JSON document instead of the table), `--runs N` (repeat, report medians
- * and ranges), `--cpu-prof DIR` (each child writes a V8 CPU profile into DIR). Servers run in
+ * and ranges), `--load 1KiB-c64` (only that load; repeatable), `--cpu-prof DIR` (each child
+ * writes a V8 CPU profile into DIR). Servers run in
  * child processes, the load generator in this one; everything stays on 127.0.0.1 and every run
  * is bounded in time and count.
  */
@@ -26,8 +27,10 @@ const LOADS = [
 ] as const
 
 const { values: flags } = parseArgs({
-  options: { json: { type: 'boolean', default: false }, runs: { type: 'string', default: '1' }, 'cpu-prof': { type: 'string' } }
+  options: { json: { type: 'boolean', default: false }, runs: { type: 'string', default: '1' }, 'cpu-prof': { type: 'string' }, load: { type: 'string', multiple: true } }
 })
+/** `--load 1KiB-c64` (repeatable) runs only the named loads. */
+const selected = LOADS.filter(l => flags.load === undefined || flags.load.includes(`${l.size.replace(' ', '')}-c${l.concurrency}`))
 const runs = Math.max(1, Math.min(10, Number(flags.runs) || 1))
 
 function taskBody (payloadBytes: number): Buffer {
@@ -59,7 +62,7 @@ async function oneRun (): Promise<LoadRow[]> {
   const relayedUrl = new URL(`http://127.0.0.1:${relay.info.httpPort}/v1/relay-for/bench-worker/v1/task`)
   const rows: LoadRow[] = []
   try {
-    for (const { size, bytes, concurrency } of LOADS) {
+    for (const { size, bytes, concurrency } of selected) {
       const body = taskBody(bytes)
       const d = await measured([direct], directUrl, body, concurrency)
       const r = await measured([relay, worker], relayedUrl, body, concurrency)

@@ -85,8 +85,8 @@ describe('handshake state machine', () => {
 describe('result encoding and registration payload', () => {
   it('replaces a result too large for one frame by an error', () => {
     const big = encodeResultBody('id', { blob: 'x'.repeat(MAX_FRAME_PAYLOAD_BYTES) })
-    assert.match((JSON.parse(big.toString('utf8')) as { error: string }).error, /exceeds the .*frame limit/)
-    assert.equal(encodeResultBody('id', { ok: true }).toString('utf8'), '{"ok":true}')
+    assert.match((JSON.parse(big) as { error: string }).error, /exceeds the .*frame limit/)
+    assert.equal(encodeResultBody('id', { ok: true }), '{"ok":true}')
   })
 
   it('keeps a configured node_id and overrides every relay field', () => {
