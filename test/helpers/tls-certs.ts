@@ -35,8 +35,8 @@ function openssl (args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] })
 }
 
-/** Creates the PKI (about 100 ms). Throws if openssl is missing. */
-export function createTestPki (): TestPki {
+/** Creates the PKI (about 100 ms); `extraSans` (e.g. `IP:11.0.0.3`) are added to the valid leaves. Throws if openssl is missing. */
+export function createTestPki (extraSans: readonly string[] = []): TestPki {
   const dir = mkdtempSync(join(tmpdir(), 'iicp-pki-'))
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
   openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=iicp-test-ca'], dir)
@@ -48,7 +48,7 @@ export function createTestPki (): TestPki {
       '-days', String(days), '-extfile', `${name}.ext`, '-out', `${name}.pem`], dir)
     return { certFile: join(dir, `${name}.pem`), keyFile: join(dir, `${name}.key`) }
   }
-  const local = 'DNS:localhost,IP:127.0.0.1'
+  const local = ['DNS:localhost', 'IP:127.0.0.1', ...extraSans].join(',')
   return {
     caFile: join(dir, 'ca.pem'),
     caPem: readFileSync(join(dir, 'ca.pem'), 'utf8'),
