@@ -7,6 +7,7 @@
  */
 import type { Logger } from '../src/log.ts'
 import { verifyBindTicket } from '../src/protocol/bind-ticket.ts'
+import { WORKER_ID_INVALID_REASON, isValidWorkerId } from '../src/protocol/worker-id.ts'
 import { rateLimitSource } from '../src/rate-limit.ts'
 import type { RelayBind } from '../src/protocol/messages.ts'
 import type { BindRateLimiter } from './fleet-plugin.ts'
@@ -15,8 +16,9 @@ import type { ReplayCache } from './replay-cache.ts'
 import type { SessionRegistry } from './session-registry.ts'
 import type { BoundWorkerSession } from './session.ts'
 
-/** The RELAY_ACK key 3 reason text for each refusal (byte-exact upstream strings, spec §3.4). */
+/** The RELAY_ACK key 3 reason text for each refusal (byte-exact upstream strings, spec §3.4; `worker_id_invalid` is ours). */
 export const BIND_REJECT_REASONS = {
+  worker_id_invalid: WORKER_ID_INVALID_REASON,
   ticket_invalid: 'relay bind ticket invalid',
   ticket_required: 'relay bind ticket required',
   already_bound: 'worker_id already bound to an alive session',
@@ -60,6 +62,8 @@ function refuse (outcome: Exclude<BindOutcome, 'ok'>): AdmissionResult {
  * and the accept server keeps one admission per worker id at a time.
  */
 export async function admitBind (ctx: AdmissionContext, bind: RelayBind, ip: string): Promise<AdmissionResult> {
+  // An id HTTP cannot address would bind "ok" and never be callable.
+  if (!isValidWorkerId(bind.workerId)) return refuse('worker_id_invalid')
   const nowSeconds = Math.floor(ctx.now() / 1000)
   let claims: { jti: string, exp: number } | undefined
   if (bind.ticket !== undefined && ctx.ticketPublicKey !== undefined) {

@@ -6,9 +6,10 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https'
-import { ErrorCode, ToolkitError, errorMessage } from '../src/errors.ts'
+import { ErrorCode, IicpCode, ToolkitError, errorMessage } from '../src/errors.ts'
 import { createRouteReply, type ExtensionRoute } from '../src/http/route.ts'
 import type { Logger } from '../src/log.ts'
+import { workerIdFromPathSegment } from '../src/protocol/worker-id.ts'
 import { CORS_HEADERS, sendPreflight } from './cors.ts'
 import { sendError } from './http-io.ts'
 import type { RouteContext } from './routes/context.ts'
@@ -135,17 +136,22 @@ export class HttpFront {
     }
     if (this.#preRoute !== undefined && await this.#preRoute(req, res, method, path, signal)) return
     if (path.startsWith(RELAY_FOR_PREFIX)) {
-      // The worker id is the third path segment, verbatim (upstream does not URL-decode it).
+      // The worker id is the third path segment, percent-decoded once (w%2D1 is w-1); a segment
+      // that does not decode into the worker id alphabet cannot name a session.
       const rest = path.slice(RELAY_FOR_PREFIX.length)
       const slash = rest.indexOf('/')
-      const workerId = rest.slice(0, slash)
       const sub = rest.slice(slash)
-      if (slash > 0 && sub === '/v1/task') {
+      const workerId = workerIdFromPathSegment(rest.slice(0, slash))
+      if (slash > 0 && workerId === undefined && (sub === '/v1/task' || sub === '/iicp/health')) {
+        sendError(res, 404, IicpCode.NoSession, 'no relay session can have this worker id (see the worker id alphabet)')
+        return
+      }
+      if (workerId !== undefined && sub === '/v1/task') {
         if (method === 'POST') await relayForTask(this.#ctx, req, res, workerId, signal)
         else notAllowed(res, 'POST')
         return
       }
-      if (slash > 0 && sub === '/iicp/health') {
+      if (workerId !== undefined && sub === '/iicp/health') {
         if (method === 'GET') await relayForHealth(this.#ctx, res, workerId, signal)
         else notAllowed(res, 'GET')
         return

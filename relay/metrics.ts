@@ -5,12 +5,12 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 /** Why a bind ended the way it did (`iicp_relay_binds_total{outcome}`). */
-export type BindOutcome = 'ok' | 'ticket_invalid' | 'ticket_required' | 'already_bound' | 'rate_limited' | 'capacity' | 'replayed'
+export type BindOutcome = 'ok' | 'worker_id_invalid' | 'ticket_invalid' | 'ticket_required' | 'already_bound' | 'rate_limited' | 'capacity' | 'replayed'
 
 /** How a forwarded call ended (`iicp_relay_calls_total{outcome}`). */
 export type CallOutcome = 'ok' | 'worker_error' | 'bad_result' | 'timeout' | 'session_closed' | 'busy' | 'no_session' | 'aborted'
 
-const BIND_OUTCOMES: readonly BindOutcome[] = ['ok', 'ticket_invalid', 'ticket_required', 'already_bound', 'rate_limited', 'capacity', 'replayed']
+const BIND_OUTCOMES: readonly BindOutcome[] = ['ok', 'worker_id_invalid', 'ticket_invalid', 'ticket_required', 'already_bound', 'rate_limited', 'capacity', 'replayed']
 const CALL_OUTCOMES: readonly CallOutcome[] = ['ok', 'worker_error', 'bad_result', 'timeout', 'session_closed', 'busy', 'no_session', 'aborted']
 
 /** Live figures the gauges read at scrape time. */

@@ -38,6 +38,7 @@ type Answer = { status: number, code: string, message: string, reason?: string }
 
 /** HTTP answers to refused binds (spec §3.4), keyed by the RELAY_ACK reason. */
 const BIND_REFUSALS: Record<string, Answer> = {
+  [BIND_REJECT_REASONS.worker_id_invalid]: { status: 422, code: IicpCode.InvalidRequest, message: BIND_REJECT_REASONS.worker_id_invalid },
   [BIND_REJECT_REASONS.ticket_invalid]: { status: 401, code: IicpCode.BindTicket, message: 'relay bind ticket invalid' },
   [BIND_REJECT_REASONS.ticket_required]: { status: 401, code: IicpCode.BindTicket, message: 'relay bind ticket required' },
   [BIND_REJECT_REASONS.already_bound]: { status: 409, code: IicpCode.AliveRebind, message: 'worker_id has an alive relay session — rebind rejected' },
