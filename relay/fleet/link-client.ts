@@ -7,7 +7,7 @@
  * with a fresh look-up. Without Redis a look-up fails at once with ERR_FLEET_UNAVAILABLE.
  */
 import { Agent, request, type ClientRequest, type IncomingMessage } from 'node:http'
-import { abortError, deadline } from '../../src/abort.ts'
+import { abortError } from '../../src/abort.ts'
 import { ErrorCode, ToolkitError, errorMessage, isToolkitError } from '../../src/errors.ts'
 import { MAX_FRAME_PAYLOAD_BYTES } from '../../src/limits.ts'
 import { FrameDecoder, MsgType } from '../../src/protocol/frame.ts'
@@ -33,6 +33,14 @@ export interface LinkClientOptions {
   locateCacheMs: number
   linkGraceMs: number
   linkMaxSockets: number
+}
+
+/** A sent call whose answer head has arrived. */
+interface Sent {
+  req: ClientRequest
+  res: IncomingMessage
+  clear: () => void
+  touch: () => void
 }
 
 interface Located {
@@ -124,11 +132,13 @@ export class LinkClient implements RemoteCalls {
         sent.clear()
       }
     })
-    const { req, res, clear } = opened
+    const { req, res, clear, touch } = opened
     const decoder = new FrameDecoder()
     let finished = false
     try {
       for await (const chunk of res as AsyncIterable<Buffer>) {
+        // The deadline of a stream is per event, as for a local stream.
+        touch()
         for (const frame of decoder.push(chunk)) {
           if (frame.type === MsgType.Close) throw parseLinkError(frame.payload, 200)
           const msg = parseResponse(frame.payload)
@@ -192,32 +202,38 @@ export class LinkClient implements RemoteCalls {
   }
 
   /**
-   * Sends one signed call and resolves once the answer's head has arrived. The deadline
-   * (the call's own plus the link grace) and the caller's signal destroy the request with
-   * ERR_FORWARD_TIMEOUT / ERR_ABORTED; `clear` must be called when the answer is consumed.
+   * Sends one signed call and resolves once the answer's head has arrived. The deadline (the
+   * call's own plus the link grace; `touch` restarts it, for streams) and the caller's signal
+   * destroy the request with ERR_FORWARD_TIMEOUT / ERR_ABORTED; `clear` must be called when
+   * the answer is consumed.
    */
-  async #send (record: OwnerRecord, meta: LinkMeta, body: Uint8Array, options: RemoteCallOptions): Promise<{ req: ClientRequest, res: IncomingMessage, clear: () => void }> {
-    const limit = deadline(options.timeoutMs + this.#o.linkGraceMs, options.signal, ErrorCode.ForwardTimeout, `owner relay did not answer within ${options.timeoutMs} ms`)
+  async #send (record: OwnerRecord, meta: LinkMeta, body: Uint8Array, options: RemoteCallOptions): Promise<Sent> {
+    const limitMs = options.timeoutMs + this.#o.linkGraceMs
     const headers = signLink(this.#o.secret, this.#o.fleetId, this.#o.instanceId, meta, body)
+    const signal = options.signal
     let req: ClientRequest | undefined
-    const onAbort = (): void => { req?.destroy(abortError(limit.signal, 'fleet link call')) }
+    const onAbort = (): void => { req?.destroy(abortError(signal, 'fleet link call')) }
+    const timer = setTimeout(() => {
+      req?.destroy(new ToolkitError(ErrorCode.ForwardTimeout, `owner relay did not answer within ${options.timeoutMs} ms`, { details: { timeoutMs: options.timeoutMs } }))
+    }, limitMs)
     const clear = (): void => {
-      limit.signal.removeEventListener('abort', onAbort)
-      limit.clear()
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
     }
     try {
       const res = await new Promise<IncomingMessage>((resolve, reject) => {
-        req = request(`${record.u}${LINK_CALL_PATH}`, {
+        const r = request(`${record.u}${LINK_CALL_PATH}`, {
           method: 'POST',
           agent: this.#agent(record.u),
           headers: { ...headers, 'content-type': 'application/octet-stream', 'content-length': body.length }
         }, resolve)
-        req.on('error', (err) => { reject(linkFailure(err)) })
-        if (limit.signal.aborted) onAbort()
-        else limit.signal.addEventListener('abort', onAbort, { once: true })
-        req.end(body)
+        req = r
+        r.on('error', (err) => { reject(linkFailure(isToolkitError(r.errored) ? r.errored : err)) })
+        if (signal?.aborted === true) onAbort()
+        else signal?.addEventListener('abort', onAbort, { once: true })
+        r.end(body)
       })
-      return { req: req as unknown as ClientRequest, res, clear }
+      return { req: req as unknown as ClientRequest, res, clear, touch: () => { timer.refresh() } }
     } catch (err) {
       clear()
       throw err
