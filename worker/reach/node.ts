@@ -172,8 +172,14 @@ export async function createReachNode (o: ReachNodeOptions): Promise<ReachNode> 
     })
     let lastError = 'no answer'
     worker.on('backoff', info => { if (info.error !== undefined) lastError = info.error.message })
-    const onDrop = (): void => { ladderRef.current?.trigger(`relay ${label} session dropped`) }
+    // The session's own view: `disconnect` fires before the worker leaves the bound state.
+    let dropped = false
+    const onDrop = (): void => {
+      dropped = true
+      ladderRef.current?.trigger(`relay ${label} session dropped`)
+    }
     worker.on('disconnect', onDrop)
+    worker.on('bind', () => { dropped = false })
     void worker.start().catch(() => undefined)
     try {
       const info = await worker.whenBound(AbortSignal.any([signal, AbortSignal.timeout(bindTimeoutMs)]))
@@ -182,7 +188,7 @@ export async function createReachNode (o: ReachNodeOptions): Promise<ReachNode> 
       return {
         endpoint: info.endpoint,
         httpUrl,
-        bound: () => worker.state === 'bound',
+        bound: () => !dropped && worker.state === 'bound',
         close: async () => {
           worker.off('disconnect', onDrop)
           await worker.stop()
