@@ -46,6 +46,12 @@ export class FrameConnection implements BudgetHolder {
   #closed = false
   #closeError: ToolkitError | undefined
   #finished = false
+  /** Writes are corked until the end of this event-loop turn (see {@link FrameConnection.send}). */
+  #corked = false
+  readonly #uncork = (): void => {
+    this.#corked = false
+    this.socket.uncork()
+  }
   #drainWait: Promise<void> | undefined
   /** The grace timer `end()` starts; cleared when the socket closes first. */
   #endGrace: NodeJS.Timeout | undefined
@@ -79,6 +85,12 @@ export class FrameConnection implements BudgetHolder {
   /** Queues a frame. Returns false when the socket's buffer is over the high-water mark. */
   send (frame: Buffer): boolean {
     if (this.closed) return false
+    if (!this.#corked) {
+      // Frames queued in one event-loop turn leave in one writev (one syscall, not one per frame).
+      this.#corked = true
+      this.socket.cork()
+      setImmediate(this.#uncork)
+    }
     this.socket.write(frame)
     return this.socket.writableLength < this.#highWater
   }
