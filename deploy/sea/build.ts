@@ -20,16 +20,23 @@ const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'
 /** Native addons that cannot be bundled into the blob. */
 const NATIVE_MODULES = ['node-datachannel']
 
-/** Replaces each native module by one that throws when it is loaded. */
+/**
+ * Replaces each native module by a stand-in whose every export is a function that throws a
+ * clear error when called or constructed, so the CLIs load and only the feature fails.
+ */
 const stubNativeModules: Plugin = {
   name: 'stub-native-modules',
   setup (b) {
     const filter = new RegExp(`^(${NATIVE_MODULES.join('|')})(/.*)?$`)
     b.onResolve({ filter }, args => ({ path: args.path, namespace: 'native-stub' }))
-    b.onLoad({ filter: /.*/, namespace: 'native-stub' }, args => ({
-      contents: `throw new Error(${JSON.stringify(`${args.path} is a native addon and is not part of the single executable; install the npm package (npm install iicp-relay-toolkit) to use this feature`)})`,
-      loader: 'js'
-    }))
+    b.onLoad({ filter: /.*/, namespace: 'native-stub' }, args => {
+      const message = `${args.path} is a native addon and is not part of the single executable; install the npm package (deploy/install.sh) for this feature`
+      return {
+        contents: `const unavailable = function () { throw new Error(${JSON.stringify(message)}) }
+module.exports = new Proxy({}, { get: (_target, key) => key === '__esModule' || typeof key === 'symbol' ? undefined : unavailable })`,
+        loader: 'js'
+      }
+    })
   }
 }
 
