@@ -3,10 +3,13 @@
  * `IICP_…` environment variables; one line on stdout per bind, JSON logs on stderr;
  * SIGTERM/SIGINT stop the worker gracefully and exit 0.
  */
-import { boolFlag, intFlag, listFlag, parseFlags, stringFlag, usageError, type FlagSpec } from '../src/cli/args.ts'
+import { boolFlag, intFlag, listFlag, parseFlags, stringFlag, usageError, type FlagSpec, type FlagValues } from '../src/cli/args.ts'
+import { errorMessage } from '../src/errors.ts'
+import { formatHostPort } from '../src/host-port.ts'
 import { DEFAULT_RELAY_ACCEPT_PORT, WORKER_MAX_CONCURRENT } from '../src/limits.ts'
 import { createLogger, isLogLevel, type CreateLoggerOptions } from '../src/log.ts'
 import type { TaskHandler, WorkerOptions } from './options.ts'
+import { relayListFromFlag, type RelayEntry } from './relay-list.ts'
 import { createWorker } from './worker.ts'
 import { TRANSPORT_FLAGS, relayFromFlags } from './transports/cli-flags.ts'
 
@@ -19,6 +22,7 @@ http://<relay>:<http port>/v1/relay-for/ID/v1/task, either on a local HTTP backe
 
 const FLAGS: FlagSpec[] = [
   { name: 'relay', type: 'string', valueName: 'ADDRESS', env: 'IICP_RELAY_WORKER_ENDPOINT', description: `HOST:PORT (TCP, port defaults to ${DEFAULT_RELAY_ACCEPT_PORT}), iicpsec://HOST:PORT (TLS), wss://HOST/PATH (WebSocket) or https://HOST (long-poll)` },
+  { name: 'relay-all-addresses', type: 'boolean', env: 'IICP_RELAY_ALL_ADDRESSES', description: 'a relay fleet behind one name: spread over every address --relay resolves to (a comma-separated --relay list is a fleet too)' },
   ...TRANSPORT_FLAGS,
   { name: 'worker-id', type: 'string', valueName: 'ID', env: 'IICP_WORKER_ID', description: 'worker id to bind' },
   { name: 'intent', type: 'string', valueName: 'URN', env: 'IICP_INTENT', description: 'intent sent in RELAY_BIND' },
@@ -37,6 +41,15 @@ function onCommandLine (argv: string[], name: string): boolean {
   return argv.some(a => a === `--${name}` || a.startsWith(`--${name}=`))
 }
 
+/** The fleet's relays from `--relay a:9485,b:9485` or `--relay-all-addresses`; undefined for one relay. Throws ERR_USAGE. */
+function fleetRelaysFromFlags (relayText: string, values: FlagValues): RelayEntry[] | undefined {
+  try {
+    return relayListFromFlag(relayText, DEFAULT_RELAY_ACCEPT_PORT, boolFlag(values, 'relay-all-addresses'))
+  } catch (err) {
+    throw usageError(`--relay: ${errorMessage(err)}`)
+  }
+}
+
 /** Answers `{"result": {"echo": task.payload}}`. */
 const echoTaskHandler: TaskHandler = task => ({ result: { echo: (task as { payload?: unknown } | null)?.payload ?? null } })
 
@@ -46,7 +59,9 @@ function workerOptionsFromFlags (argv: string[], env: NodeJS.ProcessEnv): { opti
   if (values === undefined) return undefined
   const relayText = stringFlag(values, 'relay')
   if (relayText === undefined) throw usageError('--relay HOST:PORT is required (or IICP_RELAY_WORKER_ENDPOINT)')
-  const relay = relayFromFlags(relayText, values, env)
+  // A comma-separated list (or --relay-all-addresses) is a relay fleet: plain TCP relays, tried in turn.
+  const relays = fleetRelaysFromFlags(relayText, values)
+  const relay = relayFromFlags(relays === undefined ? relayText : formatHostPort(relays[0]?.host ?? '', relays[0]?.port ?? 0), values, env)
   const workerId = stringFlag(values, 'worker-id')
   if (workerId === undefined) throw usageError('--worker-id is required (or IICP_WORKER_ID)')
   const echo = boolFlag(values, 'echo')
@@ -64,6 +79,7 @@ function workerOptionsFromFlags (argv: string[], env: NodeJS.ProcessEnv): { opti
   const options: WorkerOptions = {
     relayHost: relay.host,
     relayPort: relay.port,
+    ...(relays === undefined ? {} : { relays }),
     ...(relay.transport === undefined ? {} : { transport: relay.transport }),
     workerId,
     intent: stringFlag(values, 'intent') ?? '',
