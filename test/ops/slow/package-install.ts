@@ -98,6 +98,8 @@ describe('packed tarball installed by deploy/install.sh', () => {
     for (const dev of ['typescript', 'eslint', 'esbuild', 'postject', 'node']) assert.equal(existsSync(join(pkg, 'node_modules', dev)), false, dev)
     assert.equal(existsSync(join(pkg, 'relay/index.ts')), false)
     assert.ok(existsSync(join(pkg, 'LICENSE')))
+    for (const f of ['deploy/install.sh', 'deploy/runbook.md', 'deploy/relay.toml.example', 'deploy/systemd/iicp-relay.service']) assert.ok(existsSync(join(pkg, f)), f)
+    assert.equal(existsSync(join(pkg, 'deploy/sea')), false)
     const files = (dir: string): string[] => readdirSync(dir, { recursive: true, encoding: 'utf8' })
     assert.deepEqual(files(join(pkg, 'dist')).filter(f => f.endsWith('.map')), [])
     for (const cli of ['iicp-relay', 'iicp-worker', 'iicp-nat']) {
