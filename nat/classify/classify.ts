@@ -71,20 +71,39 @@ export function cgnatEvidence (input: ClassifyInput): CgnatEvidence[] {
  * also passes an address-restricted (restricted-cone) filter, so it counts fully only when the
  * path is endpoint-independent by construction (router mapping, pinhole) or the measured
  * filtering is endpoint-independent; with measured address-dependent filtering it is explained
- * away (`unreachable`), otherwise it is `inconclusive`.
+ * away (`unreachable`), otherwise it is `inconclusive`. A failure that fewer than two reflectors
+ * agree on (`unconfirmed`) counts as `inconclusive`: it refutes nothing.
  */
 export function effectiveReflectorOutcome (raw: ReflectorOutcome, fromContacted: boolean, endpointIndependentPath: boolean, filtering: NatBehavior | undefined): ReflectorOutcome {
+  if (raw === 'unconfirmed') return 'inconclusive'
   if (raw !== 'reachable' || !fromContacted || endpointIndependentPath) return raw
   if (filtering === 'endpoint_independent') return 'reachable'
   if (filtering === 'address_dependent') return 'unreachable'
   return 'inconclusive'
 }
 
-function stateOf (outcome: ReflectorOutcome, claimed: boolean): DirectState {
-  if (outcome === 'reachable') return 'verified'
-  if (outcome === 'unreachable') return 'refuted'
-  // A weak dial-back success is positive evidence: it counts as a claim, never as verified.
-  return claimed || outcome === 'inconclusive' ? 'claimed' : 'none'
+/**
+ * A success only verifies reachability from the internet when the reflector dialed a global
+ * unicast address; a private, loopback, CGNAT, link-local or documentation address means the
+ * reflector sits inside the local network (`local_only`).
+ */
+export function globalOutcome (counted: ReflectorOutcome, observed: string | undefined): ReflectorOutcome {
+  if (counted !== 'reachable' && counted !== 'inconclusive') return counted
+  const ip = tryParseIp(observed)
+  return ip === undefined || ip.range === 'global' ? counted : 'local_only'
+}
+
+function stateOf (raw: ReflectorOutcome, counted: ReflectorOutcome, claimed: boolean): DirectState {
+  if (counted === 'reachable') return 'verified'
+  if (counted === 'unreachable') return 'refuted'
+  // A weak dial-back success is positive evidence: it counts as a claim, never as verified. An
+  // unconfirmed failure or a local-only success neither makes nor refutes a claim.
+  return claimed || (counted === 'inconclusive' && raw !== 'unconfirmed') ? 'claimed' : 'none'
+}
+
+/** An observed address that may be advertised: global unicast only. */
+function globalOnly (ip: string | undefined): string | undefined {
+  return tryParseIp(ip)?.range === 'global' ? ip : undefined
 }
 
 const CONE: readonly NatType[] = ['full_cone', 'restricted_cone', 'port_restricted']
@@ -114,13 +133,13 @@ export function classify (input: ClassifyInput): Classification {
   const mappingIp = v4.mapping?.externalIp ?? v4.gatewayWanIp
   const mappingClaim = v4.mapping !== undefined && tryParseIp(mappingIp)?.range === 'global' && evidence.length === 0
   const v4Filtering = nat !== undefined && !nat.udpBlocked ? nat.filtering : undefined
-  const v4Outcome = effectiveReflectorOutcome(v4.reflector, v4.reflectorFromContacted === true, v4.mapping !== undefined, v4Filtering)
-  const v4State: DirectState = v4.enabled ? stateOf(v4Outcome, ifaceIp !== undefined || mappingClaim) : 'none'
+  const v4Outcome = globalOutcome(effectiveReflectorOutcome(v4.reflector, v4.reflectorFromContacted === true, v4.mapping !== undefined, v4Filtering), v4.reflectorObserved)
+  const v4State: DirectState = v4.enabled ? stateOf(v4.reflector, v4Outcome, ifaceIp !== undefined || mappingClaim) : 'none'
   const v4Ok = v4State === 'verified' || v4State === 'claimed'
 
   const v6Routable = v6.enabled && v6.globalAddresses.length > 0
-  const v6Outcome = effectiveReflectorOutcome(v6.reflector, v6.reflectorFromContacted === true, v6.pinhole !== undefined, undefined)
-  const v6State: DirectState = v6.enabled ? stateOf(v6Outcome, v6Routable && v6.pinhole !== undefined) : 'none'
+  const v6Outcome = globalOutcome(effectiveReflectorOutcome(v6.reflector, v6.reflectorFromContacted === true, v6.pinhole !== undefined, undefined), v6.reflectorObserved)
+  const v6State: DirectState = v6.enabled ? stateOf(v6.reflector, v6Outcome, v6Routable && v6.pinhole !== undefined) : 'none'
   const v6Ok = v6State === 'verified' || v6State === 'claimed'
 
   let mode: ExposureMode
@@ -142,11 +161,11 @@ export function classify (input: ClassifyInput): Classification {
   const mappedViaRouter = v4Ok && v4.mapping !== undefined && (mappingClaim || v4State === 'verified')
   let endpoint: string | null = null
   if (direct && v4Ok) {
-    const ip = mappedViaRouter ? (v4.mapping?.externalIp ?? v4.gatewayWanIp ?? v4.reflectorObserved) : (ifaceIp ?? v4.reflectorObserved)
+    const ip = mappedViaRouter ? (v4.mapping?.externalIp ?? v4.gatewayWanIp ?? globalOnly(v4.reflectorObserved)) : (ifaceIp ?? globalOnly(v4.reflectorObserved))
     const port = mappedViaRouter ? (v4.mapping?.externalPort ?? input.port) : input.port
     if (ip !== undefined) endpoint = `http://${formatHostPort(ip, port)}`
   } else if (direct && v6Ok) {
-    const ip = v6.pinhole?.address ?? v6.reflectorObserved ?? v6.stableAddresses[0] ?? v6.globalAddresses[0]
+    const ip = v6.pinhole?.address ?? globalOnly(v6.reflectorObserved) ?? v6.stableAddresses[0] ?? v6.globalAddresses[0]
     if (ip !== undefined) endpoint = `http://${formatHostPort(ip, input.port)}`
   }
 
@@ -178,12 +197,16 @@ export function classify (input: ClassifyInput): Classification {
     advertised_endpoint: endpoint,
     recommendation: recommendationFor({
       mode, verified, endpoint, input, natType, evidence, ladder,
-      weak: [v4.reflector === 'reachable' ? v4Outcome : 'reachable', v6.reflector === 'reachable' ? v6Outcome : 'reachable']
+      weak: [v4.reflector === 'reachable' ? v4Outcome : 'reachable', v6.reflector === 'reachable' ? v6Outcome : 'reachable'],
+      claims: [ifaceIp !== undefined || mappingClaim, v6Routable && v6.pinhole !== undefined]
     })
   }
 }
 
-/** CLI exit code for a classification (spec §4.5): 0 verified direct, 2 direct but not verified, 1 otherwise. */
+/**
+ * CLI exit code for a classification (spec §4.5): 0 verified direct, 2 direct but not verified
+ * (a claim that no reflector confirmed or refuted is inconclusive), 1 otherwise.
+ */
 export function exitCodeFor (c: Pick<Classification, 'exposure_mode' | 'verification'>): 0 | 1 | 2 {
   if (!DIRECT_MODES.includes(c.exposure_mode)) return 1
   return c.verification === 'verified' ? 0 : 2

@@ -22,11 +22,16 @@ export type NatType = 'direct' | 'full_cone' | 'restricted_cone' | 'port_restric
 export type TransportMethod = 'direct' | 'upnp_mapped' | 'stun_hole_punch' | 'turn_relay' | 'external_tunnel'
 
 /**
- * Outcome of the dial-back check for one address family. `inconclusive`: the nonce arrived,
- * but from an address this host had contacted while the filtering behaviour is unknown, so an
- * address-restricted filter could explain it.
+ * Outcome of the dial-back checks for one address family. Raw (what the probe measured):
+ * `reachable` our nonce arrived; `unreachable` at least two reflectors answered and agree they
+ * could not connect; `unconfirmed` dial-backs failed but fewer than two reflectors agree (a
+ * reflector that cannot dial out looks exactly like this), so nothing is refuted; `error` no
+ * reflector answered. Counted (after classification): `inconclusive` a weak success (the nonce
+ * came from an address this host had contacted while the filtering is unknown) or an
+ * `unconfirmed` failure; `local_only` the nonce arrived but the reflector saw a non-global
+ * address, so it sits inside the local network and proves local reachability only.
  */
-export type ReflectorOutcome = 'reachable' | 'unreachable' | 'inconclusive' | 'error' | 'not_run'
+export type ReflectorOutcome = 'reachable' | 'unreachable' | 'unconfirmed' | 'inconclusive' | 'local_only' | 'error' | 'not_run'
 
 /** State of one family's direct path. */
 export type DirectState = 'verified' | 'claimed' | 'refuted' | 'none'
@@ -39,6 +44,8 @@ export interface ClassifyInput {
   relayEndpoint?: string
   /** The node advertises this external tunnel URL (rule 2). */
   tunnelUrl?: string
+  /** The port was held by another program, so dial-backs could not be checked for the nonce. */
+  portInUse?: boolean
   /** IPv4 facts. */
   ipv4: {
     /** IPv4 was probed. */
@@ -61,6 +68,8 @@ export interface ClassifyInput {
     reflectorFromContacted?: boolean
     /** Our IPv4 address as the reflector saw it. */
     reflectorObserved?: string
+    /** Why the dial-backs failed, one line per reflector (for the guidance text). */
+    reflectorFailures?: string[]
   }
   /** STUN results; undefined when STUN was not run. */
   nat?: {
@@ -88,6 +97,8 @@ export interface ClassifyInput {
     reflectorFromContacted?: boolean
     /** Our IPv6 address as the reflector saw it. */
     reflectorObserved?: string
+    /** Why the dial-backs failed, one line per reflector (for the guidance text). */
+    reflectorFailures?: string[]
   }
 }
 
@@ -119,7 +130,7 @@ export interface Classification {
   recommended_transport_method: TransportMethod
   /** Ordered fallbacks. `stun_hole_punch` appears only for cone NATs and is never recommended (IICP's TCP/HTTP transport has no ICE signalling). */
   ladder: TransportMethod[]
-  /** `verified` only when a reflector confirmed every direct path the mode relies on. */
+  /** `verified` only when a reflector confirmed every direct path the mode relies on, at a global unicast address. */
   verification: 'verified' | 'self_attested'
   /** Endpoint to advertise when direct (verified or claimed), else null. */
   advertised_endpoint: string | null

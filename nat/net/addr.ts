@@ -102,6 +102,29 @@ function rangeOf (addr: ipaddr.IPv4 | ipaddr.IPv6): AddressRange {
   return ipaddr.subnetMatch(addr, V6_RANGES, 'reserved') as AddressRange
 }
 
+/**
+ * The special-purpose block an address falls in, as CIDR text (`192.168.0.0/16`, `100.64.0.0/10`,
+ * `2001:db8::/32`, …); undefined for a global unicast address or garbage.
+ */
+export function rangeBlockOf (text: string | undefined | null): string | undefined {
+  const p = tryParseIp(text)
+  if (p === undefined || p.range === 'global') return undefined
+  const addr = ipaddr.parse(p.address)
+  const table = p.family === 4 ? V4_RANGES : V6_RANGES
+  for (const [base, bits] of table[p.range] ?? []) {
+    if (addr.kind() === base.kind() && addr.match(base, bits)) return `${base.toString()}/${bits}`
+  }
+  return p.family === 6 ? 'outside 2000::/3' : undefined
+}
+
+/** `private, 192.168.0.0/16`: an address's range with its block, for notes and reasons. */
+export function describeRange (text: string | undefined | null): string {
+  const p = tryParseIp(text)
+  if (p === undefined) return 'not an IP address'
+  const block = rangeBlockOf(p.address)
+  return block === undefined ? p.range : `${p.range}, ${block}`
+}
+
 /** Range of a strictly parsed address; throws ERR_INVALID_ADDRESS on garbage. */
 export function classifyIp (text: string): AddressRange {
   return parseIp(text).range

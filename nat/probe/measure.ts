@@ -9,6 +9,7 @@ import type { InterfaceSources } from '../net/interfaces.ts'
 import type { StunServerSpec } from '../stun/default-servers.ts'
 import { createProbeMappings, emptyPortMapping, runGatewayProbe, type DiscoverGatewaysFn, type GatewayProbeResult, type ProbeMappings } from './gateway.ts'
 import type { LocalScan } from './local.ts'
+import { openGreetingListener, type GreetingListener } from './greeting-listener.ts'
 import { planReflectors, runCheck, type CheckContext, type ReflectorPlan, type VerifyReachabilityFn } from './reachability.ts'
 import type { ProbeIpv6, ProbeMapping, ProbeReachabilityCheck } from './schema.ts'
 import { emptyNatBehavior, runStunProbe, type DiscoverNatBehaviorFn, type StunProbeResult } from './stun.ts'
@@ -48,7 +49,7 @@ export interface Measured {
   gateway: GatewayProbeResult
   /** Mappings created with `map` (already released). */
   made: ProbeMappings
-  /** Dial-back checks, at most one per family. */
+  /** Dial-back checks, one per reflector and family. */
   checks: ProbeReachabilityCheck[]
   /** The IPv4 mapping as released, for `port_mapping.mappings`. */
   mappings: ProbeMapping[]
@@ -115,7 +116,17 @@ async function releaseMappings (made: ProbeMappings, s: MeasureSettings, checks:
 /** Runs the network steps under the probe's deadline. Rejects only on cancellation (after releasing what `map` made). */
 export async function measure (s: MeasureSettings, local: LocalScan): Promise<Measured> {
   const plans = planReflectors(s.reflectors, true, s.ipv6 && local.ranked6.length > 0)
-  const ctx: CheckContext = { port: s.port, remaining: s.remaining, signal: s.signal, verify: s.deps.verifyReachability }
+  const listeners: CheckContext['listeners'] = {}
+  const families = [...new Set(plans.map(p => p.family))]
+  await Promise.all(families.map(async f => { listeners[f] = await openGreetingListener(s.port, f) }))
+  try {
+    return await measureWith(s, local, plans, { port: s.port, remaining: s.remaining, signal: s.signal, verify: s.deps.verifyReachability, listeners })
+  } finally {
+    await Promise.all(Object.values(listeners).map(async (l: GreetingListener) => { await l.close() }))
+  }
+}
+
+async function measureWith (s: MeasureSettings, local: LocalScan, plans: ReflectorPlan[], ctx: CheckContext): Promise<Measured> {
   const stunTask = startStun(s)
   const gatewayTask = startGateway(s)
   const readOnlyChecks = s.map ? Promise.resolve([]) : Promise.all(plans.map(async p => await runCheck(ctx, p, 'direct')))

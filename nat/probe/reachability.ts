@@ -1,11 +1,15 @@
 /**
- * The probe's dial-back steps: which reflector checks one family each, running a check, and
- * marking which dial-backs came from an address this host had contacted.
+ * The probe's dial-back steps: which reflectors check which family (every reflector given, up to
+ * {@link MAX_REFLECTORS_PER_FAMILY} per family), running a check against the family's shared
+ * listener, marking which dial-backs came from an address this host had contacted, and folding
+ * a family's checks into one outcome: a verified nonce proves reachability; a failure refutes it
+ * only when at least two reflectors answered and agree (one that cannot dial out fails the same way).
  */
 import { parseHostPort, urlHost } from '../../src/host-port.ts'
 import { tryParseIp } from '../net/addr.ts'
 import type { ReflectorOutcome } from '../classify/classify.ts'
 import { verifyReachability, type VerifyReachabilityOptions } from '../reflector/client.ts'
+import type { GreetingListener } from './greeting-listener.ts'
 import type { ProbeReachabilityCheck, ProbeStunServer } from './schema.ts'
 
 /** One reflector check: which URL, over which family. */
@@ -14,7 +18,12 @@ export interface ReflectorPlan { url: string, family: 4 | 6 }
 /** The reflector client (injectable: tests replace it). */
 export type VerifyReachabilityFn = (options: VerifyReachabilityOptions) => ReturnType<typeof verifyReachability>
 
-/** One check per family: the first reflector usable over each enabled family. */
+/** Most reflectors asked per family. */
+export const MAX_REFLECTORS_PER_FAMILY = 4
+/** Reflectors that must answer and agree before a failure refutes reachability. */
+export const REFUTE_QUORUM = 2
+
+/** The checks to run: every reflector usable over each enabled family (deduplicated, at most {@link MAX_REFLECTORS_PER_FAMILY} each). */
 export function planReflectors (urls: string[], ipv4: boolean, ipv6: boolean): ReflectorPlan[] {
   const plans: ReflectorPlan[] = []
   for (const url of urls) {
@@ -27,7 +36,14 @@ export function planReflectors (urls: string[], ipv4: boolean, ipv6: boolean): R
       if (ipv6) plans.push({ url, family: 6 })
     }
   }
-  return [plans.find(p => p.family === 4), plans.find(p => p.family === 6)].filter((p): p is ReflectorPlan => p !== undefined)
+  const seen = new Set<string>()
+  const unique = plans.filter(p => {
+    const key = `${p.family} ${p.url}`
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
+  return [4, 6].flatMap(f => unique.filter(p => p.family === f).slice(0, MAX_REFLECTORS_PER_FAMILY))
 }
 
 /** What {@link runCheck} needs besides the plan. */
@@ -37,15 +53,23 @@ export interface CheckContext {
   remaining: () => number
   signal?: AbortSignal | undefined
   verify?: VerifyReachabilityFn | undefined
+  /** The family's shared listener on the node's port. */
+  listeners: Partial<Record<4 | 6, GreetingListener>>
 }
 
 /** Runs one dial-back check; `dialback_from_contacted` and `counted_as` are filled in later. */
 export async function runCheck (ctx: CheckContext, plan: ReflectorPlan, via: ProbeReachabilityCheck['via']): Promise<ProbeReachabilityCheck> {
+  const listener = ctx.listeners[plan.family]
   const r = await (ctx.verify ?? verifyReachability)({
     reflector: plan.url, port: ctx.port, family: plan.family, listenHost: plan.family === 6 ? '::' : '0.0.0.0', ipv6Only: plan.family === 6,
-    timeoutMs: Math.min(3000, ctx.remaining() - 50), ...(ctx.signal === undefined ? {} : { signal: ctx.signal })
+    timeoutMs: Math.min(3000, ctx.remaining() - 50), ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+    ...(listener === undefined ? {} : { awaitGreeting: listener.awaitGreeting })
   })
-  return { ...r, family: r.family ?? plan.family, via, dialback_from_contacted: true, counted_as: 'not_run' }
+  const inUse = listener?.unavailable
+  return {
+    ...r, family: r.family ?? plan.family, via, dialback_from_contacted: true, counted_as: 'not_run', port_in_use: listener?.inUse === true,
+    ...(inUse === undefined ? {} : { error: `${inUse}${r.reflector_reachable === true ? '; the reflector connected to it' : ''}${r.error === null ? '' : ` (${r.error})`}` })
+  }
 }
 
 function hostOf (text: string): string | undefined {
@@ -72,9 +96,32 @@ export function markContacted (checks: ProbeReachabilityCheck[], stunServers: Pr
   return checks.map(c => ({ ...c, dialback_from_contacted: c.dialed_from === null || contacted.has(c.dialed_from) }))
 }
 
-/** The raw outcome of a family's check, for classification. */
-export function outcomeOf (check: ProbeReachabilityCheck | undefined): ReflectorOutcome {
-  if (check === undefined) return 'not_run'
-  if (check.reachable) return 'reachable'
-  return check.reflector_reachable === null ? 'error' : 'unreachable'
+/** One family's checks folded into one raw outcome, the check that stands for it, and why the failures failed. */
+export interface FamilyOutcome {
+  outcome: ReflectorOutcome
+  /** The check classification reads (contacted-ness, observed address); undefined when none ran. */
+  check: ProbeReachabilityCheck | undefined
+  /** `reflector: reason` of each failed check. */
+  failures: string[]
+}
+
+/**
+ * Folds a family's checks: any verified nonce is `reachable` (preferring a dial-back from an
+ * address this host never contacted); a reflector that connected to a port another program holds
+ * is a weak success (`inconclusive`); failures refute (`unreachable`) only when at least
+ * {@link REFUTE_QUORUM} distinct reflectors answered and agree, else `unconfirmed`; no answer at all is `error`.
+ */
+export function familyOutcome (checks: ProbeReachabilityCheck[]): FamilyOutcome {
+  const failures = checks.filter(c => !c.reachable).map(c => `${c.reflector}: ${c.error ?? 'not reachable'}`)
+  if (checks.length === 0) return { outcome: 'not_run', check: undefined, failures }
+  const ok = checks.filter(c => c.reachable)
+  const best = ok.find(c => !c.dialback_from_contacted) ?? ok[0]
+  if (best !== undefined) return { outcome: 'reachable', check: best, failures }
+  const busy = checks.find(c => c.port_in_use && c.reflector_reachable === true)
+  if (busy !== undefined) return { outcome: 'inconclusive', check: busy, failures }
+  const refusals = checks.filter(c => c.reflector_reachable === false)
+  const agreeing = new Set(refusals.map(c => c.reflector_address ?? c.reflector))
+  const first = refusals[0]
+  if (first === undefined) return { outcome: 'error', check: checks[0], failures }
+  return { outcome: agreeing.size >= REFUTE_QUORUM ? 'unreachable' : 'unconfirmed', check: first, failures }
 }

@@ -8,7 +8,7 @@ import { classify, exitCodeFor, type ClassifyInput } from '../classify/classify.
 import { compatBlock } from '../classify/compat.ts'
 import type { LocalScan } from './local.ts'
 import type { Measured, MeasureSettings } from './measure.ts'
-import { markContacted, outcomeOf } from './reachability.ts'
+import { familyOutcome, markContacted, type FamilyOutcome } from './reachability.ts'
 import { PROBE_SCHEMA_ID, type ProbeIpv4, type ProbeIpv6, type ProbeReachabilityCheck, type ProbeReport, type WanIpSource } from './schema.ts'
 
 /** Everything the report is built from. */
@@ -26,8 +26,10 @@ export interface ReportFacts {
 const observed = (check: ProbeReachabilityCheck | undefined): string | undefined => check?.observed_address ?? undefined
 
 /** The classifier's view of the measurements. */
-export function classifyInputFrom (f: ReportFacts, v4Check: ProbeReachabilityCheck | undefined, v6Check: ProbeReachabilityCheck | undefined): ClassifyInput {
+export function classifyInputFrom (f: ReportFacts, v4: FamilyOutcome, v6: FamilyOutcome): ClassifyInput {
   const { settings, local, measured } = f
+  const v4Check = v4.check
+  const v6Check = v6.check
   const { stun, gateway: gw, made } = measured
   // A gateway that answered without a usable WAN address counts with WAN "" (upstream SDKs then fall back to an echo IP).
   const wan = gw.wan !== undefined
@@ -44,8 +46,9 @@ export function classifyInputFrom (f: ReportFacts, v4Check: ProbeReachabilityChe
     ipv4: {
       enabled: true,
       publicOnInterface: local.pub.ipv4,
-      reflector: outcomeOf(v4Check),
+      reflector: v4.outcome,
       ...(v4Check === undefined ? {} : { reflectorFromContacted: v4Check.dialback_from_contacted }),
+      ...(v4.failures.length > 0 ? { reflectorFailures: v4.failures } : {}),
       ...wan,
       ...(gw.withoutWan.length > 0 ? { gatewayWithoutPublicWan: gw.withoutWan } : {}),
       ...mapping,
@@ -55,13 +58,15 @@ export function classifyInputFrom (f: ReportFacts, v4Check: ProbeReachabilityChe
       enabled: settings.ipv6,
       globalAddresses: local.ranked6.map(a => a.address),
       stableAddresses: local.ranked6.filter(a => a.flags?.temporary !== true).map(a => a.address),
-      reflector: outcomeOf(v6Check),
+      reflector: v6.outcome,
       ...(v6Check === undefined ? {} : { reflectorFromContacted: v6Check.dialback_from_contacted }),
+      ...(v6.failures.length > 0 ? { reflectorFailures: v6.failures } : {}),
       ...(v6Observed === undefined ? {} : { reflectorObserved: v6Observed }),
       ...(made.pinhole === undefined ? {} : { pinhole: { address: made.pinhole.internalClient, uniqueId: made.pinhole.uniqueId, leaseSeconds: made.pinhole.leaseSeconds } }),
       ...(pinholeAllowed === undefined ? {} : { pinholeAllowed })
     },
     ...(stun.input === undefined ? {} : { nat: stun.input }),
+    ...(measured.checks.some(c => c.port_in_use) ? { portInUse: true } : {}),
     ...(f.given.relayEndpoint === undefined ? {} : { relayEndpoint: f.given.relayEndpoint }),
     ...(f.given.tunnelUrl === undefined ? {} : { tunnelUrl: f.given.tunnelUrl })
   }
@@ -117,16 +122,13 @@ function ipv6Section (f: ReportFacts, input: ClassifyInput, v6Check: ProbeReacha
 export function buildReport (f: ReportFacts): ProbeReport {
   const { settings: s, measured } = f
   const marked = markContacted(measured.checks, measured.stun.section.stun_servers)
-  const v4Check = marked.find(c => c.family === 4)
-  const v6Check = marked.find(c => c.family === 6)
-  const input = classifyInputFrom(f, v4Check, v6Check)
+  const v4 = familyOutcome(marked.filter(c => c.family === 4))
+  const v6 = familyOutcome(marked.filter(c => c.family === 6))
+  const v4Check = v4.check
+  const v6Check = v6.check
+  const input = classifyInputFrom(f, v4, v6)
   const c = classify(input)
-  const checks = marked.map(check => check === v4Check
-    ? { ...check, counted_as: c.reflector_outcome.ipv4 }
-    : check === v6Check ? { ...check, counted_as: c.reflector_outcome.ipv6 } : check)
-  const localOnly = v4Check?.reachable === true && tryParseIp(v4Check.observed_address)?.range !== 'global'
-    ? ` Note: the reflector saw the non-public address ${v4Check.observed_address ?? ''}, so it sits inside your network and proves local reachability only.`
-    : ''
+  const checks = marked.map(check => ({ ...check, counted_as: check.family === 6 ? c.reflector_outcome.ipv6 : c.reflector_outcome.ipv4 }))
   const mappingError = measured.made.mappingError
   return {
     schema: PROBE_SCHEMA_ID,
@@ -163,7 +165,7 @@ export function buildReport (f: ReportFacts): ProbeReport {
     ladder: c.ladder,
     verification: c.verification,
     advertised_endpoint: c.advertised_endpoint,
-    recommendation: c.recommendation + localOnly,
+    recommendation: c.recommendation,
     exit_code: exitCodeFor(c),
     errors: f.local.errors,
     duration_ms: Math.round(performance.now() - f.t0)

@@ -229,8 +229,10 @@ export interface ProbeReachabilityCheck extends ReachabilityCheck {
    * also passes an address-restricted filter, so it verifies only an endpoint-independent path.
    */
   dialback_from_contacted: boolean
-  /** How classification counted this check: `reachable`, `unreachable`, `inconclusive`, `error`. */
+  /** How classification counted this family's checks together: `reachable`, `unreachable`, `inconclusive`, `local_only`, `error`. */
   counted_as: ReflectorOutcome
+  /** The port was held by another program (the node already serving it), so no nonce could be checked. */
+  port_in_use: boolean
 }
 
 /**

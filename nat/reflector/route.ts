@@ -7,19 +7,25 @@
  * Errors answer `{"error":{"code","message"}}` (src/http/route.ts), as every toolkit route does.
  *
  * It can only ever dial the address the request came from, so it cannot be aimed at third
- * parties. Give it `dialFrom` addresses the client never talks to: a dial-back from the very
+ * parties, and only a global unicast one: loopback, link-local, private, CGNAT, documentation and
+ * other special-purpose addresses (and the server's own address) are refused with 403
+ * `not_global` unless `allowPrivate` (labs and loopback tests), so a local reverse proxy cannot
+ * turn it into a scanner of the relay host. Behind a proxy, `trustProxy` names the proxy's
+ * CIDRs: only a request from there has its client address taken from `X-Forwarded-For` (the
+ * rightmost address not in those CIDRs) or `Forwarded: for=`. Answers carry no CORS headers. Give it `dialFrom` addresses the client never talks to: a dial-back from the very
  * address the client just contacted also passes an address-restricted NAT filter, so clients
  * treat such a success as weaker evidence (the answer's `dialed_from` tells them which it was).
  * Requests are rate-limited per source (IPv6 per /64; fixed window, refuse-when-full, from
  * src/rate-limit.ts), dials are bounded in number and time, bodies in size.
  */
 import type { IncomingMessage } from 'node:http'
+import ipaddr from 'ipaddr.js'
 import { ErrorCode, ToolkitError, errorMessage } from '../../src/errors.ts'
 import { parseJsonObject, readBody } from '../../src/http/read-body.ts'
 import type { ExtensionRoute, ExtensionRouteContext, RouteReply } from '../../src/http/route.ts'
 import { silentLogger, type Logger } from '../../src/log.ts'
 import { createFixedWindowLimiter } from '../../src/rate-limit.ts'
-import { tryParseIp } from '../net/addr.ts'
+import { describeRange, tryParseIp, type ParsedIp } from '../net/addr.ts'
 import { DIALBACK_PATH, createLingering, dialBack } from './dialback.ts'
 
 /** Default deadline of one dial-back connect. */
@@ -55,6 +61,10 @@ export interface ReflectorOptions {
    * @default the kernel's choice (normally the address the request arrived on)
    */
   dialFrom?: string[]
+  /** Also dial non-global addresses (loopback, private, CGNAT, link-local, …): labs and loopback tests only. @default false */
+  allowPrivate?: boolean
+  /** CIDRs of trusted reverse proxies: only requests from them have their client address taken from X-Forwarded-For / Forwarded. @default [] */
+  trustProxy?: string[]
   /** Logger. @default silentLogger() */
   logger?: Logger
 }
@@ -97,6 +107,54 @@ function expandPrefix64 (addr: string): string {
   return [...h, ...new Array<string>(8 - h.length - t.length).fill('0'), ...t].slice(0, 4).join(':')
 }
 
+type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number]
+
+function parseCidrs (list: string[]): Cidr[] {
+  return list.map(text => {
+    try {
+      return ipaddr.parseCIDR(text.includes('/') ? text : `${text}/${text.includes(':') ? 128 : 32}`)
+    } catch {
+      throw new ToolkitError(ErrorCode.InvalidAddress, `trustProxy: not a CIDR: "${text}"`)
+    }
+  })
+}
+
+function inCidrs (ip: ParsedIp, cidrs: Cidr[]): boolean {
+  const addr = ipaddr.parse(ip.address)
+  return cidrs.some(([base, bits]) => base.kind() === addr.kind() && addr.match(base, bits))
+}
+
+/** Addresses a forwarding header names, nearest proxy last (`X-Forwarded-For: a, b`; `Forwarded: for=a, for="[b]:1"`). */
+function forwardedChain (req: IncomingMessage): string[] {
+  const forwarded = req.headers.forwarded
+  if (typeof forwarded === 'string' && forwarded !== '') {
+    const out: string[] = []
+    for (const m of forwarded.matchAll(/for=("[^"]*"|[^;,\s]*)/gi)) {
+      let v = (m[1] ?? '').replace(/^"|"$/g, '')
+      if (v.startsWith('[')) v = v.slice(1, v.indexOf(']'))
+      else if (/^[^:]*:\d+$/.test(v)) v = v.slice(0, v.lastIndexOf(':'))
+      out.push(v)
+    }
+    return out
+  }
+  const xff = req.headers['x-forwarded-for']
+  const text = Array.isArray(xff) ? xff.join(',') : (xff ?? '')
+  return text.split(',').map(x => x.trim()).filter(x => x !== '')
+}
+
+/** The client address: the TCP peer, or behind a trusted proxy the rightmost forwarded address that is not a trusted proxy. */
+function clientAddress (req: IncomingMessage, trusted: Cidr[]): ParsedIp | undefined {
+  const peer = tryParseIp(req.socket.remoteAddress)
+  if (peer === undefined || trusted.length === 0 || !inCidrs(peer, trusted)) return peer
+  const chain = forwardedChain(req).map(x => tryParseIp(x))
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const hop = chain[i]
+    if (hop === undefined) return undefined
+    if (!inCidrs(hop, trusted)) return hop
+  }
+  return peer
+}
+
 function parseRequest (body: Buffer): { port: number, nonce: string } {
   const { port, nonce, protocol } = parseJsonObject(body)
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) throw new ToolkitError(ErrorCode.BadRequest, '"port" must be an integer 1-65535')
@@ -126,6 +184,8 @@ export function createDialbackRoute (options: ReflectorOptions = {}): DialbackRo
     if (ip === undefined) throw new ToolkitError(ErrorCode.InvalidAddress, `dialFrom: not an IP address: "${a}"`)
     if (!dialFrom.has(ip.family)) dialFrom.set(ip.family, ip.address)
   }
+  const allowPrivate = options.allowPrivate === true
+  const trusted = parseCidrs(options.trustProxy ?? [])
   // A live window is never forgotten (that would hand its source a fresh quota): refuse when full.
   const limiter = createFixedWindowLimiter({ limit, windowMs, maxKeys: options.maxTrackedSources ?? MAX_TRACKED_SOURCES, whenFull: 'refuse' })
   const shutdown = new AbortController()
@@ -137,9 +197,15 @@ export function createDialbackRoute (options: ReflectorOptions = {}): DialbackRo
       reply.error(405, 'method_not_allowed', 'use POST', { ...NO_STORE, allow: 'POST' })
       return
     }
-    const observed = tryParseIp(req.socket.remoteAddress)
+    const observed = clientAddress(req, trusted)
     if (observed === undefined) {
-      reply.error(500, 'internal', 'peer address unknown', NO_STORE)
+      reply.error(400, 'bad_request', 'client address unknown (unparsable forwarding header)', NO_STORE)
+      return
+    }
+    if (!allowPrivate && (observed.range !== 'global' || observed.address === tryParseIp(req.socket.localAddress)?.address)) {
+      const why = observed.range === 'global' ? 'this server\'s own address' : describeRange(observed.address)
+      log.debug({ peer: observed.address }, 'dial-back refused: not a global address')
+      reply.error(403, 'not_global', `the reflector dials only global unicast addresses; ${observed.address} is ${why}`, NO_STORE)
       return
     }
     const verdict = limiter.hit(sourceKey(observed.address), performance.now())

@@ -5,7 +5,7 @@ import { createReflectorServer, createStunServer } from '../../nat/index.ts'
 export async function withLoopbackServers<T> (fn: (stun: string, reflector: string) => Promise<T>): Promise<T> {
   const stun = createStunServer({ primary: { address: '127.0.0.2', port: 0 }, alternate: { address: '127.0.0.3', port: 0 } })
   const info = await stun.listen()
-  const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, rateLimit: 100 })
+  const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, allowPrivate: true, rateLimit: 100 })
   try {
     const { url } = await reflector.listen()
     return await fn(`127.0.0.2:${info.primary.port}`, url)

@@ -26,18 +26,19 @@ async function run (args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code
 }
 
 describe('iicp-nat CLI', () => {
-  it('probe --json on loopback prints iicp-nat-probe/v1 and exits 0 when the reflector verifies', async () => {
+  it('probe --json on loopback prints iicp-nat-probe/v1; the loopback dial-back proves local reachability only (exit 1)', async () => {
     await withLoopbackServers(async (stun, reflector) => {
       const r = await run(['probe', '--json', '--no-upnp', '--no-v6', '--port', '0', '--stun', stun, '--reflector', reflector])
-      assert.equal(r.code, 0, r.stderr)
+      assert.equal(r.code, 1, r.stderr)
       const report = JSON.parse(r.stdout) as ProbeReport
       assert.equal(report.schema, 'iicp-nat-probe/v1')
       assert.equal(report.nat_behavior.mapping, 'none')
       assert.equal(report.nat_type, 'direct')
-      assert.equal(report.exposure_mode, 'ipv4_public_direct')
-      assert.equal(report.verification, 'verified')
-      assert.equal(report.exit_code, 0)
+      assert.equal(report.exposure_mode, 'outbound_only')
+      assert.equal(report.verification, 'self_attested')
+      assert.equal(report.exit_code, 1)
       assert.equal(report.reachability_checks[0]?.reachable, true)
+      assert.equal(report.reachability_checks[0]?.counted_as, 'local_only')
       assert.deepEqual(report.inputs.stun_servers, [stun])
       assert.equal(report.inputs.upnp, false)
       assert.equal(report.port_mapping.protocol, null)
@@ -45,12 +46,12 @@ describe('iicp-nat CLI', () => {
     })
   })
 
-  it('probe --map against a loopback fake IGD (explicit --gateway, no multicast, no NAT-PMP) maps, verifies and deletes', async () => {
+  it('probe --map against a loopback fake IGD (explicit --gateway, no multicast, no NAT-PMP) maps, reaches (locally: exit 2) and deletes', async () => {
     const igd = await startFakeIgd({ externalIp: '11.0.0.10' })
     try {
       await withLoopbackServers(async (_stun, reflector) => {
         const r = await run(['probe', '--json', '--map', '--no-stun', '--no-natpmp', '--no-v6', '--port', '0', '--gateway', igd.location, '--reflector', reflector])
-        assert.equal(r.code, 0, r.stderr)
+        assert.equal(r.code, 2, r.stderr)
         const report = JSON.parse(r.stdout) as ProbeReport
         assert.equal(report.port_mapping.protocol, 'upnp-igd')
         assert.equal(report.port_mapping.mappings[0]?.deleted, true)

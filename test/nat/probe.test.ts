@@ -48,7 +48,7 @@ function fakeDiscovery (gw: FakeGateway): ProbeDeps {
 }
 
 describe('probeNetwork on loopback', () => {
-  it('no NAT + reflector success: mapping none, ipv4_public_direct verified, exit 0, within 3 s', async () => {
+  it('no NAT + loopback reflector success: proves local reachability only (naming 127.0.0.0/8), never verified, exit 1, within 3 s', async () => {
     await withLoopbackServers(async (stun, reflector) => {
       const started = Date.now()
       const r = await probeNetwork({ port: 0, stunServers: stunOption(stun), reflectors: [reflector], upnp: false, ipv6: false, deps: { interfaces: PRIVATE_ONLY } })
@@ -61,10 +61,13 @@ describe('probeNetwork on loopback', () => {
       assert.equal(r.reachability_checks.length, 1)
       assert.equal(r.reachability_checks[0]?.reachable, true)
       assert.equal(r.reachability_checks[0]?.via, 'direct')
-      assert.equal(r.exposure_mode, 'ipv4_public_direct')
-      assert.equal(r.verification, 'verified')
-      assert.equal(r.exit_code, 0)
-      assert.equal(r.advertised_endpoint, `http://127.0.0.1:${r.inputs.port}`)
+      assert.equal(r.reachability_checks[0]?.counted_as, 'local_only')
+      assert.equal(r.reflector_outcome.ipv4, 'local_only')
+      assert.equal(r.exposure_mode, 'outbound_only')
+      assert.equal(r.verification, 'self_attested')
+      assert.equal(r.exit_code, 1)
+      assert.equal(r.advertised_endpoint, null)
+      assert.match(r.recommendation, /127\.0\.0\.1 \(loopback, 127\.0\.0\.0\/8\).*local reachability only/)
       assert.equal(r.ipv4.wan_ip.value, '127.0.0.1')
       assert.equal(r.ipv4.wan_ip.consistent, true)
       assert.deepEqual(r.ipv4.local_addresses, [{ interface: 'eth0', address: '192.168.1.2', prefix_length: 24, range: 'private' }])
@@ -80,22 +83,22 @@ describe('probeNetwork on loopback', () => {
 
   it('records whether the dial-back came from an address the probe contacted', async () => {
     await withLoopbackServers(async stun => {
-      const separate = createReflectorServer({ host: '127.0.0.1', port: 0, dialFrom: ['127.0.0.9'] })
+      const separate = createReflectorServer({ host: '127.0.0.1', port: 0, allowPrivate: true, dialFrom: ['127.0.0.9'] })
       const { url } = await separate.listen()
       try {
         const r = await probeNetwork({ port: 0, stunServers: stunOption(stun), reflectors: [url], upnp: false, ipv6: false, deps: { interfaces: PRIVATE_ONLY } })
         const c = r.reachability_checks[0]
         assert.equal(c?.dialed_from, '127.0.0.9')
         assert.equal(c?.dialback_from_contacted, false)
-        assert.equal(c?.counted_as, 'reachable')
-        assert.equal(r.verification, 'verified')
+        assert.equal(c?.counted_as, 'local_only', 'a loopback dial-back proves local reachability only')
+        assert.equal(r.verification, 'self_attested')
         // Same reflector host, dialling from the STUN alternate address the probe contacted: a weak success.
-        const viaAlt = createReflectorServer({ host: '127.0.0.1', port: 0, dialFrom: ['127.0.0.3'] })
+        const viaAlt = createReflectorServer({ host: '127.0.0.1', port: 0, allowPrivate: true, dialFrom: ['127.0.0.3'] })
         const alt = await viaAlt.listen()
         try {
           const weak = await probeNetwork({ port: 0, stunServers: stunOption(stun), reflectors: [alt.url], upnp: false, ipv6: false, deps: { interfaces: PRIVATE_ONLY } })
           assert.equal(weak.reachability_checks[0]?.dialback_from_contacted, true)
-          assert.equal(weak.reachability_checks[0]?.counted_as, 'reachable', 'loopback filtering is endpoint-independent')
+          assert.equal(weak.reachability_checks[0]?.counted_as, 'local_only', 'loopback filtering is endpoint-independent, and the address local')
         } finally {
           await viaAlt.close()
         }
@@ -150,7 +153,7 @@ describe('probeNetwork on loopback', () => {
     assert.equal(r.exposure_mode, 'outbound_only')
   })
 
-  it('--map through a fake gateway: maps, verifies through the reflector, deletes', async () => {
+  it('--map through a fake gateway: maps, the loopback reflector reaches it (local only: self-attested, exit 2), deletes', async () => {
     await withLoopbackServers(async (_stun, reflector) => {
       const gw = createFakeGateway({ externalIp: '11.0.0.10' })
       const r = await probeNetwork({ port: 0, stun: false, reflectors: [reflector], map: true, ipv6: false, deps: fakeDiscovery(gw) })
@@ -164,7 +167,9 @@ describe('probeNetwork on loopback', () => {
       assert.equal(m?.lease_s, 120)
       assert.equal(r.reachability_checks[0]?.via, 'upnp-igd')
       assert.equal(r.exposure_mode, 'ipv4_public_direct')
-      assert.equal(r.verification, 'verified')
+      assert.equal(r.verification, 'self_attested')
+      assert.equal(r.exit_code, 2)
+      assert.equal(r.advertised_endpoint, `http://11.0.0.10:${m?.external_port ?? 0}`)
       assert.equal(r.recommended_transport_method, 'upnp_mapped')
       assert.equal(gw.mappings.size, 0, 'deleted on the router')
       assert.deepEqual(gw.calls.map(c => c.method), ['externalIp', 'addPortMapping', 'externalIp', 'deletePortMapping'])

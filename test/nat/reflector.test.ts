@@ -68,7 +68,7 @@ const NONCE = '0123456789abcdef0123456789abcdef'
 
 describe('reflector server (POST /v1/nat/dialback)', () => {
   it('dials the requester back on the asked port and writes the nonce', async () => {
-    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0 })
+    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, allowPrivate: true })
     const { url } = await reflector.listen()
     const got: string[] = []
     const target = createServer(s => {
@@ -94,7 +94,7 @@ describe('reflector server (POST /v1/nat/dialback)', () => {
   })
 
   it('dials back from a configured dialFrom address and says so', async () => {
-    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, dialFrom: ['127.0.0.9', '::1'] })
+    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, allowPrivate: true, dialFrom: ['127.0.0.9', '::1'] })
     const { url } = await reflector.listen()
     const target = createServer(s => { s.on('error', () => undefined); s.resume() })
     const port = await listen(target, '127.0.0.1')
@@ -114,7 +114,7 @@ describe('reflector server (POST /v1/nat/dialback)', () => {
   })
 
   it('answers reachable:false with the error when nothing listens', async () => {
-    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0 })
+    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, allowPrivate: true })
     const { url } = await reflector.listen()
     try {
       const res = await post(`${url}/v1/nat/dialback`, JSON.stringify({ port: await freePort('127.0.0.1'), nonce: NONCE }))
@@ -128,7 +128,7 @@ describe('reflector server (POST /v1/nat/dialback)', () => {
   })
 
   it('validates requests: bad JSON, port, nonce, protocol, method, path, body size', async () => {
-    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, rateLimit: 100 })
+    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, allowPrivate: true, rateLimit: 100 })
     const { url } = await reflector.listen()
     const ep = `${url}/v1/nat/dialback`
     try {
@@ -162,7 +162,7 @@ describe('reflector server (POST /v1/nat/dialback)', () => {
   })
 
   it('rate-limits per source address with 429 and Retry-After', async () => {
-    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, rateLimit: 2, rateWindowMs: 60_000 })
+    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, allowPrivate: true, rateLimit: 2, rateWindowMs: 60_000 })
     const { url } = await reflector.listen()
     const port = await freePort('127.0.0.1')
     try {
@@ -182,7 +182,7 @@ describe('reflector server (POST /v1/nat/dialback)', () => {
   })
 
   it('bounds dial-backs in flight (503 when the limit is reached)', async () => {
-    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, maxConcurrentDials: 0 })
+    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, allowPrivate: true, maxConcurrentDials: 0 })
     const { url } = await reflector.listen()
     try {
       const res = await post(`${url}/v1/nat/dialback`, JSON.stringify({ port: 9, nonce: NONCE }))
@@ -194,7 +194,7 @@ describe('reflector server (POST /v1/nat/dialback)', () => {
   })
 
   it('bounds the source table (503 when full of live entries)', async () => {
-    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, maxTrackedSources: 0 })
+    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, allowPrivate: true, maxTrackedSources: 0 })
     const { url } = await reflector.listen()
     try {
       assert.equal((await post(`${url}/v1/nat/dialback`, JSON.stringify({ port: 9, nonce: NONCE }))).status, 503)
@@ -204,7 +204,7 @@ describe('reflector server (POST /v1/nat/dialback)', () => {
   })
 
   it('close() is idempotent', async () => {
-    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0 })
+    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, allowPrivate: true })
     await reflector.listen()
     await reflector.close()
     await reflector.close()
@@ -213,7 +213,7 @@ describe('reflector server (POST /v1/nat/dialback)', () => {
 
 describe('reflector client (verifyReachability)', () => {
   it('reports reachable only when our listener received our nonce (IPv4)', async () => {
-    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0 })
+    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, allowPrivate: true })
     const { url } = await reflector.listen()
     try {
       const r = await verifyReachability({ reflector: url, port: 0, listenHost: '127.0.0.1', timeoutMs: 2000 })
@@ -231,7 +231,7 @@ describe('reflector client (verifyReachability)', () => {
   })
 
   it('works over IPv6 loopback', async () => {
-    const reflector = createReflectorServer({ host: '::1', port: 0 })
+    const reflector = createReflectorServer({ host: '::1', port: 0, allowPrivate: true })
     const { url } = await reflector.listen()
     try {
       assert.equal(url.startsWith('http://[::1]:'), true)
