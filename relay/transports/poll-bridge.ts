@@ -86,6 +86,8 @@ export class PollBridge extends Duplex {
     if (next !== undefined) return next
     return await new Promise(resolve => {
       const finish = (value: PulledCall | 'empty' | 'ended'): void => {
+        // The end of a held pull counts as worker activity too, so the gap before the next pull is all that ages.
+        this.#send(PING_FRAME)
         clearTimeout(timer)
         signal.removeEventListener('abort', onAbort)
         const i = this.#waiters.indexOf(waiter)

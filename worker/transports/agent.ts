@@ -6,7 +6,7 @@
 import { Agent as HttpAgent, type AgentOptions } from 'node:http'
 import { Agent as HttpsAgent } from 'node:https'
 import type { Duplex } from 'node:stream'
-import { connect as tlsConnect, rootCertificates } from 'node:tls'
+import { connect as tlsConnect, createSecureContext, rootCertificates, type SecureContext } from 'node:tls'
 import { isIP } from 'node:net'
 import { connectThroughProxy } from './proxy.ts'
 
@@ -33,8 +33,23 @@ function target (options: ConnectionOptions): { host: string, port: number } {
 }
 
 /** Node's bundled roots plus `ca`: a private CA is added to the trusted set, never replaces it. */
-export function trustedWith (ca: string): string[] {
+function trustedWith (ca: string): string[] {
   return [...rootCertificates, ca]
+}
+
+const contexts = new Map<string, SecureContext>()
+
+/**
+ * One client TLS context per private CA (roots plus `ca`), built once: parsing the ~150 root
+ * certificates for every connection would cost milliseconds per handshake.
+ */
+export function trustContext (ca: string): SecureContext {
+  let ctx = contexts.get(ca)
+  if (ctx === undefined) {
+    ctx = createSecureContext({ ca: trustedWith(ca) })
+    contexts.set(ca, ctx)
+  }
+  return ctx
 }
 
 /** A keep-alive agent for the options (an `https.Agent` when secure). */
@@ -52,7 +67,7 @@ export function createTransportAgent (o: TransportAgentOptions): HttpAgent {
     }
     return agent
   }
-  const ca = o.ca === undefined ? {} : { ca: trustedWith(o.ca) }
+  const ca = o.ca === undefined ? {} : { secureContext: trustContext(o.ca) }
   const agent = new HttpsAgent({ ...base, ...ca })
   if (proxy !== undefined) {
     agent.createConnection = (options: ConnectionOptions, callback: CreateCallback) => {

@@ -7,7 +7,7 @@ import { connect, type TLSSocket } from 'node:tls'
 import { abortError, deadline, throwIfAborted } from '../../src/abort.ts'
 import { ErrorCode, ToolkitError } from '../../src/errors.ts'
 import { formatHostPort } from '../../src/host-port.ts'
-import { trustedWith } from './agent.ts'
+import { trustContext } from './agent.ts'
 import { certificateError } from './tls-errors.ts'
 
 /** Options of {@link dialTls}. */
@@ -27,7 +27,7 @@ export async function dialTls (host: string, port: number, o: DialTlsOptions): P
   throwIfAborted(o.signal, 'dial')
   const where = formatHostPort(host, port)
   const limit = deadline(o.timeoutMs, o.signal, ErrorCode.ConnectTimeout, `TLS connect to ${where} timed out after ${o.timeoutMs} ms`)
-  const socket = connect({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...(o.ca === undefined ? {} : { ca: trustedWith(o.ca) }), minVersion: 'TLSv1.2' })
+  const socket = connect({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...(o.ca === undefined ? {} : { secureContext: trustContext(o.ca) }), minVersion: 'TLSv1.2' })
   let cleanup = (): void => {}
   try {
     await new Promise<void>((resolve, reject) => {

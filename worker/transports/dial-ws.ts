@@ -10,7 +10,7 @@ import { ErrorCode, ToolkitError } from '../../src/errors.ts'
 import { FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD_BYTES } from '../../src/limits.ts'
 import type { ByteStream } from '../../src/transport/frame-connection.ts'
 import { RELAY_WS_PROTOCOL } from '../../src/transport/websocket-protocol.ts'
-import { trustedWith } from './agent.ts'
+import { trustContext } from './agent.ts'
 import { certificateError } from './tls-errors.ts'
 
 /** Options of {@link dialWebSocket}. */
@@ -37,7 +37,7 @@ export async function dialWebSocket (url: URL, o: DialWebSocketOptions): Promise
     maxPayload: MAX_FRAME_PAYLOAD_BYTES + FRAME_HEADER_BYTES,
     handshakeTimeout: o.timeoutMs,
     ...(o.agent === undefined ? {} : { agent: o.agent }),
-    ...(o.agent === undefined && o.ca !== undefined ? { ca: trustedWith(o.ca) } : {})
+    ...(o.agent === undefined && o.ca !== undefined ? { secureContext: trustContext(o.ca) } : {})
   })
   // ws reports a terminated handshake on a later tick; this keeps such late errors from being unhandled.
   ws.on('error', () => {})

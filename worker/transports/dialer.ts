@@ -33,7 +33,7 @@ export interface WorkerTransportOptions {
   tcpPort?: number
   /** `auto`: how long the worker stays on a fallback before probing the better transports. @default 300000 */
   upgradeAfterMs?: number
-  /** Long-poll pulls held at once. @default 2 */
+  /** Long-poll pulls held at once. @default 4 */
   pullers?: number
 }
 
@@ -63,7 +63,7 @@ export function createRelayDialer (o: WorkerTransportOptions, logger: Logger): R
     throw new ToolkitError(ErrorCode.InvalidConfig, `--transport ${mode} does not match the relay address "${o.relay}" (a ${targets[0]?.kind ?? ''} address)`)
   }
   const upgradeAfterMs = o.upgradeAfterMs ?? DEFAULT_UPGRADE_AFTER_MS
-  const pullers = o.pullers ?? 2
+  const pullers = o.pullers ?? 4
   const agents = new Map<string, Agent>()
   let preferred = 0
   let preferredSince = 0
