@@ -87,8 +87,8 @@ export function effectiveReflectorOutcome (raw: ReflectorOutcome, fromContacted:
  * unicast address; a private, loopback, CGNAT, link-local or documentation address means the
  * reflector sits inside the local network (`local_only`).
  */
-export function globalOutcome (counted: ReflectorOutcome, observed: string | undefined): ReflectorOutcome {
-  if (counted !== 'reachable' && counted !== 'inconclusive') return counted
+export function globalOutcome (raw: ReflectorOutcome, counted: ReflectorOutcome, observed: string | undefined): ReflectorOutcome {
+  if ((raw !== 'reachable' && raw !== 'inconclusive') || (counted !== 'reachable' && counted !== 'inconclusive')) return counted
   const ip = tryParseIp(observed)
   return ip === undefined || ip.range === 'global' ? counted : 'local_only'
 }
@@ -133,12 +133,12 @@ export function classify (input: ClassifyInput): Classification {
   const mappingIp = v4.mapping?.externalIp ?? v4.gatewayWanIp
   const mappingClaim = v4.mapping !== undefined && tryParseIp(mappingIp)?.range === 'global' && evidence.length === 0
   const v4Filtering = nat !== undefined && !nat.udpBlocked ? nat.filtering : undefined
-  const v4Outcome = globalOutcome(effectiveReflectorOutcome(v4.reflector, v4.reflectorFromContacted === true, v4.mapping !== undefined, v4Filtering), v4.reflectorObserved)
+  const v4Outcome = globalOutcome(v4.reflector, effectiveReflectorOutcome(v4.reflector, v4.reflectorFromContacted === true, v4.mapping !== undefined, v4Filtering), v4.reflectorObserved)
   const v4State: DirectState = v4.enabled ? stateOf(v4.reflector, v4Outcome, ifaceIp !== undefined || mappingClaim) : 'none'
   const v4Ok = v4State === 'verified' || v4State === 'claimed'
 
   const v6Routable = v6.enabled && v6.globalAddresses.length > 0
-  const v6Outcome = globalOutcome(effectiveReflectorOutcome(v6.reflector, v6.reflectorFromContacted === true, v6.pinhole !== undefined, undefined), v6.reflectorObserved)
+  const v6Outcome = globalOutcome(v6.reflector, effectiveReflectorOutcome(v6.reflector, v6.reflectorFromContacted === true, v6.pinhole !== undefined, undefined), v6.reflectorObserved)
   const v6State: DirectState = v6.enabled ? stateOf(v6.reflector, v6Outcome, v6Routable && v6.pinhole !== undefined) : 'none'
   const v6Ok = v6State === 'verified' || v6State === 'claimed'
 
