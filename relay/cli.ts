@@ -17,6 +17,7 @@ import { keygenMain, ticketMain } from './cli-tools.ts'
 import { FLEET_FLAGS, fleetFromFlags } from './fleet/cli-flags.ts'
 import { TRANSPORT_FLAGS, reloadTlsOnSighup, transportOptionsFromFlags } from './transports/cli-flags.ts'
 import { startMetricsServer, type MetricsServer } from './metrics-server.ts'
+import { DIRECTORY_FLAGS, directoryFromFlags, directoryKey, startRelayRegistration } from './directory-registration.ts'
 
 /** Shutdown must finish within this long after SIGTERM/SIGINT, or the process exits anyway. */
 const SHUTDOWN_DEADLINE_MS = 5_000
@@ -67,8 +68,8 @@ function relayOptionsFromFlags (values: FlagValues): RelayOptions {
   if (key !== undefined && key !== '' && !/^[0-9a-fA-F]{64}$/.test(key)) throw usageError('--ticket-public-key must be 64 hex characters')
   const nodeId = stringFlag(values, 'node-id')
   if (nodeId === '') throw usageError('--node-id must not be empty')
-  if (boolFlag(values, 'require-ticket') && (key === undefined || key === '')) {
-    throw usageError('--require-ticket needs --ticket-public-key (the directory\'s Ed25519 key; for a test without a directory: iicp-relay keygen)')
+  if (boolFlag(values, 'require-ticket') && (key === undefined || key === '') && stringFlag(values, 'directory') === undefined) {
+    throw usageError('--require-ticket needs --ticket-public-key or --directory (the directory\'s Ed25519 key; for a test without a directory: iicp-relay keygen)')
   }
   return {
     host: stringFlag(values, 'host') ?? '0.0.0.0',
@@ -118,7 +119,7 @@ export async function relayMain (argv: string[], env: NodeJS.ProcessEnv = proces
   if (argv[0] === 'ticket') return ticketMain(argv.slice(1), env, out)
   const checkOnly = argv[0] === 'config'
   if (checkOnly && argv[1] !== 'check') throw usageError('usage: iicp-relay config check [options]')
-  const specs = [...RELAY_FLAGS, ...TRANSPORT_FLAGS, ...FLEET_FLAGS, ...(compose.flags ?? [])]
+  const specs = [...RELAY_FLAGS, ...DIRECTORY_FLAGS, ...TRANSPORT_FLAGS, ...FLEET_FLAGS, ...(compose.flags ?? [])]
   const resolved = resolveFlags('iicp-relay', SYNOPSIS, specs, checkOnly ? argv.slice(2) : argv, env)
   if (resolved === undefined) return 0
   const { values } = resolved
@@ -133,6 +134,8 @@ export async function relayMain (argv: string[], env: NodeJS.ProcessEnv = proces
     return 0
   }
   const logger = createLogger({ level, format, name: 'iicp-relay', fd: 2 })
+  const directory = directoryFromFlags(values)
+  if (directory !== undefined && options.requireTicket === true && options.ticketPublicKey === undefined) options.ticketPublicKey = await directoryKey(directory, logger)
   const fleet = fleetFromFlags(values, { limit: options.bindRateLimit ?? BIND_RATE_LIMIT, windowMs: BIND_RATE_WINDOW_MS }, logger)
   const side = await compose.start?.(values, logger)
   const relay = createRelay({ ...options, logger, extraRoutes: compose.routes?.(values, logger) ?? [], metricsOnHttpFront: metricsAt === undefined, ...(fleet === undefined ? {} : { fleet }) })
@@ -150,6 +153,12 @@ export async function relayMain (argv: string[], env: NodeJS.ProcessEnv = proces
   }
   const extras = [side?.describe, metricsServer === undefined ? undefined : `metrics=http://${formatHostPort(metricsServer.address.address, metricsServer.address.port)}/metrics`]
   out.write(`${[listeningLine(addr, options.tls !== undefined).trimEnd(), ...extras.filter(e => e !== undefined)].join(' ')}\n`)
+  const registration = directory === undefined
+    ? undefined
+    : startRelayRegistration({
+      target: directory, values, nodeId: options.nodeId ?? '*', httpUrl: `${options.tls === undefined ? 'http' : 'https'}://${formatHostPort(addr.host, addr.httpPort)}`,
+      relayPort: addr.relayPort, sessions: () => relay.sessionCount, maxSessions: options.maxSessions ?? MAX_SESSIONS, logger
+    })
   const stopReload = reloadTlsOnSighup(relay, logger)
   const why = await untilStopped(compose.stop)
   stopReload()
@@ -160,6 +169,7 @@ export async function relayMain (argv: string[], env: NodeJS.ProcessEnv = proces
   }, SHUTDOWN_DEADLINE_MS)
   force.unref()
   try {
+    await registration?.close()
     await metricsServer?.close()
     await relay.close()
     await side?.close()

@@ -104,7 +104,8 @@ export async function registerNode (target: DirectoryTarget, payload: Record<str
 /** Fields of one heartbeat (§4.1). */
 export interface HeartbeatFields {
   load: number
-  activeJobs: number
+  /** Running jobs; left out when undefined (the directory keeps the stored value). */
+  activeJobs?: number | undefined
   /** The previous answer's challenge, answered with the registration's HMAC key (§4.3). */
   challenge?: string | undefined
   hmacKey?: string | undefined
@@ -116,7 +117,8 @@ function auth (reg: Registration): Record<string, string> {
 
 /** `POST /v1/heartbeat`. Resolves with the next challenge. A 401 means the token is gone: register again. */
 export async function sendHeartbeat (target: DirectoryTarget, reg: Registration, fields: HeartbeatFields, signal?: AbortSignal): Promise<string | undefined> {
-  const body: Record<string, unknown> = { node_id: reg.nodeId, load: Math.min(1, Math.max(0, fields.load)), active_jobs: fields.activeJobs }
+  const body: Record<string, unknown> = { node_id: reg.nodeId, load: Math.min(1, Math.max(0, fields.load)) }
+  if (fields.activeJobs !== undefined) body.active_jobs = fields.activeJobs
   if (fields.challenge !== undefined && fields.hmacKey !== undefined) {
     body.challenge_response = createHmac('sha256', Buffer.from(fields.hmacKey, 'utf8')).update(fields.challenge).digest('hex')
   }

@@ -8,12 +8,12 @@ import { ErrorCode, ToolkitError, errorMessage } from '../../src/errors.ts'
 import { discoverNodes } from '../../src/directory/client.ts'
 import { formatHostPort, unbracketHost } from '../../src/host-port.ts'
 import {
-  BACKEND_TIMEOUT_MS, DIRECTORY_TIMEOUT_MS, FORWARD_TIMEOUT_MS, HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, MAX_HTTP_CONNECTIONS,
+  BACKEND_TIMEOUT_MS, DEFAULT_RELAY_HTTP_PORT, DIRECTORY_TIMEOUT_MS, FORWARD_TIMEOUT_MS, HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, MAX_HTTP_CONNECTIONS,
   MAX_REQUEST_BODY_BYTES, STOP_GRACE_MS, WORKER_MAX_CONCURRENT
 } from '../../src/limits.ts'
 import { silentLogger, type Logger } from '../../src/log.ts'
 import { createBackendHandler } from '../backend-handler.ts'
-import type { TaskHandler } from '../options.ts'
+import { relayForEndpoint, type TaskHandler } from '../options.ts'
 import { createWorker } from '../worker.ts'
 import type { DirectoryNatType, ReachCapabilities } from './capabilities.ts'
 import { createDirectFront, type DirectFront } from './direct-front.ts'
@@ -149,14 +149,28 @@ export async function createReachNode (o: ReachNodeOptions): Promise<ReachNode> 
   }
   const reflectors = (): string[] => {
     if (o.reflectors !== undefined && o.reflectors.length > 0) return o.reflectors
-    const fromRelays = shuffledList.map(c => learnedHttp.get(candidateLabel(c)) ?? `http://${formatHostPort(unbracketHost(c.host), 9484)}`)
+    const fromRelays = shuffledList.map(c => learnedHttp.get(candidateLabel(c)) ?? `http://${formatHostPort(unbracketHost(c.host), DEFAULT_RELAY_HTTP_PORT)}`)
     return [...new Set([...fromRelays, ...learnedHttp.values()])]
   }
   const bindTimeoutMs = o.bindTimeoutMs ?? 5000
 
   const bindRelay = async (c: RelayCandidate, signal: AbortSignal): Promise<BoundRelay> => {
     const label = candidateLabel(c)
-    const token = registrar?.nodeToken ?? o.directory?.nodeToken
+    let token = registrar?.nodeToken ?? o.directory?.nodeToken
+    if (token === undefined && registrar !== undefined) {
+      // A bind ticket needs a token, and only a register issues one: register the relay route
+      // this bind will create first (the post-bind register confirms or corrects it).
+      const base = new URL(c.httpUrl ?? `http://${formatHostPort(unbracketHost(c.host), DEFAULT_RELAY_HTTP_PORT)}`)
+      const endpoint = relayForEndpoint(unbracketHost(base.hostname), Number(base.port === '' ? 80 : base.port), o.nodeId)
+      await registrar.publish({
+        rung: 'relay', endpoint, transportMethod: 'turn_relay', exposureMode: 'relay_required',
+        metadata: { rung: 'relay', relay_endpoint: endpoint, relay: label, ...(c.nodeId === undefined ? {} : { relay_node_id: c.nodeId }), candidates: [endpoint] },
+        check: async () => await Promise.resolve('not bound yet'),
+        state: () => ({ relay: label, bound: false }),
+        close: async () => { await Promise.resolve() }
+      })
+      token = registrar.nodeToken
+    }
     const worker = createWorker({
       relayHost: c.host,
       relayPort: c.port,
