@@ -1,11 +1,11 @@
 /**
- * Entry point of the single executable (`npm run build:sea`): one binary, three commands.
- * `iicp-toolkit relay|worker|nat …` runs that CLI; a copy or symlink named `iicp-relay`,
- * `iicp-worker` or `iicp-nat` runs that one directly, like the npm package's bins.
+ * Entry point of the single executable (`npm run build:sea`): one binary, the package's CLIs.
+ * `iicp-toolkit relay|worker|nat|connect …` runs that CLI; a copy or symlink named `iicp-relay`,
+ * `iicp-worker`, `iicp-nat` or `iicp-connect` runs that one directly, like the npm package's bins.
  */
 import { basename } from 'node:path'
 
-const COMMANDS = ['relay', 'worker', 'nat'] as const
+const COMMANDS = ['relay', 'worker', 'nat', 'connect'] as const
 type Command = typeof COMMANDS[number]
 
 /** The command named by the program's name (`iicp-relay`) or by its first argument (`relay`). */
@@ -25,8 +25,9 @@ async function run (command: Command | undefined): Promise<void> {
   if (command === 'relay') await import('../../relay/bin/iicp-relay.ts')
   else if (command === 'worker') await import('../../worker/bin/iicp-worker.ts')
   else if (command === 'nat') await import('../../nat/bin/iicp-nat.ts')
+  else if (command === 'connect') await import('../../nat/bin/iicp-connect.ts')
   else {
-    process.stderr.write('usage: iicp-toolkit relay|worker|nat [options]   (or run it as iicp-relay, iicp-worker, iicp-nat)\n')
+    process.stderr.write('usage: iicp-toolkit relay|worker|nat|connect [options]   (or run it as iicp-relay, iicp-worker, iicp-nat, iicp-connect)\n')
     process.exitCode = 2
   }
 }

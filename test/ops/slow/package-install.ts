@@ -93,7 +93,7 @@ describe('packed tarball installed by deploy/install.sh', () => {
     await run('sh', [join(ROOT, 'deploy/install.sh'), '--prefix', prefix, tarball], { env: { ...ENV, npm_config_prefer_offline: 'true' }, timeout: STEP_TIMEOUT_MS })
   })
 
-  it('has no devDependencies, sources or source maps, and runs the three CLIs', async t => {
+  it('has no devDependencies, sources or source maps, and runs every CLI', async t => {
     const pkg = join(prefix, 'lib/node_modules/iicp-relay-toolkit')
     for (const dev of ['typescript', 'eslint', 'esbuild', 'postject', 'node']) assert.equal(existsSync(join(pkg, 'node_modules', dev)), false, dev)
     assert.equal(existsSync(join(pkg, 'relay/index.ts')), false)
@@ -102,7 +102,7 @@ describe('packed tarball installed by deploy/install.sh', () => {
     assert.equal(existsSync(join(pkg, 'deploy/sea')), false)
     const files = (dir: string): string[] => readdirSync(dir, { recursive: true, encoding: 'utf8' })
     assert.deepEqual(files(join(pkg, 'dist')).filter(f => f.endsWith('.map')), [])
-    for (const cli of ['iicp-relay', 'iicp-worker', 'iicp-nat']) {
+    for (const cli of ['iicp-relay', 'iicp-worker', 'iicp-nat', 'iicp-connect']) {
       const { stdout } = await run(join(prefix, 'bin', cli), ['--version'], { env: ENV, timeout: 30_000 })
       assert.match(stdout, new RegExp(`^${cli} \\d+\\.\\d+\\.\\d+\\n$`))
     }
@@ -139,14 +139,14 @@ describe('single executable (npm run build:sea)', () => {
   const work = mkdtempSync(join(tmpdir(), 'iicp-sea-'))
   after(() => { rmSync(work, { recursive: true, force: true }) })
 
-  it('runs the three CLIs and a relay from a directory without node_modules', async t => {
+  it('runs every CLI and a relay from a directory without node_modules', async t => {
     await run('npm', ['run', '--silent', 'build:sea'], { cwd: ROOT, env: ENV, timeout: STEP_TIMEOUT_MS })
     const built = readdirSync(join(ROOT, 'build/sea')).find(f => f.startsWith('iicp-toolkit-'))
     assert.ok(built)
     const exe = join(work, 'iicp-toolkit')
     copyFileSync(join(ROOT, 'build/sea', built), exe)
     const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
-    for (const cli of ['relay', 'worker', 'nat']) {
+    for (const cli of ['relay', 'worker', 'nat', 'connect']) {
       const { stdout } = await run(exe, [cli, '--version'], { cwd: work, env: ENV, timeout: 30_000 })
       assert.equal(stdout, `iicp-${cli} ${version}\n`)
       symlinkSync(exe, join(work, `iicp-${cli}`))
