@@ -270,7 +270,7 @@ export class AcceptServer {
       logger,
       onBytesOut: metrics.bytesOut,
       onEnd: (s) => {
-        registry.removeIf(s)
+        if (registry.removeIf(s)) this.#ctx.admission.recentHolders?.record(s.workerId, c.source, performance.now())
         this.#ctx.directory?.ended(s)
       }
     })

@@ -6,9 +6,12 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { intFlag, parseFlags, stringFlag, usageError, type FlagSpec } from '../src/cli/args.ts'
 import { BIND_TICKET_TYPE, bindTicketPublicKeyFromSeed, signBindTicket } from '../src/protocol/bind-ticket.ts'
+import { BIND_TICKET_CLOCK_SKEW_S, BIND_TICKET_LIFETIME_S } from '../src/limits.ts'
 
-/** Default lifetime of a ticket from `iicp-relay ticket`, in seconds. */
-const DEFAULT_TICKET_TTL_S = 300
+/** Default lifetime of a ticket from `iicp-relay ticket`, in seconds: the directory's. */
+const DEFAULT_TICKET_TTL_S = BIND_TICKET_LIFETIME_S
+/** Longest lifetime a relay accepts (the directory's plus the clock skew it tolerates). */
+const MAX_TICKET_TTL_S = BIND_TICKET_LIFETIME_S + BIND_TICKET_CLOCK_SKEW_S
 /** Issuer put in tickets signed here (the relay does not check `iss`). */
 const TICKET_ISSUER = 'iicp-relay-ticket'
 
@@ -20,7 +23,7 @@ const TICKET_FLAGS: FlagSpec[] = [
   { name: 'key', type: 'string', env: 'IICP_TICKET_PRIVATE_KEY', valueName: 'HEX', description: 'private key (64 hex seed) from iicp-relay keygen' },
   { name: 'worker-id', type: 'string', valueName: 'ID', description: 'the worker id the ticket is for (its sub)' },
   { name: 'aud', type: 'string', valueName: 'ID', description: 'the relay\'s node id, or "*" for any relay (default "*")' },
-  { name: 'ttl', type: 'string', valueName: 'SECONDS', description: `lifetime (default ${DEFAULT_TICKET_TTL_S})` }
+  { name: 'ttl', type: 'string', valueName: 'SECONDS', description: `lifetime (default ${DEFAULT_TICKET_TTL_S}, at most ${MAX_TICKET_TTL_S}: relays refuse longer)` }
 ]
 
 /** `iicp-relay keygen`: prints `PUBLIC_KEY=…` and `PRIVATE_KEY=…`; returns the exit code. */
@@ -42,7 +45,7 @@ export function ticketMain (argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.
   if (workerId === undefined || workerId === '') throw usageError('--worker-id is required')
   const aud = stringFlag(values, 'aud') ?? '*'
   if (aud === '') throw usageError('--aud must not be empty (use "*" for any relay)')
-  const ttl = intFlag(values, 'ttl', DEFAULT_TICKET_TTL_S, 1, 86_400)
+  const ttl = intFlag(values, 'ttl', DEFAULT_TICKET_TTL_S, 1, MAX_TICKET_TTL_S)
   const now = Math.floor(Date.now() / 1000)
   const ticket = signBindTicket({
     v: 1,

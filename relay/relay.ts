@@ -4,7 +4,7 @@
  */
 import type { Registry } from 'prom-client'
 import { ErrorCode, ToolkitError } from '../src/errors.ts'
-import { BIND_RATE_PRUNE_AT, MAX_BIND_RATE_SOURCES } from '../src/limits.ts'
+import { BIND_RATE_PRUNE_AT, MAX_BIND_RATE_SOURCES, REBIND_GRACE_MS } from '../src/limits.ts'
 import type { LifecycleEvent } from '../src/protocol/messages.ts'
 import { createFixedWindowLimiter } from '../src/rate-limit.ts'
 import { VERSION } from '../src/version.ts'
@@ -14,6 +14,7 @@ import { HttpFront } from './http-front.ts'
 import { createRelayTransports } from './transports/relay-transports.ts'
 import { createRelayMetrics } from './metrics.ts'
 import { resolveRelayOptions, type RelayOptions } from './options.ts'
+import { RecentHolders } from './recent-holders.ts'
 import { createReplayCache } from './replay-cache.ts'
 import { SessionRegistry } from './session-registry.ts'
 
@@ -109,6 +110,9 @@ export function createRelay (options: RelayOptions = {}): Relay {
         whenFull: 'evict-oldest'
       }),
       replayCache: opts.fleet?.replayCache ?? createReplayCache(),
+      // An in-memory replay cache starts empty: tickets issued before this start may have been used.
+      ticketsIssuedNotBefore: opts.fleet === undefined ? Math.floor(opts.now() / 1000) : undefined,
+      recentHolders: new RecentHolders(REBIND_GRACE_MS, opts.maxSessions),
       now: opts.now,
       logger
     }

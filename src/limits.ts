@@ -48,6 +48,13 @@ export const MIN_FRAME_BYTES_PER_SECOND = 64 * 1024
 /** Time every inbound frame gets on top of its length at {@link MIN_FRAME_BYTES_PER_SECOND}. */
 export const FRAME_GRACE_MS = 10_000
 
+/** A bind ticket's lifetime as the directory issues it (directory-contract.md: `exp = iat + 120`). */
+export const BIND_TICKET_LIFETIME_S = 120
+/** Clock difference the relay tolerates between the directory and itself for ticket `iat`/`exp`. */
+export const BIND_TICKET_CLOCK_SKEW_S = 30
+/** How long a worker id's last holder (its source) keeps the rebind exemption from the bind rate after its session ended. */
+export const REBIND_GRACE_MS = 5 * 60_000
+
 /** Default relay HTTP port (HTTP front; advertised in RELAY_ACK key 4). */
 export const DEFAULT_RELAY_HTTP_PORT = 9484
 /** Default relay-accept port (workers dial this). */

@@ -3,7 +3,8 @@
  * a compact JSON claims object and `sig` is 128 hex characters of an Ed25519 signature over
  * `iicp:relay-bind-ticket:v1\n` followed by the payload's base64url text. Verification is
  * strict, like the Rust SDK: all eight claims with exact JSON types, canonical unpadded
- * base64url, `typ`, a 32-character lowercase hex `jti`, `sub`, `exp > now` and `aud`.
+ * base64url, `typ`, a 32-character lowercase hex `jti`, `sub`, `exp > now` and `aud`; the relay
+ * adds a lifetime bound, an `iat` not in the future, and a not-before for its own start.
  */
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
 import { ErrorCode, ToolkitError } from '../errors.ts'
@@ -27,7 +28,7 @@ export interface BindTicketClaims {
   sub: string
   /** The relay's node id, or `"*"` for any relay. */
   aud: string
-  /** Issued-at, Unix seconds (not checked). */
+  /** Issued-at, Unix seconds (checked when the verifier bounds lifetime or start, see {@link VerifyBindTicketOptions}). */
   iat: number
   /** Expiry, Unix seconds; the ticket is valid while `exp > now`. */
   exp: number
@@ -36,6 +37,7 @@ export interface BindTicketClaims {
 /** Why {@link verifyBindTicket} rejected a token (for logs and tests; the wire says only "invalid"). */
 export type BindTicketRejectReason =
   | 'malformed' | 'bad_signature' | 'bad_payload' | 'bad_claims' | 'wrong_typ' | 'bad_jti' | 'wrong_sub' | 'expired' | 'wrong_aud'
+  | 'lifetime_too_long' | 'issued_in_future' | 'issued_before_start'
 
 /** Result of {@link verifyBindTicket}. */
 export type BindTicketVerification =
@@ -52,6 +54,18 @@ export interface VerifyBindTicketOptions {
   audience: string
   /** The current time in Unix seconds. */
   nowSeconds: number
+  /**
+   * Refuse tickets valid for longer than this: `exp - iat`, and `exp - now`, beyond it plus
+   * `clockSkewSeconds` (`lifetime_too_long`). Unchecked when absent (upstream behaviour).
+   */
+  maxLifetimeSeconds?: number
+  /** Clock difference tolerated between issuer and verifier: `iat` may be this far in the future. @default 0 */
+  clockSkewSeconds?: number
+  /**
+   * Refuse tickets issued (`iat`) before this Unix second (`issued_before_start`): a relay whose
+   * replay cache started empty refuses tickets that may have been used before it started.
+   */
+  issuedNotBeforeSeconds?: number | undefined
 }
 
 const SIG_HEX = /^[0-9a-fA-F]{128}$/
@@ -135,6 +149,13 @@ export function verifyBindTicket (token: string, options: VerifyBindTicketOption
   if (claims.sub !== options.workerId) return { ok: false, reason: 'wrong_sub' }
   if (!(claims.exp > options.nowSeconds)) return { ok: false, reason: 'expired' }
   if (claims.aud !== '*' && claims.aud !== options.audience) return { ok: false, reason: 'wrong_aud' }
+  const skew = options.clockSkewSeconds ?? 0
+  if (options.maxLifetimeSeconds !== undefined) {
+    const longest = options.maxLifetimeSeconds + skew
+    if (claims.exp - claims.iat > longest || claims.exp - options.nowSeconds > longest) return { ok: false, reason: 'lifetime_too_long' }
+    if (claims.iat > options.nowSeconds + skew) return { ok: false, reason: 'issued_in_future' }
+  }
+  if (options.issuedNotBeforeSeconds !== undefined && claims.iat < options.issuedNotBeforeSeconds) return { ok: false, reason: 'issued_before_start' }
   return { ok: true, claims }
 }
 

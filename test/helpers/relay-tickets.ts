@@ -12,8 +12,8 @@ export const TEST_NOW_MS = 1_700_000_000_000
 /** {@link TEST_NOW_MS} in seconds. */
 export const TEST_NOW_S = TEST_NOW_MS / 1000
 
-/** A valid ticket for `sub` (aud '*', exp now+300 s, fresh jti), with claim overrides. */
+/** A valid ticket for `sub` (aud '*', issued now for the directory's 120 s, fresh jti), with claim overrides. */
 export function ticketFor (sub: string, overrides: Partial<Record<keyof BindTicketClaims, unknown>> = {}): string {
-  const claims = { v: 1, typ: 'relay-bind-ticket', jti: randomBytes(16).toString('hex'), iss: 'test-dir', sub, aud: '*', iat: TEST_NOW_S - 10, exp: TEST_NOW_S + 300, ...overrides }
+  const claims = { v: 1, typ: 'relay-bind-ticket', jti: randomBytes(16).toString('hex'), iss: 'test-dir', sub, aud: '*', iat: TEST_NOW_S, exp: TEST_NOW_S + 120, ...overrides }
   return signBindTicket(claims as BindTicketClaims, TICKET_SEED)
 }

@@ -136,7 +136,8 @@ describe('bind tickets', () => {
   })
 
   it('12: a ticket refused for an alive session, the rate limit or capacity is not consumed', async () => {
-    const h = await startRelay({ ...STRICT, bindRateLimit: 2, bindRateWindowMs: 600, maxSessions: 1 })
+    // Every refused attempt counts toward the bind rate (issue 7.4), so the alive refusal is the second of 3.
+    const h = await startRelay({ ...STRICT, bindRateLimit: 3, bindRateWindowMs: 600, maxSessions: 1 })
     try {
       // Alive: A holds w1; B's ticket is refused but stays usable.
       const a = await h.peer()
@@ -146,7 +147,7 @@ describe('bind tickets', () => {
       // Capacity: w2 cannot bind while w1 holds the only slot.
       const t2 = ticketFor('w2')
       await expectRefused(h, 'w2', BIND_REJECT_REASONS.capacity, { ticket: t2 })
-      // Rate: this third attempt from 127.0.0.1 in the window is over the limit of 2.
+      // Rate: this fourth attempt from 127.0.0.1 in the window is over the limit of 3.
       await expectRefused(h, 'w2', BIND_REJECT_REASONS.rate_limited, { ticket: t2 })
       await a.end()
       await waitGone(h, 'w1')
