@@ -5,10 +5,10 @@
  * NAT dial-back reflector) without touching this module.
  */
 import { collectDefaultMetrics } from 'prom-client'
-import { boolFlag, intFlag, resolveFlags, secondsFlag, stringFlag, usageError, type FlagSpec, type FlagValues } from '../src/cli/args.ts'
+import { boolFlag, intFlag, LOG_FORMAT_FLAG, logFormatFlag, resolveFlags, secondsFlag, stringFlag, usageError, type FlagSpec, type FlagValues } from '../src/cli/args.ts'
 import { formatEffectiveConfig } from '../src/cli/config-file.ts'
 import { formatHostPort } from '../src/host-port.ts'
-import { createLogger, isLogFormat, isLogLevel, type Logger } from '../src/log.ts'
+import { createLogger, isLogLevel, type Logger } from '../src/log.ts'
 import { FORWARD_TIMEOUT_MS, BIND_RATE_LIMIT, BIND_RATE_WINDOW_MS, DEFAULT_RELAY_ACCEPT_PORT, DEFAULT_RELAY_HTTP_PORT, MAX_SESSIONS } from '../src/limits.ts'
 import type { ExtensionRoute } from '../src/http/route.ts'
 import type { RelayOptions } from './options.ts'
@@ -39,7 +39,7 @@ const RELAY_FLAGS: readonly FlagSpec[] = [
   { name: 'bind-rate-limit', type: 'string', env: 'IICP_RELAY_BIND_RATE_LIMIT', valueName: 'N', description: `new-worker binds per IP per minute, 0 = off (default ${BIND_RATE_LIMIT})` },
   { name: 'forward-timeout', type: 'string', env: 'IICP_RELAY_FORWARD_TIMEOUT', valueName: 'SECONDS', description: `how long a relayed task may take (default ${FORWARD_TIMEOUT_MS / 1000})` },
   { name: 'log-level', type: 'string', env: 'IICP_LOG_LEVEL', valueName: 'LEVEL', description: 'fatal, error, warn, info, debug, trace or silent (default info); JSON logs go to stderr' },
-  { name: 'log-format', type: 'string', env: 'IICP_LOG_FORMAT', valueName: 'FORMAT', description: 'json (default) or pretty (one readable line per event, for a terminal)' },
+  LOG_FORMAT_FLAG,
   { name: 'metrics-host', type: 'string', env: 'IICP_RELAY_METRICS_HOST', valueName: 'HOST', description: `metrics listener address (default ${DEFAULT_METRICS_HOST} when --metrics-port is set)` },
   { name: 'metrics-port', type: 'string', env: 'IICP_RELAY_METRICS_PORT', valueName: 'PORT', description: 'serve /metrics on this separate port (0 = ephemeral) instead of the HTTP front' }
 ]
@@ -125,8 +125,7 @@ export async function relayMain (argv: string[], env: NodeJS.ProcessEnv = proces
   const { values } = resolved
   const level = stringFlag(values, 'log-level') ?? 'info'
   if (!isLogLevel(level)) throw usageError(`--log-level must be one of fatal, error, warn, info, debug, trace, silent; got "${level}"`)
-  const format = stringFlag(values, 'log-format') ?? 'json'
-  if (!isLogFormat(format)) throw usageError(`--log-format must be json or pretty; got "${format}"`)
+  const format = logFormatFlag(values)
   const options = relayOptionsFromFlags(values)
   const metricsAt = metricsListenerFromFlags(values)
   if (checkOnly) {

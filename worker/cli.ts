@@ -3,11 +3,11 @@
  * `IICP_…` environment variables; one line on stdout per bind, JSON logs on stderr;
  * SIGTERM/SIGINT stop the worker gracefully and exit 0.
  */
-import { boolFlag, intFlag, listFlag, parseFlags, stringFlag, usageError, type FlagSpec, type FlagValues } from '../src/cli/args.ts'
+import { boolFlag, intFlag, listFlag, LOG_FORMAT_FLAG, logFormatFlag, parseFlags, stringFlag, usageError, type FlagSpec, type FlagValues } from '../src/cli/args.ts'
 import { errorMessage } from '../src/errors.ts'
 import { formatHostPort } from '../src/host-port.ts'
 import { DEFAULT_RELAY_ACCEPT_PORT, WORKER_MAX_CONCURRENT } from '../src/limits.ts'
-import { createLogger, isLogLevel, type CreateLoggerOptions } from '../src/log.ts'
+import { createLogger, isLogLevel, type CreateLoggerOptions, type LogFormat } from '../src/log.ts'
 import type { TaskHandler, WorkerOptions } from './options.ts'
 import { relayListFromFlag, type RelayEntry } from './relay-list.ts'
 import { createWorker } from './worker.ts'
@@ -33,7 +33,8 @@ const FLAGS: FlagSpec[] = [
   { name: 'directory', type: 'string', valueName: 'URL', env: 'IICP_DIRECTORY_URL', description: 'directory to fetch a fresh bind ticket from before every bind' },
   { name: 'node-token', type: 'string', valueName: 'TOKEN', env: 'IICP_NODE_TOKEN', description: 'node token for the directory' },
   { name: 'max-concurrent', type: 'string', valueName: 'N', env: 'IICP_MAX_CONCURRENT', description: `tasks run at once (default ${WORKER_MAX_CONCURRENT})` },
-  { name: 'log-level', type: 'string', valueName: 'LEVEL', env: 'IICP_LOG_LEVEL', description: 'fatal|error|warn|info|debug|trace|silent (default info)' }
+  { name: 'log-level', type: 'string', valueName: 'LEVEL', env: 'IICP_LOG_LEVEL', description: 'fatal|error|warn|info|debug|trace|silent (default info)' },
+  LOG_FORMAT_FLAG
 ]
 
 /** True when `--name` (or `--name=…`) is on the command line itself, not only in the environment. */
@@ -54,7 +55,7 @@ function fleetRelaysFromFlags (relayText: string, values: FlagValues): RelayEntr
 const echoTaskHandler: TaskHandler = task => ({ result: { echo: (task as { payload?: unknown } | null)?.payload ?? null } })
 
 /** Turns parsed flags into worker options (without logger and callbacks). Throws ERR_USAGE. */
-function workerOptionsFromFlags (argv: string[], env: NodeJS.ProcessEnv): { options: WorkerOptions, logLevel: NonNullable<CreateLoggerOptions['level']> } | undefined {
+function workerOptionsFromFlags (argv: string[], env: NodeJS.ProcessEnv): { options: WorkerOptions, logLevel: NonNullable<CreateLoggerOptions['level']>, logFormat: LogFormat } | undefined {
   const values = parseFlags(NAME, SYNOPSIS, FLAGS, argv, env)
   if (values === undefined) return undefined
   const relayText = stringFlag(values, 'relay')
@@ -88,7 +89,7 @@ function workerOptionsFromFlags (argv: string[], env: NodeJS.ProcessEnv): { opti
     ...(backend === undefined ? { handler: echoTaskHandler } : { backendUrl: backend }),
     ...(ticket !== undefined ? { ticket } : directory !== undefined && nodeToken !== undefined ? { ticketDirectory: { url: directory, nodeToken } } : {})
   }
-  return { options, logLevel }
+  return { options, logLevel, logFormat: logFormatFlag(values) }
 }
 
 /**
@@ -98,7 +99,7 @@ function workerOptionsFromFlags (argv: string[], env: NodeJS.ProcessEnv): { opti
 export async function workerMain (argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const parsed = workerOptionsFromFlags(argv, env)
   if (parsed === undefined) return 0
-  const logger = createLogger({ level: parsed.logLevel, name: NAME, fd: 2 })
+  const logger = createLogger({ level: parsed.logLevel, format: parsed.logFormat, name: NAME, fd: 2 })
   let worker
   try {
     worker = createWorker({ ...parsed.options, logger })

@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util'
 import { ErrorCode, ToolkitError } from '../errors.ts'
 import { parseHostPort, type HostPort, type ParseHostPortOptions } from '../host-port.ts'
+import { isLogFormat, type LogFormat } from '../log.ts'
 import { VERSION } from '../version.ts'
 import { readConfigFile } from './config-file.ts'
 
@@ -191,4 +192,14 @@ export function runCli (name: string, main: (argv: string[]) => Promise<number>)
     process.stderr.write(`${name}: ${isUsage ? '' : 'error: '}${(err as Error).message ?? String(err)}\n`)
     process.exitCode = code
   })
+}
+
+/** The `--log-format` flag, for CLIs that log: JSON lines, or pino-pretty's one line per event for a terminal. */
+export const LOG_FORMAT_FLAG: FlagSpec = { name: 'log-format', type: 'string', env: 'IICP_LOG_FORMAT', valueName: 'FORMAT', description: 'json (default) or pretty (one readable line per event, for a terminal)' }
+
+/** Reads {@link LOG_FORMAT_FLAG}; throws ERR_USAGE for anything but `json` or `pretty`. */
+export function logFormatFlag (values: FlagValues): LogFormat {
+  const format = stringFlag(values, 'log-format') ?? 'json'
+  if (!isLogFormat(format)) throw usageError(`--log-format must be json or pretty; got "${format}"`)
+  return format
 }
