@@ -7,13 +7,13 @@
  * session alive; a session not pulled within the idle timeout (90 s) is swept and can be
  * displaced.
  */
-import { Duplex } from 'node:stream'
 import { SOCKET_HIGH_WATER_BYTES } from '../../src/limits.ts'
-import { FrameDecoder, MsgType, type Frame } from '../../src/protocol/frame.ts'
+import { MsgType, type Frame } from '../../src/protocol/frame.ts'
 import {
   encodeClose, encodeInit, encodeLifecycleResponse, encodePing, encodeRelayBind, encodeResponse, parseCall, parseRelayAck,
   type LifecycleEvent, type RelayAck, type RelayBind
 } from '../../src/protocol/messages.ts'
+import { FrameDuplex } from '../../src/transport/frame-duplex.ts'
 
 const PING_FRAME = encodePing()
 const CLOSE_FRAME = encodeClose()
@@ -34,21 +34,18 @@ function pullBody (frame: Frame): PulledCall {
 }
 
 /** The relay side of one long-poll session. */
-export class PollBridge extends Duplex {
+export class PollBridge extends FrameDuplex {
   /** The HTTP client's address (the admission rate-limit key). */
   readonly remoteAddress: string
-  readonly #decoder = new FrameDecoder()
   readonly #queue: PulledCall[] = []
   readonly #waiters: PullWaiter[] = []
   #queuedBytes = 0
-  /** The relay's write callback, held while the queue is over the high-water mark. */
-  #blockedWrite: (() => void) | undefined
   #ack: ((ack: RelayAck | undefined) => void) | undefined
   #bind: RelayBind | undefined
   #ended = false
 
   constructor (remoteAddress: string) {
-    super({ allowHalfOpen: false })
+    super()
     this.remoteAddress = remoteAddress
   }
 
@@ -67,7 +64,7 @@ export class PollBridge extends Duplex {
     const ack = new Promise<RelayAck | undefined>(resolve => { this.#ack = resolve })
     const timer = setTimeout(() => { this.#settleAck(undefined) }, timeoutMs)
     this.once('close', () => { this.#settleAck(undefined) })
-    this.#send(encodeInit())
+    this.send(encodeInit())
     try {
       return await ack
     } finally {
@@ -81,13 +78,13 @@ export class PollBridge extends Duplex {
    */
   async pull (holdMs: number, signal: AbortSignal): Promise<PulledCall | 'empty' | 'ended'> {
     if (this.ended) return 'ended'
-    this.#send(PING_FRAME)
+    this.send(PING_FRAME)
     const next = this.#take()
     if (next !== undefined) return next
     return await new Promise(resolve => {
       const finish = (value: PulledCall | 'empty' | 'ended'): void => {
         // The end of a held pull counts as worker activity too, so the gap before the next pull is all that ages.
-        this.#send(PING_FRAME)
+        this.send(PING_FRAME)
         clearTimeout(timer)
         signal.removeEventListener('abort', onAbort)
         const i = this.#waiters.indexOf(waiter)
@@ -104,12 +101,12 @@ export class PollBridge extends Duplex {
 
   /** Delivers a buffered result (`resultJson` = UTF-8 JSON of the result object). */
   result (callId: string, resultJson: Buffer): void {
-    this.#send(encodeResponse(callId, resultJson))
+    this.send(encodeResponse(callId, resultJson))
   }
 
   /** Delivers a lifecycle event of a streamed call. */
   event (event: LifecycleEvent): void {
-    this.#send(encodeLifecycleResponse(event))
+    this.send(encodeLifecycleResponse(event))
   }
 
   /** Ends the session as a worker's CLOSE would: the relay removes it at once. */
@@ -120,22 +117,13 @@ export class PollBridge extends Duplex {
     this.push(null)
   }
 
-  override _read (): void {
-    // Frames are pushed as requests arrive; there is nothing to fetch on demand.
+  /** Backpressure: the relay's writer waits while unpulled calls hold more than the mark. */
+  protected override get congested (): boolean {
+    return this.#queuedBytes > SOCKET_HIGH_WATER_BYTES
   }
 
-  override _write (chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    let frames: Frame[]
-    try {
-      frames = this.#decoder.push(chunk)
-    } catch (err) {
-      callback(err as Error)
-      return
-    }
-    for (const frame of frames) this.#onFrame(frame)
-    // Backpressure: the relay's writer waits while unpulled calls hold more than the mark.
-    if (this.#queuedBytes > SOCKET_HIGH_WATER_BYTES) this.#blockedWrite = () => { callback() }
-    else callback()
+  protected override get finished (): boolean {
+    return this.ended
   }
 
   override _final (callback: (error?: Error | null) => void): void {
@@ -149,10 +137,10 @@ export class PollBridge extends Duplex {
     callback(err)
   }
 
-  #onFrame (frame: Frame): void {
+  protected override onFrame (frame: Frame): void {
     switch (frame.type) {
       case MsgType.Ack:
-        if (this.#bind !== undefined) this.#send(encodeRelayBind(this.#bind))
+        if (this.#bind !== undefined) this.send(encodeRelayBind(this.#bind))
         return
       case MsgType.RelayAck:
         this.#settleAck(parseRelayAck(frame.payload))
@@ -166,11 +154,6 @@ export class PollBridge extends Duplex {
       default:
         // PONGs answer the liveness PINGs; nothing else reaches a worker.
     }
-  }
-
-  /** Feeds a frame to the relay unless the session is over. */
-  #send (frame: Buffer): void {
-    if (!this.ended) this.push(frame)
   }
 
   #settleAck (ack: RelayAck | undefined): void {
@@ -193,11 +176,7 @@ export class PollBridge extends Duplex {
     const call = this.#queue.shift()
     if (call === undefined) return undefined
     this.#queuedBytes -= call.length
-    if (this.#queuedBytes <= SOCKET_HIGH_WATER_BYTES && this.#blockedWrite !== undefined) {
-      const release = this.#blockedWrite
-      this.#blockedWrite = undefined
-      release()
-    }
+    if (!this.congested) this.releaseWrites()
     return call
   }
 
@@ -207,8 +186,6 @@ export class PollBridge extends Duplex {
     this.#queue.length = 0
     this.#queuedBytes = 0
     for (const w of this.#waiters.splice(0)) w(undefined)
-    const release = this.#blockedWrite
-    this.#blockedWrite = undefined
-    release?.()
+    this.releaseWrites()
   }
 }

@@ -7,7 +7,8 @@
  * ratio against the plain-TCP worker in the same run. Loads: 1 KiB at c1 and c64, 1 MiB at c1.
  *
  * Flags: `--json` (one JSON document). Env: BENCH_DURATION_MS (default 3000), BENCH_WARMUP_MS
- * (default 500). Everything stays on 127.0.0.1; each measurement is bounded in time and count.
+ * (default 500, per slice). Rows are measured in interleaved slices so that load drift on a shared machine
+ * hits every transport alike. Everything stays on 127.0.0.1; each measurement is bounded in time and count.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
@@ -19,6 +20,8 @@ import { createTestPki } from '../helpers/tls-certs.ts'
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000)
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 500)
 const MAX_REQUESTS = 200_000
+/** Each row is measured in this many slices, interleaved with the other transports, so load drift hits all rows alike. */
+const ROUNDS = 3
 const LOADS = [
   { size: '1 KiB', bytes: 1024, concurrency: 1 },
   { size: '1 KiB', bytes: 1024, concurrency: 64 },
@@ -62,15 +65,18 @@ function percentile (sorted: number[], p: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] as number
 }
 
-/** `concurrency` loops of keep-alive HTTPS POSTs for the warm-up plus the measured window. */
-async function runLoad (port: number, ca: string, workerId: string, body: Buffer, concurrency: number): Promise<Omit<Row, 'size' | 'concurrency' | 'transport' | 'ratio'>> {
+/** One slice's raw figures. */
+interface Slice { latencies: number[], errors: number }
+
+/** `concurrency` loops of keep-alive HTTPS POSTs: a warm-up, then `windowMs` measured. */
+async function runLoad (port: number, ca: string, workerId: string, body: Buffer, concurrency: number, windowMs: number): Promise<Slice> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency, ca })
   const latencies: number[] = []
   let errors = 0
   let total = 0
   const start = performance.now()
   const measureFrom = start + WARMUP_MS
-  const end = measureFrom + DURATION_MS
+  const end = measureFrom + windowMs
   const one = async (): Promise<boolean> => await new Promise(resolve => {
     const req = request({ host: '127.0.0.1', port, path: `/v1/relay-for/${workerId}/v1/task`, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } }, res => {
       res.on('data', () => {})
@@ -93,8 +99,7 @@ async function runLoad (port: number, ca: string, workerId: string, body: Buffer
     }
   }))
   agent.destroy()
-  latencies.sort((a, b) => a - b)
-  return { rps: latencies.length / (DURATION_MS / 1000), p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99), errors }
+  return { latencies, errors }
 }
 
 async function main (): Promise<void> {
@@ -117,18 +122,27 @@ async function main (): Promise<void> {
     const rows: Row[] = []
     for (const load of LOADS) {
       const body = Buffer.from(JSON.stringify({ task_id: 'bench', intent: 'urn:iicp:intent:bench:echo:v1', payload: { data: 'x'.repeat(load.bytes) } }))
+      const slices = new Map<Transport, Slice[]>(TRANSPORTS.map(t => [t, []]))
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const t of TRANSPORTS) slices.get(t)?.push(await runLoad(httpPort, pki.caPem, `bench-${t}`, body, load.concurrency, DURATION_MS / ROUNDS))
+      }
       let tcpRps = 0
       for (const t of TRANSPORTS) {
-        const r = await runLoad(httpPort, pki.caPem, `bench-${t}`, body, load.concurrency)
-        if (t === 'tcp') tcpRps = r.rps
-        rows.push({ size: load.size, concurrency: load.concurrency, transport: t, ...r, ratio: tcpRps === 0 ? 0 : r.rps / tcpRps })
+        const all = slices.get(t) ?? []
+        const latencies = all.flatMap(x => x.latencies).sort((a, b) => a - b)
+        const rps = latencies.length / (DURATION_MS / 1000)
+        if (t === 'tcp') tcpRps = rps
+        rows.push({
+          size: load.size, concurrency: load.concurrency, transport: t, rps, p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99),
+          errors: all.reduce((n, x) => n + x.errors, 0), ratio: tcpRps === 0 ? 0 : rps / tcpRps
+        })
       }
     }
     if (flags.json) {
       process.stdout.write(`${JSON.stringify({ durationMs: DURATION_MS, rows }, null, 2)}\n`)
       return
     }
-    process.stdout.write(`\nWorker transports (HTTPS consumer leg for all; ratio = req/s against the plain-TCP worker in this run; ${DURATION_MS} ms per row)\n`)
+    process.stdout.write(`\nWorker transports (HTTPS consumer leg for all; ratio = req/s against the plain-TCP worker in this run; ${DURATION_MS} ms per row in ${ROUNDS} interleaved slices)\n`)
     process.stdout.write('load            transport   req/s     p50 ms   p99 ms   errors  vs TCP\n')
     for (const r of rows) {
       process.stdout.write(`${`${r.size} c${r.concurrency}`.padEnd(16)}${r.transport.padEnd(12)}${r.rps.toFixed(0).padStart(7)}${r.p50Ms.toFixed(2).padStart(10)}${r.p99Ms.toFixed(2).padStart(9)}${String(r.errors).padStart(9)}${r.ratio.toFixed(2).padStart(8)}\n`)

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { copyFileSync } from 'node:fs'
 import { request } from 'node:https'
-import { createServer } from 'node:net'
+import { connect as netConnect, createServer } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import { createRelay, type Relay, type RelayOptions } from '../../relay/index.ts'
 import { isToolkitError, type ToolkitError } from '../../src/errors.ts'
@@ -183,6 +183,35 @@ describe('--transport auto and proxies', () => {
         await worker.stop()
         await relay.close()
       }
+    }
+  })
+
+  it('goes back to TCP once it answers again: the fallback session ends and the worker rebinds over TCP', async () => {
+    const relay = createRelay({ host: '127.0.0.1', httpPort: 0, relayPort: 0 })
+    const { httpPort, relayPort } = await relay.listen()
+    const tcpPort = await closedPort()
+    const worker = echoWorker('w-up', { relay: `http://127.0.0.1:${httpPort}`, mode: 'auto', tcpPort, upgradeAfterMs: 200 })
+    // Later, something listens on the TCP port again: a loopback forwarder to the relay-accept port.
+    const forwarder = createServer(client => {
+      const upstream = netConnect(relayPort, '127.0.0.1')
+      client.pipe(upstream).pipe(client)
+      client.on('error', () => { upstream.destroy() })
+      upstream.on('error', () => { client.destroy() })
+    })
+    try {
+      await worker.start()
+      await worker.whenBound()
+      const binds = async (): Promise<string> => await relay.metrics.getSingleMetricAsString('iicp_relay_transport_binds_total')
+      assert.match(await binds(), /transport="ws",outcome="ok"\} 1/)
+      const rebound = new Promise<void>(resolve => { worker.on('bind', () => { resolve() }) })
+      await new Promise<void>(resolve => forwarder.listen(tcpPort, '127.0.0.1', resolve))
+      await rebound
+      assert.match(await binds(), /transport="tcp",outcome="ok"\} 1/)
+      assert.deepEqual((await http(httpPort, '/v1/relay-for/w-up/v1/task', { body: { task_id: 'u', payload: 1 } })).json(), { task_id: 'u', status: 'completed', result: { echo: 1 } })
+    } finally {
+      await worker.stop()
+      forwarder.close()
+      await relay.close()
     }
   })
 

@@ -4,10 +4,11 @@
  */
 import { isIP } from 'node:net'
 import { connect, type TLSSocket } from 'node:tls'
-import { abortError, deadline, throwIfAborted } from '../../src/abort.ts'
+import { deadline, throwIfAborted } from '../../src/abort.ts'
 import { ErrorCode, ToolkitError } from '../../src/errors.ts'
 import { formatHostPort } from '../../src/host-port.ts'
 import { trustContext } from './agent.ts'
+import { awaitOpen } from './await-open.ts'
 import { certificateError } from './tls-errors.ts'
 
 /** Options of {@link dialTls}. */
@@ -28,29 +29,15 @@ export async function dialTls (host: string, port: number, o: DialTlsOptions): P
   const where = formatHostPort(host, port)
   const limit = deadline(o.timeoutMs, o.signal, ErrorCode.ConnectTimeout, `TLS connect to ${where} timed out after ${o.timeoutMs} ms`)
   const socket = connect({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...(o.ca === undefined ? {} : { secureContext: trustContext(o.ca) }), minVersion: 'TLSv1.2' })
-  let cleanup = (): void => {}
   try {
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => {
-        reject(certificateError(err, where) ?? new ToolkitError(ErrorCode.ConnectionClosed, `TLS connect to ${where} failed (${(err as NodeJS.ErrnoException).code ?? err.message})`, { cause: err }))
-      }
-      const onAbort = (): void => { reject(abortError(limit.signal, `TLS connect to ${where}`)) }
-      socket.once('secureConnect', resolve)
-      socket.once('error', onError)
-      limit.signal.addEventListener('abort', onAbort, { once: true })
-      cleanup = () => {
-        socket.off('secureConnect', resolve)
-        socket.off('error', onError)
-        limit.signal.removeEventListener('abort', onAbort)
-      }
-    })
+    await awaitOpen(socket, 'secureConnect', limit.signal, `TLS connect to ${where}`, err =>
+      certificateError(err, where) ?? new ToolkitError(ErrorCode.ConnectionClosed, `TLS connect to ${where} failed (${(err as NodeJS.ErrnoException).code ?? err.message})`, { cause: err }))
     socket.setNoDelay(true)
     return socket
   } catch (err) {
     socket.destroy()
     throw err
   } finally {
-    cleanup()
     limit.clear()
   }
 }

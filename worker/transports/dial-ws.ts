@@ -5,12 +5,13 @@
  */
 import type { Agent } from 'node:http'
 import { WebSocket, createWebSocketStream } from 'ws'
-import { abortError, deadline, throwIfAborted } from '../../src/abort.ts'
+import { deadline, throwIfAborted } from '../../src/abort.ts'
 import { ErrorCode, ToolkitError } from '../../src/errors.ts'
 import { FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD_BYTES } from '../../src/limits.ts'
 import type { ByteStream } from '../../src/transport/frame-connection.ts'
 import { RELAY_WS_PROTOCOL } from '../../src/transport/websocket-protocol.ts'
 import { trustContext } from './agent.ts'
+import { awaitOpen } from './await-open.ts'
 import { certificateError } from './tls-errors.ts'
 
 /** Options of {@link dialWebSocket}. */
@@ -41,23 +42,10 @@ export async function dialWebSocket (url: URL, o: DialWebSocketOptions): Promise
   })
   // ws reports a terminated handshake on a later tick; this keeps such late errors from being unhandled.
   ws.on('error', () => {})
-  let cleanup = (): void => {}
   try {
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => {
-        if (err instanceof ToolkitError) { reject(err); return }
-        reject(certificateError(err, where) ?? new ToolkitError(ErrorCode.ConnectionClosed, `WebSocket connect to ${url.href} failed: ${err.message}`, { cause: err }))
-      }
-      const onAbort = (): void => { reject(abortError(limit.signal, `WebSocket connect to ${url.href}`)) }
-      ws.once('open', resolve)
-      ws.once('error', onError)
-      limit.signal.addEventListener('abort', onAbort, { once: true })
-      cleanup = () => {
-        ws.off('open', resolve)
-        ws.off('error', onError)
-        limit.signal.removeEventListener('abort', onAbort)
-      }
-    })
+    await awaitOpen(ws, 'open', limit.signal, `WebSocket connect to ${url.href}`, err => err instanceof ToolkitError
+      ? err
+      : certificateError(err, where) ?? new ToolkitError(ErrorCode.ConnectionClosed, `WebSocket connect to ${url.href} failed: ${err.message}`, { cause: err }))
     const stream = createWebSocketStream(ws) as ByteStream & { remoteAddress?: string }
     stream.remoteAddress = url.hostname
     return stream
@@ -65,7 +53,6 @@ export async function dialWebSocket (url: URL, o: DialWebSocketOptions): Promise
     ws.terminate()
     throw err
   } finally {
-    cleanup()
     limit.clear()
   }
 }

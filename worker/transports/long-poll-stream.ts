@@ -6,13 +6,13 @@
  * `POST /v1/relay/unbind`. Every answered pull (200 or 204) also yields a PONG, so the
  * worker's idle deadline sees the relay alive exactly while pulls succeed.
  */
-import { Duplex } from 'node:stream'
 import { ErrorCode, ToolkitError, errorMessage } from '../../src/errors.ts'
-import { FrameDecoder, MsgType, type Frame } from '../../src/protocol/frame.ts'
+import { MsgType, type Frame } from '../../src/protocol/frame.ts'
 import {
   encodeAck, encodeCall, encodePong, encodeRelayAckError, encodeRelayAckOk, encodeStreamCall, parseRelayBind, parseResponse,
   type LifecycleEvent, type RelayBind
 } from '../../src/protocol/messages.ts'
+import { FrameDuplex } from '../../src/transport/frame-duplex.ts'
 import { PollError, type PollClient, type PulledCall } from '../browser/poll-client.ts'
 
 const PONG_FRAME = encodePong()
@@ -59,39 +59,29 @@ export interface LongPollStreamOptions {
 }
 
 /** One long-poll session seen as the relay-accept byte stream. */
-export class LongPollStream extends Duplex {
+export class LongPollStream extends FrameDuplex {
   readonly remoteAddress: string
   readonly #client: PollClient
   readonly #o: LongPollStreamOptions
-  readonly #decoder = new FrameDecoder()
   readonly #stop = new AbortController()
   #resultsInFlight = 0
-  #blockedWrite: (() => void) | undefined
   #bound = false
   #ended = false
 
   constructor (client: PollClient, o: LongPollStreamOptions) {
-    super({ allowHalfOpen: false })
+    super()
     this.#client = client
     this.#o = o
     this.remoteAddress = o.host
   }
 
-  override _read (): void {
-    // Frames are pushed as HTTP answers arrive.
+  /** The worker's writes wait while too many result POSTs are in flight. */
+  protected override get congested (): boolean {
+    return this.#resultsInFlight >= this.#o.maxResultsInFlight
   }
 
-  override _write (chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    let frames: Frame[]
-    try {
-      frames = this.#decoder.push(chunk)
-    } catch (err) {
-      callback(err as Error)
-      return
-    }
-    for (const frame of frames) this.#onFrame(frame)
-    if (this.#resultsInFlight >= this.#o.maxResultsInFlight) this.#blockedWrite = () => { callback() }
-    else callback()
+  protected override get finished (): boolean {
+    return this.#ended
   }
 
   override _final (callback: (error?: Error | null) => void): void {
@@ -101,12 +91,8 @@ export class LongPollStream extends Duplex {
   override _destroy (err: Error | null, callback: (error?: Error | null) => void): void {
     this.#ended = true
     this.#stop.abort()
-    this.#release()
+    this.releaseWrites()
     callback(err)
-  }
-
-  #send (frame: Buffer): void {
-    if (!this.#ended && !this.destroyed) this.push(frame)
   }
 
   /** The relay side is over: EOF to the worker. */
@@ -117,10 +103,10 @@ export class LongPollStream extends Duplex {
     this.push(null)
   }
 
-  #onFrame (frame: Frame): void {
+  protected override onFrame (frame: Frame): void {
     switch (frame.type) {
       case MsgType.Init:
-        this.#send(encodeAck())
+        this.send(encodeAck())
         return
       case MsgType.RelayBind:
         void this.#bind(parseRelayBind(frame.payload))
@@ -145,12 +131,12 @@ export class LongPollStream extends Duplex {
         this.destroy(err instanceof ToolkitError ? err : new ToolkitError(ErrorCode.ConnectionClosed, `long-poll bind failed: ${errorMessage(err)}`, { cause: err }))
         return
       }
-      this.#send(encodeRelayAckError(bind.workerId, reason))
+      this.send(encodeRelayAckError(bind.workerId, reason))
       this.#eof()
       return
     }
     this.#bound = true
-    this.#send(encodeRelayAckOk(bind.workerId, this.#o.httpPort))
+    this.send(encodeRelayAckOk(bind.workerId, this.#o.httpPort))
     for (let i = 0; i < this.#o.pullers; i++) void this.#pullLoop()
   }
 
@@ -165,10 +151,10 @@ export class LongPollStream extends Duplex {
         else this.destroy(err instanceof ToolkitError ? err : new ToolkitError(ErrorCode.ConnectionClosed, `long-poll pull failed: ${errorMessage(err)}`, { cause: err }))
         return
       }
-      this.#send(PONG_FRAME)
+      this.send(PONG_FRAME)
       if (call === undefined) continue
       const body = Buffer.from(JSON.stringify(call.task), 'utf8')
-      this.#send(call.stream === undefined ? encodeCall(call.callId, body) : encodeStreamCall(call.callId, call.stream.sessionId, call.stream.taskId, body))
+      this.send(call.stream === undefined ? encodeCall(call.callId, body) : encodeStreamCall(call.callId, call.stream.sessionId, call.stream.taskId, body))
     }
   }
 
@@ -184,14 +170,8 @@ export class LongPollStream extends Duplex {
       else if (!(err instanceof PollError)) this.destroy(err instanceof ToolkitError ? err : new ToolkitError(ErrorCode.ConnectionClosed, `long-poll result failed: ${errorMessage(err)}`, { cause: err }))
     }).finally(() => {
       this.#resultsInFlight--
-      this.#release()
+      this.releaseWrites()
     })
-  }
-
-  #release (): void {
-    const release = this.#blockedWrite
-    this.#blockedWrite = undefined
-    release?.()
   }
 
   async #unbind (): Promise<void> {
