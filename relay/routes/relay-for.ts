@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { IicpCode } from '../../src/errors.ts'
 import { jsonNames, jsonStringAt } from '../../src/http/json-members.ts'
 import { readBody, scanJsonObject } from '../../src/http/read-body.ts'
+import { allocBodyWithFrameRoom } from '../../src/protocol/body-frame.ts'
 import { sendBodyError, sendError, sendJson } from '../http-io.ts'
 import { sendCompleted, sendForwardError } from '../task-answer.ts'
 import type { RouteContext } from './context.ts'
@@ -28,7 +29,8 @@ export async function relayForTask (ctx: RouteContext, req: IncomingMessage, res
   let body: Buffer
   let taskId: string
   try {
-    body = await readBody(req, ctx.maxRequestBodyBytes, signal)
+    // Read into a buffer the CALL frame is then built around, without copying the body again.
+    body = await readBody(req, ctx.maxRequestBodyBytes, signal, allocBodyWithFrameRoom)
     taskId = jsonStringAt(body, scanJsonObject(body, TASK_NAMES).spans[0]) ?? ''
   } catch (err) {
     sendBodyError(res, err)

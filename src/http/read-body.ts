@@ -14,17 +14,24 @@ import { parseJsonBytes } from './json-text.ts'
  * with `connection: close`), ERR_BAD_REQUEST (the client went away mid-body) or, when `signal`
  * fires, the signal's abort error.
  *
+ * With `alloc`, the body is copied into the buffer `alloc(length)` returns, as it arrives when
+ * a content-length is declared (pages of a buffer not yet written are not resident), once at
+ * the end otherwise: e.g. a buffer with room for a frame around it
+ * (`allocBodyWithFrameRoom`), so that a large body is allocated once on its way to a worker.
+ *
  * @example
  * ```ts
  * const body = parseJsonObject(await readBody(req, 64 * 1024, signal))
  * ```
  */
-export async function readBody (req: IncomingMessage, limit: number, signal?: AbortSignal): Promise<Buffer> {
+export async function readBody (req: IncomingMessage, limit: number, signal?: AbortSignal, alloc?: (length: number) => Buffer): Promise<Buffer> {
   const declared = Number(req.headers['content-length'])
   if (declared > limit) throw tooLarge(limit)
   if (signal?.aborted === true) throw abortError(signal, 'request body')
   return await new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = []
+    /** The body's final buffer, filled as chunks arrive (with `alloc` and a declared length). */
+    const filling = alloc !== undefined && Number.isSafeInteger(declared) && declared >= 0 ? alloc(declared) : undefined
     let size = 0
     const cleanup = (): void => {
       req.off('data', onData)
@@ -39,16 +46,28 @@ export async function readBody (req: IncomingMessage, limit: number, signal?: Ab
       reject(err)
     }
     const onData = (chunk: Buffer): void => {
-      size += chunk.length
-      if (size > limit) {
-        fail(tooLarge(limit))
+      if (filling !== undefined && size + chunk.length > filling.length) {
+        fail(new ToolkitError(ErrorCode.BadRequest, 'request body is longer than its content-length'))
         return
       }
-      chunks.push(chunk)
+      if (filling !== undefined) chunk.copy(filling, size)
+      else chunks.push(chunk)
+      size += chunk.length
+      if (size > limit) fail(tooLarge(limit))
     }
     const onEnd = (): void => {
       cleanup()
-      resolve(chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, size))
+      if (filling !== undefined) {
+        if (size === filling.length) resolve(filling)
+        else reject(new ToolkitError(ErrorCode.BadRequest, 'request body is shorter than its content-length'))
+      } else if (alloc !== undefined) {
+        const out = alloc(size)
+        let at = 0
+        for (const c of chunks) at += c.copy(out, at)
+        resolve(out)
+      } else {
+        resolve(chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, size))
+      }
     }
     const onError = (err: Error): void => { fail(new ToolkitError(ErrorCode.BadRequest, 'request body failed', { cause: err })) }
     const onClose = (): void => { fail(new ToolkitError(ErrorCode.BadRequest, 'client closed the request before its body ended')) }

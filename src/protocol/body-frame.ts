@@ -1,6 +1,7 @@
 /**
  * The hot CALL/RESPONSE shape `{5: bstr(body), 15: call_id}` written and read byte by byte:
- * one copy of the body on write, none on read. Everything else goes through cborg (cbor.ts).
+ * one copy of the body on write (none for a body allocated with {@link allocBodyWithFrameRoom}),
+ * none on read. Everything else goes through cborg (cbor.ts).
  */
 import { FRAME_HEADER_BYTES } from '../limits.ts'
 import { writeFrameHeader } from './frame.ts'
@@ -21,6 +22,43 @@ function cborHeadSize (length: number): number {
   return length < 24 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5
 }
 
+/** Bytes reserved after a body from {@link allocBodyWithFrameRoom}: key 15, a tstr head and a call id (a UUID is 36). */
+const CALL_ID_ROOM = 64
+
+/** Bodies with room for their frame around them; each is framed in place at most once. */
+const FRAMEABLE = new WeakSet<Uint8Array>()
+
+/**
+ * Allocates a `length`-byte body (e.g. an HTTP request body read straight into it) inside a
+ * buffer of its own with room before it for the frame header and CBOR heads and after it for
+ * the call id, so that {@link encodeBodyFrame} can frame it in place, once, without copying a
+ * byte of it. A large body then costs one allocation on its way from HTTP to the worker.
+ */
+export function allocBodyWithFrameRoom (length: number): Buffer {
+  const before = FRAME_HEADER_BYTES + 2 + cborHeadSize(length)
+  const body = Buffer.allocUnsafeSlow(before + length + CALL_ID_ROOM).subarray(before, before + length)
+  FRAMEABLE.add(body)
+  return body
+}
+
+/** Frames a body from {@link allocBodyWithFrameRoom} in place; undefined when it has no (more) room. */
+function frameInPlace (type: number, callId: string, body: Uint8Array): Buffer | undefined {
+  const idBytes = Buffer.byteLength(callId, 'utf8')
+  const after = 1 + cborHeadSize(idBytes) + idBytes
+  if (after > CALL_ID_ROOM || !FRAMEABLE.delete(body)) return undefined
+  const before = FRAME_HEADER_BYTES + 2 + cborHeadSize(body.length)
+  const out = Buffer.from(body.buffer, body.byteOffset - before, before + body.length + after)
+  writeFrameHeader(out, 0, type, out.length - FRAME_HEADER_BYTES)
+  let o = FRAME_HEADER_BYTES
+  out[o++] = 0xa2
+  out[o++] = CallKey.Body
+  o = writeCborHead(out, o, 2, body.length) + body.length
+  out[o++] = CallKey.CallId
+  o = writeCborHead(out, o, 3, idBytes)
+  out.write(callId, o, 'utf8')
+  return out
+}
+
 /**
  * Builds `{5: bstr(body), 15: call_id}` (canonical order) as one frame, with a single copy of
  * the body. Used for CALL (relay → worker) and RESPONSE (worker → relay) on the hot path. A
@@ -28,6 +66,8 @@ function cborHeadSize (length: number): number {
  * Buffer.
  */
 export function encodeBodyFrame (type: number, callId: string, body: Uint8Array | string): Buffer {
+  const inPlace = typeof body === 'string' ? undefined : frameInPlace(type, callId, body)
+  if (inPlace !== undefined) return inPlace
   const bodyBytes = typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length
   const idBytes = Buffer.byteLength(callId, 'utf8')
   const payloadLength = 1 + 1 + cborHeadSize(bodyBytes) + bodyBytes + 1 + cborHeadSize(idBytes) + idBytes

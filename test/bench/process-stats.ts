@@ -9,12 +9,16 @@ import { GCProfiler, getHeapStatistics } from 'node:v8'
 export interface ProcessStats {
   /** User + system CPU since the process started, µs. */
   cpuUs: number
+  /** The system (kernel) part of it, µs. */
+  sysUs: number
   /** Heap bytes allocated since the previous report (estimate). */
   heapAllocated: number
   /** External (ArrayBuffer/Buffer) bytes allocated since the previous report (estimate). */
   externalAllocated: number
   /** Garbage collections since the previous report. */
   gcs: number
+  /** Time spent in them, µs. */
+  gcUs: number
 }
 
 interface HeapPoint { usedHeapSize: number, externalMemory: number }
@@ -41,7 +45,9 @@ export class StatsTracker {
     let heap = 0
     let external = 0
     let prev = this.#start
+    let gcUs = 0
     for (const gc of data?.statistics ?? []) {
+      gcUs += gc.cost
       const before = gc.beforeGC.heapStatistics
       heap += Math.max(0, before.usedHeapSize - prev.usedHeapSize)
       external += Math.max(0, before.externalMemory - prev.externalMemory)
@@ -53,7 +59,7 @@ export class StatsTracker {
     this.#profiler = new GCProfiler()
     this.#start = StatsTracker.#now()
     this.#profiler.start()
-    return { cpuUs: cpu.user + cpu.system, heapAllocated: heap, externalAllocated: external, gcs: data?.statistics.length ?? 0 }
+    return { cpuUs: cpu.user + cpu.system, sysUs: cpu.system, heapAllocated: heap, externalAllocated: external, gcs: data?.statistics.length ?? 0, gcUs }
   }
 }
 

@@ -41,7 +41,8 @@ function costOf (before: ProcessStats, after: ProcessStats, requests: number): P
   return {
     cpuUsPerRequest: (after.cpuUs - before.cpuUs) / requests,
     heapBytesPerRequest: after.heapAllocated / requests,
-    externalBytesPerRequest: after.externalAllocated / requests
+    externalBytesPerRequest: after.externalAllocated / requests,
+    gcUsPerRequest: after.gcUs / requests
   }
 }
 

@@ -10,6 +10,8 @@ export interface ProcessCost {
   cpuUsPerRequest: number
   heapBytesPerRequest: number
   externalBytesPerRequest: number
+  /** Garbage collection time per request (µs), part of the CPU figure. */
+  gcUsPerRequest: number
 }
 
 /** One load (size × concurrency) of one run. */
@@ -67,12 +69,13 @@ export function formatReport (h: ReportHeader, runs: LoadRow[][]): string {
   out.push('')
   out.push('CPU per request (µs) and allocations per request (KiB, JS heap + external, estimated from GC statistics):')
   out.push('')
-  out.push('| load | echo server CPU | relay CPU | worker CPU | relay/echo | worker/echo | relay KiB | worker KiB | echo KiB |')
-  out.push('|---|---|---|---|---|---|---|---|---|')
+  out.push('| load | echo server CPU | relay CPU | worker CPU | relay/echo | worker/echo | GC µs echo / relay / worker | relay KiB | worker KiB | echo KiB |')
+  out.push('|---|---|---|---|---|---|---|---|---|---|')
   for (const rows of byLoad) {
     const r0 = rows[0] as LoadRow
     out.push(`| ${r0.size} c${r0.concurrency} | ${cell(rows, r => r.echo.cpuUsPerRequest, 1)} | ${cell(rows, r => r.relay.cpuUsPerRequest, 1)} | ${cell(rows, r => r.worker.cpuUsPerRequest, 1)} | ` +
       `${cell(rows, r => r.relay.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} | ${cell(rows, r => r.worker.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} | ` +
+      `${cell(rows, r => r.echo.gcUsPerRequest, 0)} / ${cell(rows, r => r.relay.gcUsPerRequest, 0)} / ${cell(rows, r => r.worker.gcUsPerRequest, 0)} | ` +
       `${cell(rows, r => kb(r.relay), 1)} | ${cell(rows, r => kb(r.worker), 1)} | ${cell(rows, r => kb(r.echo), 1)} |`)
   }
   const find = (size: string, c: number): LoadRow[] | undefined => byLoad.find(rows => rows[0]?.size === size && rows[0].concurrency === c)
