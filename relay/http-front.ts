@@ -6,6 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https'
+import { Server as NetServer } from 'node:net'
 import { ErrorCode, IicpCode, ToolkitError, errorMessage } from '../src/errors.ts'
 import { createRouteReply, type ExtensionRoute } from '../src/http/route.ts'
 import type { Logger } from '../src/log.ts'
@@ -20,6 +21,18 @@ import { listenTcp } from '../src/transport/listen.ts'
 
 const RELAY_FOR_PREFIX = '/v1/relay-for/'
 const noop = (): void => {}
+/** Seconds a caller is told to wait (Retry-After) when the relay is shutting down. */
+const SHUTDOWN_RETRY_AFTER_S = 5
+/** How long the answers to requests cut by shutdown get to flush before their connections close. */
+const SHUTDOWN_FLUSH_MS = 500
+
+/** 503 for a request the relay cannot serve because it is shutting down; the connection is not reused. */
+function sendShuttingDown (res: ServerResponse): void {
+  sendError(res, 503, 'relay_shutting_down', 'the relay is shutting down; retry later or on another relay', {
+    'retry-after': String(SHUTDOWN_RETRY_AFTER_S),
+    connection: 'close'
+  })
+}
 
 function notAllowed (res: ServerResponse, allow: string): void {
   sendError(res, 405, 'method_not_allowed', `use ${allow}`, { allow: `${allow}, OPTIONS` })
@@ -50,8 +63,11 @@ export class HttpFront {
   readonly #logger: Logger
   readonly #extra = new Map<string, ExtensionRoute>()
   readonly #extraPaths = new Map<string, string[]>()
-  readonly #inflight = new Set<AbortController>()
+  /** Requests being answered: their abort controller and response. */
+  readonly #inflight = new Map<AbortController, ServerResponse>()
   #onIdle: (() => void) | undefined
+  /** Set when the relay starts shutting down: every new request gets 503 with Retry-After. */
+  #closing = false
 
   readonly #preRoute: HttpFrontTransports['preRoute']
 
@@ -89,12 +105,24 @@ export class HttpFront {
   }
 
   /**
-   * Stops accepting, lets in-flight requests finish for up to `graceMs`, then aborts their
-   * signals and closes every remaining connection.
+   * The relay is shutting down: from now on every request (on a kept-alive connection, or
+   * before the listener closes) gets 503 `relay_shutting_down` with Retry-After and
+   * `Connection: close`, instead of a 404 for a session that is going away.
+   */
+  beginShutdown (): void {
+    this.#closing = true
+  }
+
+  /**
+   * Stops accepting, lets in-flight requests finish for up to `graceMs` (kept-alive connections
+   * stay open meanwhile, so their callers get 503 rather than a reset), then answers every
+   * request still without an answer (an upload in progress, say) with 503, and closes every
+   * connection once those answers are flushed.
    */
   async close (graceMs: number): Promise<void> {
-    const closed = new Promise<void>(resolve => { this.#server.close(() => { resolve() }) })
-    this.#server.closeIdleConnections()
+    this.beginShutdown()
+    // net.Server's close, not http.Server's: the latter also drops idle keep-alive connections at once.
+    const closed = new Promise<void>(resolve => { NetServer.prototype.close.call(this.#server, () => { resolve() }) })
     if (this.#inflight.size > 0) {
       let timer: NodeJS.Timeout | undefined
       await new Promise<void>(resolve => {
@@ -104,15 +132,30 @@ export class HttpFront {
       clearTimeout(timer)
       this.#onIdle = undefined
     }
-    for (const ac of this.#inflight) ac.abort(new ToolkitError(ErrorCode.Aborted, 'relay closed'))
+    const answered: Array<Promise<void>> = []
+    for (const res of this.#inflight.values()) {
+      if (res.headersSent) continue
+      answered.push(new Promise<void>(resolve => { res.once('close', resolve) }))
+      sendShuttingDown(res)
+    }
+    if (answered.length > 0) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([Promise.all(answered), new Promise<void>(resolve => { timer = setTimeout(resolve, SHUTDOWN_FLUSH_MS) })])
+      clearTimeout(timer)
+    }
+    for (const ac of this.#inflight.keys()) ac.abort(new ToolkitError(ErrorCode.Aborted, 'relay closed'))
     this.#server.closeAllConnections()
     await closed
   }
 
   #onRequest (req: IncomingMessage, res: ServerResponse): void {
-    const ac = new AbortController()
-    this.#inflight.add(ac)
     req.on('error', noop)
+    if (this.#closing) {
+      sendShuttingDown(res)
+      return
+    }
+    const ac = new AbortController()
+    this.#inflight.set(ac, res)
     res.once('close', () => {
       this.#inflight.delete(ac)
       if (!res.writableFinished) ac.abort(new ToolkitError(ErrorCode.Aborted, 'HTTP client went away'))

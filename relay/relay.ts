@@ -180,6 +180,8 @@ export function createRelay (options: RelayOptions = {}): Relay {
   }
 
   async function stop (): Promise<void> {
+    // From here on, callers get 503 with Retry-After, not 404 for sessions that are closing.
+    http.beginShutdown()
     await listening?.catch(() => undefined)
     clearInterval(sweepTimer)
     const stopped = acceptServer.stopListening()
