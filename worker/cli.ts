@@ -11,6 +11,7 @@ import { createLogger, isLogLevel, type CreateLoggerOptions, type LogFormat } fr
 import type { TaskHandler, WorkerOptions } from './options.ts'
 import { relayListFromFlag, type RelayEntry } from './relay-list.ts'
 import { createWorker } from './worker.ts'
+import { DIRECT_FLAGS, directOptionsFromFlags } from './direct/cli-flags.ts'
 import { TRANSPORT_FLAGS, relayFromFlags } from './transports/cli-flags.ts'
 
 const NAME = 'iicp-worker'
@@ -33,6 +34,7 @@ const FLAGS: FlagSpec[] = [
   { name: 'directory', type: 'string', valueName: 'URL', env: 'IICP_DIRECTORY_URL', description: 'directory to fetch a fresh bind ticket from before every bind' },
   { name: 'node-token', type: 'string', valueName: 'TOKEN', env: 'IICP_NODE_TOKEN', description: 'node token for the directory' },
   { name: 'max-concurrent', type: 'string', valueName: 'N', env: 'IICP_MAX_CONCURRENT', description: `tasks run at once (default ${WORKER_MAX_CONCURRENT})` },
+  ...DIRECT_FLAGS,
   { name: 'log-level', type: 'string', valueName: 'LEVEL', env: 'IICP_LOG_LEVEL', description: 'fatal|error|warn|info|debug|trace|silent (default info)' },
   LOG_FORMAT_FLAG
 ]
@@ -80,6 +82,7 @@ function workerOptionsFromFlags (argv: string[], env: NodeJS.ProcessEnv): { opti
   const options: WorkerOptions = {
     relayHost: relay.host,
     relayPort: relay.port,
+    ...directOptionsFromFlags(values),
     ...(relays === undefined ? {} : { relays }),
     ...(relay.transport === undefined ? {} : { transport: relay.transport }),
     workerId,

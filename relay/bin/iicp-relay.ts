@@ -6,6 +6,7 @@
  */
 import { createDialbackRoute, createStunServer, formatAddress } from '../../nat/index.ts'
 import { relayMain } from '../cli.ts'
+import { ICE_SERVER_FLAGS, iceServerRoutesFromFlags } from '../ice-servers-route.ts'
 import { boolFlag, hostPortFlag, listFlag, runCli, stringFlag, usageError, type FlagSpec, type FlagValues } from '../../src/cli/args.ts'
 
 const NAT_FLAGS: FlagSpec[] = [
@@ -37,9 +38,10 @@ async function startStun (values: FlagValues): Promise<{ describe: string, close
 }
 
 runCli('iicp-relay', async argv => await relayMain(argv, process.env, {
-  flags: NAT_FLAGS,
-  routes: (values, logger) => boolFlag(values, 'no-reflector')
-    ? []
-    : [createDialbackRoute({ dialFrom: listFlag(values, 'reflector-dial-from'), logger: logger.child({ component: 'reflector' }) })],
+  flags: [...NAT_FLAGS, ...ICE_SERVER_FLAGS],
+  routes: (values, logger) => [
+    ...iceServerRoutesFromFlags(values),
+    ...(boolFlag(values, 'no-reflector') ? [] : [createDialbackRoute({ dialFrom: listFlag(values, 'reflector-dial-from'), logger: logger.child({ component: 'reflector' }) })])
+  ],
   start: async values => await startStun(values)
 }))

@@ -17,12 +17,14 @@ describe('direct path on loopback', () => {
   let relay: Relay
   let worker: Worker
   let httpPort: number
+  let relayPort: number
   const runs = new Map<string, number>()
 
   before(async () => {
     relay = createRelay({ host: LOOPBACK, httpPort: 0, relayPort: 0 })
     const addr = await relay.listen()
     httpPort = addr.httpPort
+    relayPort = addr.relayPort
     worker = createWorker({
       relayHost: LOOPBACK,
       relayPort: addr.relayPort,
@@ -88,4 +90,50 @@ describe('direct path on loopback', () => {
       await client.close()
     }
   })
+
+  it('caps direct peers: a consumer beyond --max-peers stays on the relay and is answered there', async () => {
+    const capped = createWorker({ relayHost: LOOPBACK, relayPort: relayPort, workerId: 'w-capped', directBindAddress: LOOPBACK, maxDirectPeers: 1, handler: () => ({ result: 'ok' }) })
+    await capped.start()
+    await capped.whenBound(AbortSignal.timeout(5000))
+    const a = createConnectClient({ relayUrl: `http://${LOOPBACK}:${httpPort}`, workerId: 'w-capped', bindAddress: LOOPBACK })
+    const b = createConnectClient({ relayUrl: `http://${LOOPBACK}:${httpPort}`, workerId: 'w-capped', bindAddress: LOOPBACK })
+    try {
+      const upgraded = once(a, 'path')
+      await a.send(Buffer.from('{"task_id":"a"}'))
+      await upgraded
+      const answer = await b.send(Buffer.from('{"task_id":"b"}'))
+      assert.equal(answer.status, 200)
+      await waitFor(() => b.status().upgrades.failed === 1)
+      assert.match(b.status().last_error ?? '', /capacity/)
+      assert.equal((await b.send(Buffer.from('{"task_id":"b2"}'))).path, 'relay')
+    } finally {
+      await a.close()
+      await b.close()
+      await capped.stop()
+    }
+  })
+
+  it('a relay-only worker (direct: false) treats the connect task as a task: the consumer stays on the relay', async () => {
+    const plain = createWorker({ relayHost: LOOPBACK, relayPort: relayPort, workerId: 'w-plain', direct: false, handler: task => ({ result: { echo: (task as { payload?: unknown }).payload ?? null } }) })
+    await plain.start()
+    await plain.whenBound(AbortSignal.timeout(5000))
+    const client = createConnectClient({ relayUrl: `http://${LOOPBACK}:${httpPort}`, workerId: 'w-plain', bindAddress: LOOPBACK })
+    try {
+      assert.equal((await client.send(Buffer.from('{"task_id":"p"}'))).status, 200)
+      await waitFor(() => client.status().upgrades.failed === 1)
+      assert.equal(client.status().path, 'relay')
+    } finally {
+      await client.close()
+      await plain.stop()
+    }
+  })
 })
+
+/** Polls a condition the client exposes only through its status (bounded: 5 s). */
+async function waitFor (condition: () => boolean): Promise<void> {
+  const until = performance.now() + 5000
+  while (!condition()) {
+    if (performance.now() > until) throw new Error('condition not reached within 5 s')
+    await new Promise(resolve => setImmediate(resolve))
+  }
+}
