@@ -10,6 +10,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { http } from '../helpers/relay-harness.ts'
 import { RelayPeer } from '../helpers/relay-peer.ts'
+import { TICKET_PUBLIC_KEY } from '../helpers/relay-tickets.ts'
 
 const ENTRY = fileURLToPath(new URL('../../relay/bin/iicp-relay.ts', import.meta.url))
 const CLOSE_HEX = '494943500107000000000000'
@@ -103,6 +104,7 @@ describe('iicp-relay CLI', () => {
       IICP_RELAY_HTTP_PORT: '0',
       IICP_RELAY_ACCEPT_PORT: '0',
       IICP_RELAY_REQUIRE_BIND_TICKET: '1',
+      IICP_RELAY_BIND_TICKET_PUBLIC_KEY: TICKET_PUBLIC_KEY,
       IICP_RELAY_MAX_SESSIONS: '7',
       IICP_LOG_LEVEL: 'silent'
     }))
