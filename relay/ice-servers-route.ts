@@ -45,9 +45,9 @@ export function createIceServersRoute (config: IceServerConfig): ExtensionRoute 
 
 /** The relay's ICE flags (`--turn-url`, `--turn-secret`, `--stun-url`). */
 export const ICE_SERVER_FLAGS: readonly FlagSpec[] = [
-  { name: 'turn-url', type: 'string', multiple: true, env: 'IICP_RELAY_TURN_URL', valueName: 'URL', description: 'TURN server for direct-path upgrades, e.g. turn:turn.example:3478 (repeatable; needs --turn-secret)' },
+  { name: 'turn-url', type: 'string', multiple: true, env: 'IICP_RELAY_TURN_URL', valueName: 'URL', description: 'TURN server for direct-path upgrades, e.g. turn:turn.example:3478; needs --turn-secret' },
   { name: 'turn-secret', type: 'string', env: 'IICP_RELAY_TURN_SECRET', valueName: 'SECRET', description: 'coturn static-auth-secret: the relay mints TURN credentials valid 10 minutes' },
-  { name: 'stun-url', type: 'string', multiple: true, env: 'IICP_RELAY_STUN_URL', valueName: 'URL', description: 'STUN server handed to direct-path peers, e.g. stun:relay.example:3478 (repeatable)' }
+  { name: 'stun-url', type: 'string', multiple: true, env: 'IICP_RELAY_STUN_URL', valueName: 'URL', description: 'STUN server handed to direct-path peers, e.g. stun:relay.example:3478' }
 ]
 
 /** The `GET /v1/ice-servers` route when `--turn-url` or `--stun-url` is given. Throws ERR_USAGE for bad flags. */

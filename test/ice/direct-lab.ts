@@ -160,7 +160,7 @@ export async function flushUdpMappings (t: Topology): Promise<void> {
 
 /** Drops all forwarded UDP in a topology's routers (the path stops answering) until {@link unblockUdp}. */
 export async function blockUdp (t: Topology): Promise<void> {
-  for (const r of t.routerNs) await nftIn(r, 'table inet iicp_udp_block {\n chain fwd {\n  type filter hook forward priority -10; policy accept;\n  meta l4proto udp drop\n }\n}\n')
+  for (const r of t.routerNs) await nftIn(r, 'table inet iicp_udp_block {\n chain udp_drop {\n  type filter hook forward priority -10; policy accept;\n  meta l4proto udp drop\n }\n}\n')
 }
 
 /** Removes {@link blockUdp}'s rule. */
