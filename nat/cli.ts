@@ -2,7 +2,8 @@
  * `iicp-nat` command logic: `iicp-nat probe [flags]`. Read-only by default; `--map` creates,
  * verifies and deletes a mapping and pinhole. Exit codes (spec §4.5): 0 a direct path was
  * verified by a reflector, 1 not directly reachable (fallback needed), 2 inconclusive (direct
- * claimed but not verified), 3 usage or internal error. 75 stays reserved for `serve`.
+ * claimed but not verified, offline, DNS failing, port held by another program), 3 usage or
+ * internal error, or a mapping/pinhole the probe made that could not be deleted. 75 stays reserved for `serve`.
  */
 import { ErrorCode, ToolkitError, errorMessage, isToolkitError } from '../src/errors.ts'
 import type { LevelWithSilent } from 'pino'
@@ -19,7 +20,7 @@ export const NAT_EXIT_ERROR = 3
 const PROBE_FLAGS: FlagSpec[] = [
   { name: 'stun', type: 'string', multiple: true, env: 'IICP_NAT_STUN', valueName: 'HOST:PORT', description: 'STUN server (default port 3478); put an RFC 5780 two-address server first. Default: a short public list (see README)' },
   { name: 'no-stun', type: 'boolean', description: 'skip the STUN step' },
-  { name: 'reflector', type: 'string', multiple: true, env: 'IICP_NAT_REFLECTOR', valueName: 'URL', description: 'dial-back reflector (http(s)://host:port of a relay or iicp-nat reflector); without one, direct paths stay self-attested' },
+  { name: 'reflector', type: 'string', multiple: true, env: 'IICP_NAT_REFLECTOR', valueName: 'URL', description: 'dial-back reflector: http(s)://host:port of an iicp-relay (repeat it: a failure refutes reachability only when two reflectors agree); without one, direct paths stay self-attested' },
   { name: 'map', type: 'boolean', description: 'create a UPnP/NAT-PMP mapping and an IPv6 pinhole, verify them, then delete them' },
   { name: 'keep', type: 'boolean', description: 'with --map: leave the mapping and pinhole in place (lease 3600 s unless --lease)' },
   { name: 'lease', type: 'string', valueName: 'SECONDS', description: 'lease for --map mappings (default 120, or 3600 with --keep)' },
@@ -34,7 +35,7 @@ const PROBE_FLAGS: FlagSpec[] = [
   { name: 'log-level', type: 'string', env: 'IICP_LOG_LEVEL', valueName: 'LEVEL', description: 'log level for stderr JSON logs (default warn)' }
 ]
 
-const SYNOPSIS = 'Usage: iicp-nat probe [options]\n\nMeasures this host\'s NAT (STUN RFC 5780, UPnP-IGD, NAT-PMP, IPv6), verifies inbound reachability through a\ndial-back reflector, and classifies the result into an ADR-043 exposure mode. Read-only unless --map.\nExit codes: 0 verified direct, 1 fallback needed, 2 inconclusive, 3 usage or internal error.'
+const SYNOPSIS = 'Usage: iicp-nat probe [options]\n\nMeasures this host\'s NAT (STUN RFC 5780, UPnP-IGD, NAT-PMP, IPv6), verifies inbound reachability through a\ndial-back reflector, and classifies the result into an ADR-043 exposure mode. Read-only unless --map.\nExit codes: 0 verified direct, 1 fallback needed, 2 inconclusive (also offline, DNS failing, port held by another\nprogram), 3 usage or internal error, or a mapping the probe made could not be deleted.'
 
 const TOP_HELP = 'Usage: iicp-nat <command> [options]\n\nCommands:\n  probe        measure and classify the network (iicp-nat probe --help)\n\nOptions:\n  --help       print this help and exit\n  --version    print the version and exit\n'
 

@@ -21,16 +21,18 @@ export function formatProbeReport (r: ProbeReport): string {
 
   const v4 = r.ipv4.local_addresses.map(a => `${a.address} (${a.interface}, ${a.range})`)
   out.push(line(v4.length > 0 ? '✓' : '○', 'interfaces', v4.length > 0 ? v4.join(', ') : 'no non-loopback IPv4 address'))
+  for (const a of r.local_addresses.filter(x => !x.used && x.range !== 'loopback')) out.push(line('○', 'skipped', `${a.address} (${a.interface}): ${a.reason}`))
   out.push(line(r.ipv4.public_on_interface.length > 0 ? '✓' : '○', 'public on iface', r.ipv4.public_on_interface.length > 0 ? r.ipv4.public_on_interface.join(', ') : 'none'))
 
   const nb = r.nat_behavior
   if (nb.error !== null) {
     out.push(line(nb.error === 'STUN disabled' ? '○' : '✗', 'stun', nb.error))
   } else if (nb.udp_blocked) {
-    out.push(line('✗', 'stun', `no answer from ${r.inputs.stun_servers.join(', ')}: outbound UDP blocked?`))
+    out.push(line('✗', 'stun', `no answer from any of ${r.inputs.stun_servers.join(', ')}: outbound UDP is blocked`))
   } else {
     const via = nb.stun_servers.find(s => s.responded)
-    out.push(line('✓', 'stun', `mapped ${nb.mapped_address ?? '?'} via ${via?.configured ?? '?'} (${nb.method}); mapping ${nb.mapping}, filtering ${nb.filtering}`))
+    const sure = nb.confidence.filtering === 'low' ? ` (low confidence: ${nb.confidence.filtering_agreeing} of ${nb.confidence.filtering_rounds} rounds agree)` : ''
+    out.push(line('✓', 'stun', `mapped ${nb.mapped_address ?? '?'} via ${via?.configured ?? '?'} (${nb.method}); mapping ${nb.mapping}, filtering ${nb.filtering}${sure}`))
   }
   if (!nb.udp_blocked && nb.error === null) {
     out.push(line(nb.hairpinning === null ? '○' : nb.hairpinning ? '✓' : '✗', 'hairpinning', yesNo(nb.hairpinning)))
@@ -49,8 +51,8 @@ export function formatProbeReport (r: ProbeReport): string {
     if (pm.external_ip !== null) out.push(line('✓', 'gateway WAN', `${pm.external_ip} (${pm.protocol ?? ''})`))
   }
   for (const m of pm.mappings) {
-    const state = m.kept ? 'kept' : m.deleted ? 'deleted' : `NOT deleted: ${m.error ?? '?'}`
-    out.push(line(m.verified === false ? '✗' : '✓', 'mapping', `${m.protocol} external ${m.external_port} -> ${m.internal_host}:${m.internal_port} via ${m.via}, lease ${m.lease_s} s, ${state}`))
+    const state = m.kept ? 'kept' : m.deleted ? 'deleted' : `NOT deleted: ${m.error ?? '?'}; remove it with: ${m.remove_command ?? '?'}`
+    out.push(line(m.verified === false || (!m.kept && !m.deleted) ? '✗' : '✓', 'mapping', `${m.protocol} external ${m.external_port} -> ${m.internal_host}:${m.internal_port} via ${m.via}, lease ${m.lease_s} s, ${state}`))
   }
   if (r.inputs.map && pm.mappings.length === 0) out.push(line('✗', 'mapping', pm.error ?? 'no gateway to map on'))
   out.push(line(r.ipv4.wan_ip.value === null ? '○' : '✓', 'wan ip', r.ipv4.wan_ip.value === null
@@ -66,7 +68,7 @@ export function formatProbeReport (r: ProbeReport): string {
     else if (r.inputs.upnp) out.push(line('○', 'ipv6 firewall', r.port_mapping.discovery_errors.upnp6 ?? 'no IGD firewall control found'))
     if (v6.pinhole !== null) {
       const p = v6.pinhole
-      out.push(line(p.unique_id === null ? '✗' : '✓', 'pinhole', p.unique_id === null ? (p.error ?? 'failed') : `[${p.address}]:${p.port} id ${p.unique_id}, lease ${p.lease_s ?? '?'} s, ${p.kept ? 'kept' : p.deleted ? 'deleted' : `NOT deleted: ${p.error ?? '?'}`}`))
+      out.push(line(p.unique_id === null ? '✗' : '✓', 'pinhole', p.unique_id === null ? (p.error ?? 'failed') : `[${p.address}]:${p.port} id ${p.unique_id}, lease ${p.lease_s ?? '?'} s, ${p.kept ? 'kept' : p.deleted ? 'deleted' : `NOT deleted: ${p.error ?? '?'}; remove it with: ${p.remove_command ?? '?'}`}`))
     }
   }
 

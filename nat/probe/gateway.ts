@@ -145,6 +145,8 @@ export interface ProbeMappings {
   pinhole?: PinholeHandle
   /** Why the pinhole failed. */
   pinholeError?: string
+  /** The IPv6 gateway's description URL (for the removal command of a pinhole left behind). */
+  pinholeLocation?: string
 }
 
 /** Creates the IPv4 mapping (UPnP preferred, NAT-PMP otherwise) and the IPv6 pinhole concurrently. */
@@ -170,6 +172,7 @@ export async function createProbeMappings (options: ProbeMappingOptions): Promis
     const gw = discovered.upnpIpv6
     if (gw === undefined || options.ipv6Address === undefined) return
     try {
+      if (gw.info.location !== undefined) out.pinholeLocation = gw.info.location
       out.pinhole = await openPinhole({
         gateway: gw, internalClient: options.ipv6Address, internalPort: options.port, leaseSeconds: options.leaseSeconds, logger, signal
       })

@@ -6,13 +6,17 @@
 import { errorMessage } from '../../src/errors.ts'
 import type { Logger } from '../../src/log.ts'
 import type { InterfaceSources } from '../net/interfaces.ts'
+import type { PortMappingHandle } from '../portmap/portmap.ts'
 import type { StunServerSpec } from '../stun/default-servers.ts'
 import { createProbeMappings, emptyPortMapping, runGatewayProbe, type DiscoverGatewaysFn, type GatewayProbeResult, type ProbeMappings } from './gateway.ts'
 import type { LocalScan } from './local.ts'
 import { openGreetingListener, type GreetingListener } from './greeting-listener.ts'
 import { planReflectors, runCheck, type CheckContext, type ReflectorPlan, type VerifyReachabilityFn } from './reachability.ts'
 import type { ProbeIpv6, ProbeMapping, ProbeReachabilityCheck } from './schema.ts'
-import { emptyNatBehavior, runStunProbe, type DiscoverNatBehaviorFn, type StunProbeResult } from './stun.ts'
+import { emptyNatBehavior, runStunProbe, type DiscoverNatBehaviorFn, type LookupIpv4Fn, type StunProbeResult } from './stun.ts'
+
+/** Share of the probe's deadline the STUN step may use (it follows --timeout, uncapped). */
+const STUN_SHARE = 0.85
 
 /** The resolved probe settings the network steps follow. */
 export interface MeasureSettings {
@@ -40,6 +44,7 @@ export interface MeasureSettings {
     discoverGateways?: DiscoverGatewaysFn | undefined
     verifyReachability?: VerifyReachabilityFn | undefined
     interfaces?: InterfaceSources | undefined
+    lookup?: LookupIpv4Fn | undefined
   }
 }
 
@@ -60,8 +65,9 @@ export interface Measured {
 function startStun (s: MeasureSettings): Promise<StunProbeResult> {
   if (!s.stun) return Promise.resolve({ section: emptyNatBehavior('STUN disabled'), input: undefined })
   return runStunProbe({
-    servers: s.stunServers, timeoutMs: Math.min(2500, Math.floor(s.timeoutMs * 0.85)),
+    servers: s.stunServers, timeoutMs: Math.floor(s.timeoutMs * STUN_SHARE),
     ...(s.signal === undefined ? {} : { signal: s.signal }),
+    ...(s.deps.lookup === undefined ? {} : { lookup: s.deps.lookup }),
     ...(s.deps.discoverNatBehavior === undefined ? {} : { discover: s.deps.discoverNatBehavior })
   })
 }
@@ -88,6 +94,18 @@ function viaOf (plan: ReflectorPlan, made: ProbeMappings): ProbeReachabilityChec
   return made.pinhole === undefined ? 'direct' : 'pinhole'
 }
 
+/** The exact command that removes a mapping the probe could not delete (miniupnpc's upnpc, or natpmpc). */
+export function mappingRemoveCommand (m: PortMappingHandle): string {
+  const proto = m.protocol.toUpperCase()
+  if (m.gateway.protocol === 'nat-pmp') return `natpmpc -g ${m.gateway.address} -a ${m.internalPort} ${m.externalPort} ${m.protocol} 0`
+  return `upnpc -u ${m.gateway.location ?? `http://${m.gateway.address}/`} -d ${m.externalPort} ${proto}`
+}
+
+/** The command that removes a pinhole the probe could not delete. */
+function pinholeRemoveCommand (uniqueId: number, location: string | undefined): string {
+  return `upnpc -6${location === undefined ? '' : ` -u ${location}`} -D ${uniqueId}`
+}
+
 /** Releases what `map` made (deleted unless `keep`) and reports each as released. */
 async function releaseMappings (made: ProbeMappings, s: MeasureSettings, checks: ProbeReachabilityCheck[], pinholeTarget: string | undefined): Promise<Pick<Measured, 'mappings' | 'pinhole'>> {
   const mappings: ProbeMapping[] = []
@@ -100,15 +118,19 @@ async function releaseMappings (made: ProbeMappings, s: MeasureSettings, checks:
     mappings.push({
       via: m.gateway.protocol, protocol: m.protocol, internal_host: m.internalHost, internal_port: m.internalPort,
       external_port: m.externalPort, lease_s: m.leaseSeconds, verified: v4check === undefined ? null : v4check.reachable,
-      kept: keep, deleted: !keep && err === undefined, error: err === undefined ? null : errorMessage(err)
+      kept: keep, deleted: !keep && err === undefined, error: err === undefined ? null : errorMessage(err),
+      remove_command: err === undefined ? null : mappingRemoveCommand(m)
     })
   }
   if (made.pinhole !== undefined) {
     const p = made.pinhole
     const err = await p.close({ keep })
-    pinhole = { address: p.internalClient, port: p.internalPort, unique_id: p.uniqueId, lease_s: p.leaseSeconds, kept: keep, deleted: !keep && err === undefined, error: err === undefined ? null : errorMessage(err) }
+    pinhole = {
+      address: p.internalClient, port: p.internalPort, unique_id: p.uniqueId, lease_s: p.leaseSeconds, kept: keep, deleted: !keep && err === undefined,
+      error: err === undefined ? null : errorMessage(err), remove_command: err === undefined ? null : pinholeRemoveCommand(p.uniqueId, made.pinholeLocation)
+    }
   } else if (made.pinholeError !== undefined && pinholeTarget !== undefined) {
-    pinhole = { address: pinholeTarget, port: s.port, unique_id: null, lease_s: null, kept: false, deleted: false, error: made.pinholeError }
+    pinhole = { address: pinholeTarget, port: s.port, unique_id: null, lease_s: null, kept: false, deleted: false, error: made.pinholeError, remove_command: null }
   }
   return { mappings, pinhole }
 }

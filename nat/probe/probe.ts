@@ -21,7 +21,7 @@ import { measure, type MeasureSettings } from './measure.ts'
 import type { VerifyReachabilityFn } from './reachability.ts'
 import { buildReport } from './report.ts'
 import type { ProbeReport } from './schema.ts'
-import type { DiscoverNatBehaviorFn } from './stun.ts'
+import type { DiscoverNatBehaviorFn, LookupIpv4Fn } from './stun.ts'
 
 /** Default overall deadline of a read-only probe. */
 export const DEFAULT_PROBE_TIMEOUT_MS = 3000
@@ -42,6 +42,8 @@ export interface ProbeDeps {
   verifyReachability?: VerifyReachabilityFn
   /** Interface sources. */
   interfaces?: InterfaceSources
+  /** Replaces the DNS lookup of STUN server names. */
+  lookup?: LookupIpv4Fn
 }
 
 /** Options for {@link probeNetwork}. */
@@ -117,7 +119,7 @@ async function resolveSettings (options: ProbeOptions, remaining: (timeoutMs: nu
     signal: options.signal,
     logger: options.logger ?? silentLogger(),
     remaining: () => remaining(timeoutMs),
-    deps: { discoverNatBehavior: deps.discoverNatBehavior, discoverGateways: deps.discoverGateways, verifyReachability: deps.verifyReachability, interfaces: deps.interfaces }
+    deps: { discoverNatBehavior: deps.discoverNatBehavior, discoverGateways: deps.discoverGateways, verifyReachability: deps.verifyReachability, interfaces: deps.interfaces, lookup: deps.lookup }
   }
 }
 

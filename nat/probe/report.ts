@@ -6,6 +6,7 @@ import { formatHostPort } from '../../src/host-port.ts'
 import { sameIp, tryParseIp } from '../net/addr.ts'
 import { classify, exitCodeFor, type ClassifyInput } from '../classify/classify.ts'
 import { compatBlock } from '../classify/compat.ts'
+import { describeLocalAddresses } from './addresses.ts'
 import type { LocalScan } from './local.ts'
 import type { Measured, MeasureSettings } from './measure.ts'
 import { familyOutcome, markContacted, type FamilyOutcome } from './reachability.ts'
@@ -118,6 +119,34 @@ function ipv6Section (f: ReportFacts, input: ClassifyInput, v6Check: ProbeReacha
   }
 }
 
+/**
+ * What makes the verdict untrustworthy or the run a failure: offline / DNS failing (inconclusive),
+ * a mapping or pinhole left behind (an error), with the exit code they force.
+ */
+function problemsOf (f: ReportFacts): { errors: string[], offline: string | undefined, leftBehind: boolean } {
+  const errors = [...f.local.errors]
+  const { measured, local } = f
+  let offline: string | undefined
+  if (local.errors.length === 0 && local.locals.length > 0 && local.locals.every(a => a.internal || a.range === 'loopback')) {
+    offline = 'this host is offline: no network interface has an address besides loopback'
+  } else if (measured.stun.dnsFailure !== undefined) {
+    offline = `DNS fails or this host is offline: ${measured.stun.dnsFailure}`
+  }
+  if (offline !== undefined) errors.push(offline)
+  let leftBehind = false
+  for (const m of measured.mappings) {
+    if (m.kept || m.deleted) continue
+    leftBehind = true
+    errors.push(`the ${m.via} mapping ${m.protocol.toUpperCase()} external port ${m.external_port} -> ${m.internal_host}:${m.internal_port} was NOT deleted (${m.error ?? 'unknown error'}); remove it with: ${m.remove_command ?? '?'}`)
+  }
+  const p = measured.pinhole
+  if (p !== null && p.unique_id !== null && !p.kept && !p.deleted) {
+    leftBehind = true
+    errors.push(`the IPv6 pinhole ${p.unique_id} to [${p.address}]:${p.port} was NOT deleted (${p.error ?? 'unknown error'}); remove it with: ${p.remove_command ?? '?'}`)
+  }
+  return { errors, offline, leftBehind }
+}
+
 /** Classifies the measurements and assembles the report. */
 export function buildReport (f: ReportFacts): ProbeReport {
   const { settings: s, measured } = f
@@ -130,6 +159,12 @@ export function buildReport (f: ReportFacts): ProbeReport {
   const c = classify(input)
   const checks = marked.map(check => ({ ...check, counted_as: check.family === 6 ? c.reflector_outcome.ipv6 : c.reflector_outcome.ipv4 }))
   const mappingError = measured.made.mappingError
+  const problems = problemsOf(f)
+  let exitCode: ProbeReport['exit_code'] = exitCodeFor(c)
+  const portInUse = input.portInUse === true && exitCode === 1
+  if (portInUse || (problems.offline !== undefined && exitCode !== 0)) exitCode = 2
+  if (problems.leftBehind) exitCode = 3
+  const recommendation = problems.offline === undefined ? c.recommendation : `${problems.offline[0]?.toUpperCase() ?? ''}${problems.offline.slice(1)}: the verdict below is inconclusive. ${c.recommendation}`
   return {
     schema: PROBE_SCHEMA_ID,
     started_at: f.startedAt.toISOString(),
@@ -148,6 +183,7 @@ export function buildReport (f: ReportFacts): ProbeReport {
       timeout_ms: s.timeoutMs,
       lease_s: s.leaseSeconds
     },
+    local_addresses: describeLocalAddresses(f.local, s.ipv6),
     ipv4: ipv4Section(f, v4Check),
     cgnat: c.cgnat,
     double_nat: c.double_nat,
@@ -165,9 +201,9 @@ export function buildReport (f: ReportFacts): ProbeReport {
     ladder: c.ladder,
     verification: c.verification,
     advertised_endpoint: c.advertised_endpoint,
-    recommendation: c.recommendation,
-    exit_code: exitCodeFor(c),
-    errors: f.local.errors,
+    recommendation,
+    exit_code: exitCode,
+    errors: problems.errors,
     duration_ms: Math.round(performance.now() - f.t0)
   }
 }

@@ -54,6 +54,28 @@ export interface ProbeLocalAddress {
   range: string
 }
 
+/** Every local address, with whether and why the probe used it. */
+export interface ProbeAddressEntry {
+  /** Interface name. */
+  interface: string
+  /** Address. */
+  address: string
+  /** IP version. */
+  family: 4 | 6
+  /** Prefix length. */
+  prefix_length: number
+  /** Range name (`global`, `private`, `carrierGradeNat`, `documentation`, …). */
+  range: string
+  /** The special-purpose block it falls in (`192.168.0.0/16`, `2001:db8::/32`, …); null for global addresses. */
+  block: string | null
+  /** On an overlay interface (Tailscale, WireGuard, ZeroTier, tun): never CGNAT evidence. */
+  overlay: boolean
+  /** The probe used it (as a claim, a serving candidate or the LAN side). */
+  used: boolean
+  /** Why it was or was not used. */
+  reason: string
+}
+
 /** Where a WAN address value came from. */
 export interface WanIpSource {
   /** `igd` (UPnP GetExternalIPAddress), `natpmp`, `stun` (mapped address), `reflector` (observed address), `interface`. */
@@ -107,8 +129,12 @@ export interface ProbeNatBehavior {
   hairpinning: boolean | null
   /** The NAT keeps the local port; null when not measured. */
   port_preserving: boolean | null
-  /** No STUN server answered. */
+  /** No STUN server answered although at least two independent servers were asked: outbound UDP is blocked. */
   udp_blocked: boolean
+  /** No STUN server answered, but too few were asked (or resolved) to blame UDP: the servers are unreachable. */
+  servers_unreachable: boolean
+  /** How firmly the filtering verdict stands: `high` it rests on an answer or every round agreed, `low` rounds disagreed, `none` not measured. */
+  confidence: { filtering: 'high' | 'low' | 'none', filtering_rounds: number, filtering_agreeing: number }
   /** How mapping was classified. */
   method: 'rfc5780' | 'two_servers' | 'none'
   /** Mapped `ip:port` from the first answering server. */
@@ -145,6 +171,8 @@ export interface ProbeMapping {
   deleted: boolean
   /** Delete error, if any. */
   error: string | null
+  /** When it could not be deleted: the exact command that removes it. */
+  remove_command: string | null
 }
 
 /** Port-mapping section. */
@@ -212,7 +240,7 @@ export interface ProbeIpv6 {
   /** Upstream field: the router's InboundPinholeAllowed. */
   pinhole_inbound_allowed: boolean | null
   /** The pinhole opened with `--map`. */
-  pinhole: { address: string, port: number, unique_id: number | null, lease_s: number | null, kept: boolean, deleted: boolean, error: string | null } | null
+  pinhole: { address: string, port: number, unique_id: number | null, lease_s: number | null, kept: boolean, deleted: boolean, error: string | null, remove_command: string | null } | null
   /** An IPv6 reflector reached us; null when none ran. */
   inbound_verified: boolean | null
   /** Why IPv6 probing failed. */
@@ -246,6 +274,8 @@ export interface ProbeReport extends Classification {
   started_at: string
   /** Options used. */
   inputs: ProbeInputs
+  /** Every local address (both families, loopback included) with the reason it was or was not used. */
+  local_addresses: ProbeAddressEntry[]
   /** IPv4 facts. */
   ipv4: ProbeIpv4
   /** RFC 5780 NAT behaviour. */
@@ -256,11 +286,15 @@ export interface ProbeReport extends Classification {
   ipv6: ProbeIpv6
   /** Dial-back results. */
   reachability_checks: ProbeReachabilityCheck[]
-  /** CLI exit code this result maps to: 0 verified direct, 1 fallback needed, 2 inconclusive. */
-  exit_code: 0 | 1 | 2
+  /**
+   * CLI exit code this result maps to: 0 verified direct, 1 fallback needed, 2 inconclusive (also
+   * when offline, DNS fails, or the port is held by another program), 3 the probe failed to clean
+   * up (a mapping or pinhole it made could not be deleted: see `errors`).
+   */
+  exit_code: 0 | 1 | 2 | 3
   /** What the upstream SDKs would report (spec §1.3 in both variants). */
   compat: CompatBlock
-  /** Unexpected internal errors of individual probes (the rest of the report is still valid). */
+  /** Errors: a mapping or pinhole left behind (with the command that removes it), offline or no DNS, failed interface scans. */
   errors: string[]
   /** Wall time of the probe. */
   duration_ms: number

@@ -108,7 +108,7 @@ export function openSession (options: SessionOptions): BehaviorSession {
  * Hairpinning: a second socket sends a Binding request to the mapping socket's reflexive address;
  * true when the request reaches the mapping socket before `until`.
  */
-export async function hairpinTest (session: BehaviorSession, mappingSocket: Socket, mapped: TransportAddress, until: number): Promise<boolean> {
+export async function hairpinTest (session: BehaviorSession, mappingSocket: Socket, mapped: TransportAddress, until: number, giveUp?: AbortSignal): Promise<boolean> {
   const transactionId = newTransactionId()
   const arrived = new AbortController()
   const onMessage = (msg: Buffer): void => {
@@ -119,7 +119,7 @@ export async function hairpinTest (session: BehaviorSession, mappingSocket: Sock
   mappingSocket.on('message', onMessage)
   try {
     const sender = await session.openSocket()
-    await settle(session.binding(sender, mapped, until, { transactionId, signal: arrived.signal }))
+    await settle(session.binding(sender, mapped, until, { transactionId, signal: giveUp === undefined ? arrived.signal : AbortSignal.any([arrived.signal, giveUp]) }))
     return arrived.signal.aborted
   } finally {
     mappingSocket.off('message', onMessage)
@@ -142,10 +142,11 @@ export function describeError (error: unknown): string {
   return isToolkitError(error) ? `${error.code}: ${error.message}` : errorMessage(error)
 }
 
-/** A filtering test's outcome in the shape classification takes. */
-export function filterProbe (outcome: Outcome<StunBindingResult> | undefined): FilterProbe {
+/** A filtering test's outcome in the shape classification takes; with `silenceCut`, a test ended early for silence counts as silent. */
+export function filterProbe (outcome: Outcome<StunBindingResult> | undefined, silenceCut = false): FilterProbe {
   if (outcome === undefined) return { kind: 'error', message: 'not run' }
   if (outcome.ok) return { kind: 'answered', source: outcome.value.source }
   if (isToolkitError(outcome.error, ErrorCode.StunTimeout)) return { kind: 'silent' }
+  if (silenceCut && isToolkitError(outcome.error, ErrorCode.Aborted)) return { kind: 'silent' }
   return { kind: 'error', message: describeError(outcome.error) }
 }

@@ -8,6 +8,14 @@
  * after them. Timeline within `timeoutMs` (T): mapping test I to every server, filtering tests II
  * and III and the hairpin test run concurrently and end by 0.6·T; mapping tests II and III then
  * have until T. A silent network therefore ends at T with `udpBlocked: true`, never an exception.
+ *
+ * Silence is weak evidence, so a filtering verdict that rests on a missing answer is measured
+ * {@link FILTER_ROUNDS} times at once (independent fresh sockets, each with retransmissions);
+ * any answer is proof and wins, and `confidence` says how many rounds agreed. Once test I has
+ * answered, silence is believed after {@link SILENCE_RTTS} round trips (at least
+ * {@link MIN_SILENCE_MS}), so a quiet filter does not hold the probe until 0.6·T on a fast path
+ * while a slow, lossy path still gets the whole window. "UDP blocked" needs at least two servers
+ * that all stayed silent; one silent server is reported as unreachable (`serversUnreachable`).
  */
 import type { Socket } from 'node:dgram'
 import { abortError, throwIfAborted } from '../../src/abort.ts'
@@ -32,6 +40,14 @@ const FIRST_PHASE_SHARE = 0.6
 const MAX_NOTES = 32
 /** Shortest window worth running the hairpinning test in. */
 const MIN_HAIRPIN_WINDOW_MS = 50
+/** Independent rounds of filtering tests II and III (run concurrently). */
+export const FILTER_ROUNDS = 2
+/** Silence is believed after this many of test I's round trips … */
+const SILENCE_RTTS = 8
+/** … but never before this (two retransmissions at the default RTO). */
+const MIN_SILENCE_MS = 700
+/** Servers that must all stay silent before UDP counts as blocked. */
+const UDP_BLOCKED_QUORUM = 2
 
 /** A STUN server to probe: an IP literal (no DNS is done here) and a UDP port. */
 export interface StunServerAddress {
@@ -75,10 +91,24 @@ export interface NatBehaviorServerResult {
   error?: string
 }
 
+/** How firmly the filtering verdict stands. */
+export interface NatBehaviorConfidence {
+  /** `high`: it rests on an answer, or every round agreed; `low`: rounds disagreed or only one ran; `none`: not measured. */
+  filtering: 'high' | 'low' | 'none'
+  /** Filtering rounds run. */
+  filteringRounds: number
+  /** Rounds whose own verdict equals the final one. */
+  filteringAgreeing: number
+}
+
 /** The measured NAT behaviour. */
 export interface NatBehaviorResult {
-  /** True when no server answered at all within the deadline. */
+  /** True when no server answered within the deadline and at least two servers were asked: UDP is blocked. */
   udpBlocked: boolean
+  /** True when no server answered but fewer than two were asked: the server may simply be down. */
+  serversUnreachable: boolean
+  /** How firmly the filtering verdict stands. */
+  confidence: NatBehaviorConfidence
   /** The mapping socket's bound address. */
   local?: TransportAddress
   /** Reflexive address from the first answering server. */
@@ -149,9 +179,10 @@ interface PhaseOne {
   settledI: Array<Outcome<StunBindingResult> | undefined>
   /** The primary's test I answer. */
   anchor: StunBindingResult | undefined
-  /** Filtering tests II and III. */
-  filterII: Outcome<StunBindingResult>
-  filterIII: Outcome<StunBindingResult>
+  /** Filtering tests II and III, one pair per round. */
+  filterRounds: Array<{ ii: Outcome<StunBindingResult>, iii: Outcome<StunBindingResult> }>
+  /** Silence was cut short once enough round trips had passed (aborted tests count as silent). */
+  silenceCut: boolean
   /** The hairpinning test, still running. */
   hairpin: Promise<Outcome<boolean>> | undefined
   notes: string[]
@@ -165,17 +196,46 @@ async function phaseOne (session: BehaviorSession, s: Settings, mappingSocket: S
   const testI = s.usable.map(server => session.track(session.binding(mappingSocket, server, s.timeoutMs)))
   const settledI: Array<Outcome<StunBindingResult> | undefined> = s.usable.map(() => undefined)
   testI.forEach((p, i) => { void p.then(o => { settledI[i] = o }) })
-  const filterII = session.track(session.openSocket().then(async sock => await session.binding(sock, primary, phaseOneMs, { changeIp: true, changePort: true })))
-  const filterIII = session.track(session.openSocket().then(async sock => await session.binding(sock, primary, phaseOneMs, { changePort: true })))
+  // Ends the wait for silent filtering and hairpin tests once enough round trips have passed.
+  const silence = new AbortController()
+  const quiet = { signal: silence.signal }
+  const rounds = Array.from({ length: FILTER_ROUNDS }, () => Promise.all([
+    session.track(session.openSocket().then(async sock => await session.binding(sock, primary, phaseOneMs, { changeIp: true, changePort: true, ...quiet }))),
+    session.track(session.openSocket().then(async sock => await session.binding(sock, primary, phaseOneMs, { changePort: true, ...quiet })))
+  ]))
 
+  const started = performance.now()
   const primaryI = await (testI[0] as Promise<Outcome<StunBindingResult>>)
   const anchor = primaryI.ok ? primaryI.value : undefined
+  let timer: NodeJS.Timeout | undefined
+  if (anchor !== undefined) {
+    const waitMs = Math.max(MIN_SILENCE_MS, SILENCE_RTTS * anchor.rttMs) - (performance.now() - started)
+    timer = setTimeout(() => { silence.abort() }, Math.max(0, waitMs))
+  }
   const runHairpin = hairpin && anchor !== undefined
   const hairpinFits = session.remaining(phaseOneMs) >= MIN_HAIRPIN_WINDOW_MS
   if (runHairpin && !hairpinFits) notes.push('no time left for the hairpinning test')
-  const hairpinTask = runHairpin && hairpinFits ? session.track(hairpinTest(session, mappingSocket, anchor.mapped, phaseOneMs)) : undefined
-  const [fII, fIII] = await Promise.all([filterII, filterIII])
-  return { testI, settledI, anchor, filterII: fII, filterIII: fIII, hairpin: hairpinTask, notes }
+  const hairpinTask = runHairpin && hairpinFits ? session.track(hairpinTest(session, mappingSocket, anchor.mapped, phaseOneMs, silence.signal)) : undefined
+  try {
+    const filterRounds = (await Promise.all(rounds)).map(([ii, iii]) => ({ ii, iii }))
+    return { testI, settledI, anchor, filterRounds, silenceCut: silence.signal.aborted, hairpin: hairpinTask, notes }
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Filtering from every round: an answer is proof, so the most open round wins; confidence counts the rounds that agree. */
+function combineFiltering (primary: TransportAddress, one: PhaseOne): { behavior: NatBehavior, notes: string[], confidence: NatBehaviorConfidence } {
+  const verdicts = one.filterRounds.map(r => classifyFiltering(primary, filterProbe(r.ii, one.silenceCut), filterProbe(r.iii, one.silenceCut)))
+  const order: NatBehavior[] = ['endpoint_independent', 'address_dependent', 'address_and_port_dependent']
+  const best = order.find(b => verdicts.some(v => v.behavior === b)) ?? 'unknown'
+  const chosen = verdicts.find(v => v.behavior === best) ?? verdicts[0] ?? { behavior: 'unknown' as const, notes: [] }
+  const agreeing = verdicts.filter(v => v.behavior === best).length
+  const restsOnAnswer = best === 'endpoint_independent'
+  const level = best === 'unknown' ? 'none' : restsOnAnswer || agreeing >= 2 ? 'high' : 'low'
+  const notes = [...chosen.notes]
+  if (level === 'low') notes.push(`filtering: only ${agreeing} of ${verdicts.length} rounds read ${best}; a lost answer may explain it`)
+  return { behavior: chosen.behavior, notes, confidence: { filtering: level, filteringRounds: verdicts.length, filteringAgreeing: agreeing } }
 }
 
 /** The primary's OTHER-ADDRESS when it makes an RFC 5780 server (same family, other IP and port). */
@@ -191,14 +251,14 @@ function rfc5780Other (s: Settings, anchor: StunBindingResult | undefined): { ot
 }
 
 /** Mapping and filtering behaviour, how the mapping was measured, and notes. */
-interface Verdict { mapping: NatBehavior, filtering: NatBehavior, method: NatBehaviorResult['method'], notes: string[] }
+interface Verdict { mapping: NatBehavior, filtering: NatBehavior, method: NatBehaviorResult['method'], notes: string[], confidence?: NatBehaviorConfidence }
 
 /** Phase 2 with an RFC 5780 server: filtering from tests II/III, then mapping tests II and III to OTHER-ADDRESS. */
 async function rfc5780Verdict (session: BehaviorSession, s: Settings, mappingSocket: Socket, local: TransportAddress, one: PhaseOne, other: TransportAddress): Promise<Verdict> {
   const primary = s.usable[0] as TransportAddress
   const anchor = one.anchor as StunBindingResult
-  const filter = classifyFiltering(primary, filterProbe(one.filterII), filterProbe(one.filterIII))
-  const base = { filtering: filter.behavior, method: 'rfc5780' as const }
+  const filter = combineFiltering(primary, one)
+  const base = { filtering: filter.behavior, method: 'rfc5780' as const, confidence: filter.confidence }
   if (isLocalAddress(anchor.mapped, local)) return { ...base, mapping: 'none', notes: filter.notes }
   if (session.remaining(s.timeoutMs) <= 0) return { ...base, mapping: 'unknown', notes: [...filter.notes, 'no time left for mapping tests II and III'] }
   const [mII, mIII] = await Promise.all([
@@ -277,22 +337,26 @@ export async function discoverNatBehavior (options: NatBehaviorOptions): Promise
     notes.push(...verdict.notes)
 
     const responded = allI.map(o => o !== undefined && (o.ok || isToolkitError(o.error, ErrorCode.StunErrorResponse)))
-    const udpBlocked = !responded.some(Boolean)
-    if (udpBlocked) notes.push(`no STUN answer from any server within ${s.timeoutMs} ms: UDP blocked or servers unreachable`)
+    const silent = !responded.some(Boolean)
+    const udpBlocked = silent && s.usable.length >= UDP_BLOCKED_QUORUM
+    if (udpBlocked) notes.push(`no STUN answer from any of ${s.usable.length} servers within ${s.timeoutMs} ms: outbound UDP is blocked`)
+    else if (silent) notes.push(`no STUN answer from ${formatAddress(s.usable[0] as TransportAddress)} within ${s.timeoutMs} ms: the server is unreachable (one silent server does not show that UDP is blocked)`)
     if (verdict.mapping === 'none') notes.push('no NAT: the reflexive address is a local address')
     if (firstAnswer?.algSuspected === true) notes.push('MAPPED-ADDRESS differs from XOR-MAPPED-ADDRESS: an ALG may rewrite addresses')
     const hairpinOutcome = one.hairpin === undefined ? undefined : await one.hairpin
     throwIfAborted(options.signal)
     return {
       udpBlocked,
+      serversUnreachable: silent && !udpBlocked,
+      confidence: silent || verdict.confidence === undefined ? { filtering: 'none', filteringRounds: 0, filteringAgreeing: 0 } : verdict.confidence,
       local,
       ...(firstAnswer === undefined ? {} : { mapped: { address: firstAnswer.mapped.address, port: firstAnswer.mapped.port } }),
       ...(other === undefined ? {} : { otherAddress: { address: other.address, port: other.port } }),
-      mapping: udpBlocked ? 'unknown' : verdict.mapping,
-      filtering: udpBlocked ? 'unknown' : verdict.filtering,
+      mapping: silent ? 'unknown' : verdict.mapping,
+      filtering: silent ? 'unknown' : verdict.filtering,
       hairpinning: hairpinOutcome?.ok === true ? hairpinOutcome.value : undefined,
       portPreserving: firstAnswer === undefined ? undefined : firstAnswer.mapped.port === local.port,
-      method: udpBlocked ? 'none' : verdict.method,
+      method: silent ? 'none' : verdict.method,
       servers: [...serverResults(s.usable, allI, responded), ...s.skipped],
       notes
     }

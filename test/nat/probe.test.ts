@@ -139,18 +139,29 @@ describe('probeNetwork on loopback', () => {
     })
   })
 
-  it('reports UDP blocked (nat_type unknown) when no STUN server answers, and still finishes', async () => {
-    const s = createServer()
-    await new Promise<void>(resolve => s.listen(0, '127.0.0.2', () => { resolve() }))
-    const a = s.address()
-    await new Promise<void>(resolve => s.close(() => { resolve() }))
-    const port = a !== null && typeof a === 'object' ? a.port : 1
+  it('one silent STUN server is "unreachable", not "UDP blocked"; two silent servers are UDP blocked (item 4); both finish on time', async () => {
+    const ports: number[] = []
+    for (let i = 0; i < 2; i++) {
+      const s = createServer()
+      await new Promise<void>(resolve => s.listen(0, '127.0.0.2', () => { resolve() }))
+      const a = s.address()
+      await new Promise<void>(resolve => s.close(() => { resolve() }))
+      ports.push(a !== null && typeof a === 'object' ? a.port : 1)
+    }
     const started = Date.now()
-    const r = await probeNetwork({ port: 0, stunServers: [{ host: '127.0.0.2', port }], upnp: false, ipv6: false, timeoutMs: 1000, deps: { interfaces: PRIVATE_ONLY } })
+    const one = await probeNetwork({ port: 0, stunServers: [{ host: '127.0.0.2', port: ports[0] ?? 1 }], upnp: false, ipv6: false, timeoutMs: 1000, deps: { interfaces: PRIVATE_ONLY } })
     assert.ok(Date.now() - started < 2500)
-    assert.equal(r.nat_behavior.udp_blocked, true)
-    assert.equal(r.nat_type, 'unknown')
-    assert.equal(r.exposure_mode, 'outbound_only')
+    assert.equal(one.nat_behavior.udp_blocked, false)
+    assert.equal(one.nat_behavior.servers_unreachable, true)
+    assert.match(one.nat_behavior.error ?? '', /unreachable/)
+    assert.doesNotMatch(one.recommendation, /UDP .*blocked/)
+    assert.equal(one.nat_type, 'unknown')
+    assert.equal(one.exposure_mode, 'outbound_only')
+    const two = await probeNetwork({ port: 0, stunServers: ports.map(port => ({ host: '127.0.0.2', port })), upnp: false, ipv6: false, timeoutMs: 1000, deps: { interfaces: PRIVATE_ONLY } })
+    assert.equal(two.nat_behavior.udp_blocked, true)
+    assert.equal(two.nat_behavior.servers_unreachable, false)
+    assert.equal(two.nat_type, 'unknown')
+    assert.match(two.recommendation, /Outbound UDP to the STUN servers is blocked/)
   })
 
   it('--map through a fake gateway: maps, the loopback reflector reaches it (local only: self-attested, exit 2), deletes', async () => {
