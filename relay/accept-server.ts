@@ -19,6 +19,7 @@ import type { BindOutcome, RelayMetrics } from './metrics.ts'
 import type { ResolvedRelayOptions } from './options.ts'
 import type { SessionRegistry } from './session-registry.ts'
 import { BoundWorkerSession } from './session.ts'
+import { LISTEN_BACKLOG } from '../src/limits.ts'
 import { listenTcp } from '../src/transport/listen.ts'
 
 /** Bytes a connection may send before it is bound (INIT plus a RELAY_BIND with ticket and models). */
@@ -95,7 +96,7 @@ export class AcceptServer {
 
   /** Starts listening; resolves with the bound port. */
   async listen (host: string, port: number): Promise<number> {
-    return (await listenTcp(this.#server, { host, port })).port
+    return (await listenTcp(this.#server, { host, port, backlog: LISTEN_BACKLOG })).port
   }
 
   /**

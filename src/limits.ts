@@ -93,6 +93,11 @@ export const MAX_HTTP_CONNECTIONS = 10_000
 export const HTTP_HEADERS_TIMEOUT_MS = 10_000
 /** An HTTP client must send its complete request (headers and body) within this long. */
 export const HTTP_REQUEST_TIMEOUT_MS = 60_000
+/**
+ * Listen backlog of the relay's listeners (the kernel caps it at net.core.somaxconn). Node's
+ * default, 511, overflowed under a burst of 4,500 connections: the overflow got no answer.
+ */
+export const LISTEN_BACKLOG = 4096
 /** Default HTTP request body limit for forwarded tasks. */
 export const MAX_REQUEST_BODY_BYTES = 8 * 1024 * 1024
 /** Buffered lifecycle events per streamed call before `relay_backpressure_exceeded`. */
