@@ -37,6 +37,7 @@ const RELAY_FLAGS: readonly FlagSpec[] = [
   { name: 'ticket-public-key', type: 'string', env: 'IICP_RELAY_BIND_TICKET_PUBLIC_KEY', valueName: 'HEX', description: 'the directory\'s Ed25519 public key (64 hex)' },
   { name: 'max-sessions', type: 'string', env: 'IICP_RELAY_MAX_SESSIONS', valueName: 'N', description: `most bound workers (default ${MAX_SESSIONS})` },
   { name: 'bind-rate-limit', type: 'string', env: 'IICP_RELAY_BIND_RATE_LIMIT', valueName: 'N', description: `new-worker binds per IP per minute, 0 = off (default ${BIND_RATE_LIMIT})` },
+  { name: 'inbound-budget', type: 'string', env: 'IICP_RELAY_INBOUND_BUDGET_MIB', valueName: 'MIB', description: 'MiB all workers\' partial frames may hold together; the worst holders are dropped beyond it (default 1/16 of memory, 32-1024)' },
   { name: 'forward-timeout', type: 'string', env: 'IICP_RELAY_FORWARD_TIMEOUT', valueName: 'SECONDS', description: `how long a relayed task may take (default ${FORWARD_TIMEOUT_MS / 1000})` },
   { name: 'log-level', type: 'string', env: 'IICP_LOG_LEVEL', valueName: 'LEVEL', description: 'fatal, error, warn, info, debug, trace or silent (default info); JSON logs go to stderr' },
   LOG_FORMAT_FLAG,
@@ -80,6 +81,7 @@ function relayOptionsFromFlags (values: FlagValues): RelayOptions {
     ...(key === undefined || key === '' ? {} : { ticketPublicKey: key }),
     maxSessions: intFlag(values, 'max-sessions', MAX_SESSIONS, 1, 10_000_000),
     bindRateLimit: intFlag(values, 'bind-rate-limit', BIND_RATE_LIMIT, 0, 1_000_000),
+    ...(stringFlag(values, 'inbound-budget') === undefined ? {} : { maxInboundBufferedBytes: intFlag(values, 'inbound-budget', 0, 32, 1_048_576) * 1024 * 1024 }),
     forwardTimeoutMs: secondsFlag(values, 'forward-timeout', FORWARD_TIMEOUT_MS, 0.1, 86_400),
     ...transportOptionsFromFlags(values)
   }
