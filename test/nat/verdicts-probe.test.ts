@@ -126,7 +126,7 @@ describe('item 8: every local address is listed with its reason', () => {
   it('the help text mentions no nonexistent "iicp-nat reflector" command', () => {
     let help = ''
     const write = process.stdout.write.bind(process.stdout)
-    process.stdout.write = ((chunk: string): boolean => { help += chunk; return true }) as typeof process.stdout.write
+    process.stdout.write = ((chunk: string): boolean => { help += chunk; return true })
     try {
       parseProbeArgs(['--help'], {})
     } finally {
