@@ -15,7 +15,7 @@ export const FLEET_FLAGS: readonly FlagSpec[] = [
   { name: 'instance-id', type: 'string', env: 'IICP_RELAY_INSTANCE_ID', valueName: 'ID', description: 'this relay\'s id in the fleet (default hostname-random)' },
   { name: 'fleet-secret', type: 'string', env: 'IICP_RELAY_FLEET_SECRET', valueName: 'SECRET', secret: true, description: 'shared secret authenticating relay-to-relay calls (16+ characters; prefer the environment)' },
   { name: 'fleet-listen', type: 'string', env: 'IICP_RELAY_FLEET_LISTEN', valueName: 'HOST:PORT', description: `internal relay-to-relay listener (default 127.0.0.1:${DEFAULT_FLEET_INTERNAL_PORT}; use a private address)` },
-  { name: 'fleet-internal-url', type: 'string', env: 'IICP_RELAY_FLEET_INTERNAL_URL', valueName: 'URL', description: 'URL the other relays reach the internal listener at (default http://<fleet-listen>)' },
+  { name: 'fleet-internal-url', type: 'string', env: 'IICP_RELAY_FLEET_INTERNAL_URL', valueName: 'URL', description: 'tcp://HOST:PORT the other relays reach the internal listener at (default tcp://<fleet-listen>)' },
   { name: 'fleet-lease', type: 'string', env: 'IICP_RELAY_FLEET_LEASE', valueName: 'SECONDS', description: `lifetime of a session's fleet entry, refreshed every third of it (default ${DEFAULT_LEASE_TTL_MS / 1000})` },
   { name: 'fleet-unavailable-binds', type: 'string', env: 'IICP_RELAY_FLEET_UNAVAILABLE_BINDS', valueName: 'POLICY', description: 'new binds while Redis is down: accept (locally, claimed when Redis is back; default) or refuse' }
 ]

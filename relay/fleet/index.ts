@@ -11,18 +11,20 @@
  * ```
  */
 import { createFixedWindowLimiter } from '../../src/rate-limit.ts'
-import { BIND_RATE_LIMIT, BIND_RATE_PRUNE_AT, BIND_RATE_WINDOW_MS, MAX_BIND_RATE_SOURCES, MAX_HTTP_CONNECTIONS, MAX_REQUEST_BODY_BYTES } from '../../src/limits.ts'
+import { BIND_RATE_LIMIT, BIND_RATE_PRUNE_AT, BIND_RATE_WINDOW_MS, MAX_BIND_RATE_SOURCES } from '../../src/limits.ts'
 import { formatHostPort } from '../../src/host-port.ts'
 import type { FleetHost, RelayFleet } from '../fleet-plugin.ts'
 import { createReplayCache } from '../replay-cache.ts'
 import { FleetDirectory } from './directory.ts'
-import { LinkVerifier } from './link-auth.ts'
 import { LinkClient } from './link-client.ts'
 import { LinkServer } from './link-server.ts'
 import { resolveFleetOptions, type FleetOptions } from './options.ts'
 import { createFleetRateLimiter } from './rate-limiter.ts'
 import { createFleetReplayCache } from './replay-cache.ts'
 import { RedisStore, type MemberRecord } from './redis-store.ts'
+
+/** Link connections the internal listener accepts at once (one per other relay, plus reconnects). */
+const MAX_LINK_CONNECTIONS = 4096
 
 export type { FleetOptions, UnavailableBindPolicy } from './options.ts'
 export type { MemberRecord } from './redis-store.ts'
@@ -83,10 +85,9 @@ export function createRedisFleet (options: FleetOptions, bindRate: FleetBindRate
     instanceId: o.instanceId,
     secret: o.secret,
     locateCacheMs: o.locateCacheMs,
-    linkGraceMs: o.linkGraceMs,
-    linkMaxSockets: o.linkMaxSockets
+    linkGraceMs: o.linkGraceMs
   })
-  const server = new LinkServer({ verifier: new LinkVerifier(o.secret, o.fleetId), maxBodyBytes: MAX_REQUEST_BODY_BYTES, maxConnections: MAX_HTTP_CONNECTIONS, logger })
+  const server = new LinkServer({ secret: o.secret, fleetId: o.fleetId, maxConnections: MAX_LINK_CONNECTIONS, logger })
   let internalUrl: string | undefined
   let started = false
   let closing: Promise<void> | undefined
@@ -95,7 +96,7 @@ export function createRedisFleet (options: FleetOptions, bindRate: FleetBindRate
     if (started) return
     started = true
     const port = await server.listen(o.internalHost, o.internalPort, host)
-    internalUrl = o.internalUrl ?? `http://${formatHostPort(o.internalHost, port)}`
+    internalUrl = o.internalUrl ?? `tcp://${formatHostPort(o.internalHost, port)}`
     await store.connect(o.redisCommandTimeoutMs)
     dir.start(internalUrl, host)
     logger.info({ internalUrl, redis: store.up ? 'up' : 'down', leaseTtlMs: o.leaseTtlMs, unavailableBinds: o.unavailableBinds }, 'fleet member started')

@@ -1,44 +1,190 @@
 /**
  * The internal listener of a fleet relay: other relays of the fleet deliver calls for workers
- * bound here (`POST /fleet/v1/call`, authenticated by {@link LinkVerifier}). It serves local
- * sessions only and never forwards again, so a call crosses at most one relay-to-relay hop and
- * can never loop. Deadlines and cancellation are the caller's: the call's timeout travels in
- * the signed metadata, and a caller that goes away aborts the call here.
+ * bound here over authenticated link connections (link-wire.ts). It serves local sessions only
+ * and never forwards again, so a call crosses at most one relay-to-relay hop and can never
+ * loop. Deadlines and cancellation are the caller's: the call's timeout travels in its
+ * metadata, and a CANCEL (or the connection closing) aborts the call here.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { ErrorCode, ToolkitError, errorMessage } from '../../src/errors.ts'
-import { readBody } from '../../src/http/read-body.ts'
+import { randomBytes } from 'node:crypto'
+import { createServer, type Server, type Socket } from 'node:net'
+import { ErrorCode, ToolkitError } from '../../src/errors.ts'
 import type { Logger } from '../../src/log.ts'
 import { encodeLifecycleResponse } from '../../src/protocol/messages.ts'
+import { FRAME_HEADER_BYTES } from '../../src/limits.ts'
 import { listenTcp } from '../../src/transport/listen.ts'
 import type { FleetHost } from '../fleet-plugin.ts'
 import type { BoundWorkerSession } from '../session.ts'
-import type { LinkVerifier, LinkMeta } from './link-auth.ts'
-import { sendLinkError, streamErrorFrame } from './link-codec.ts'
+import { errorJson } from './link-codec.ts'
+import { LinkDecoder, LinkMac, LinkType, authMac, authOkMac, decodeCallBody, encodeLinkFrame, macEqual, type LinkFrame, type LinkMeta } from './link-wire.ts'
 
-/** Path of every relay-to-relay call. */
-export const LINK_CALL_PATH = '/fleet/v1/call'
+/** A caller must authenticate within this long after connecting. */
+const AUTH_TIMEOUT_MS = 5_000
+/** Calls in flight on one link connection. */
+const MAX_CALLS_PER_CONNECTION = 65_536
+/** Bytes queued towards a calling relay before a stream waits for it to read. */
+const HIGH_WATER_BYTES = 1024 * 1024
 
 /** Options for {@link LinkServer}. */
 export interface LinkServerOptions {
-  verifier: LinkVerifier
-  /** Largest call body accepted. */
-  maxBodyBytes: number
+  secret: string
+  fleetId: string
   /** Open connections from other relays. */
   maxConnections: number
   logger: Logger
 }
 
+/** One authenticated (or authenticating) connection from another relay. */
+class LinkPeer {
+  readonly #socket: Socket
+  readonly #o: LinkServerOptions
+  readonly #host: FleetHost
+  readonly #decoder = new LinkDecoder()
+  readonly #challenge = randomBytes(16)
+  readonly #calls = new Map<number, AbortController>()
+  readonly #authTimer: NodeJS.Timeout
+  #mac: LinkMac | undefined
+
+  constructor (socket: Socket, o: LinkServerOptions, host: FleetHost) {
+    this.#socket = socket
+    this.#o = o
+    this.#host = host
+    socket.setNoDelay(true)
+    socket.on('error', () => {})
+    socket.on('data', (chunk: Buffer) => { this.#onData(chunk) })
+    socket.on('close', () => {
+      clearTimeout(this.#authTimer)
+      for (const ac of this.#calls.values()) ac.abort(new ToolkitError(ErrorCode.Aborted, 'calling relay went away'))
+      this.#calls.clear()
+    })
+    this.#authTimer = setTimeout(() => { socket.destroy() }, AUTH_TIMEOUT_MS)
+    socket.write(encodeLinkFrame(LinkType.Challenge, 0, this.#challenge))
+  }
+
+  /** Ends the connection and aborts its calls. */
+  destroy (): void {
+    this.#socket.destroy()
+  }
+
+  #onData (chunk: Buffer): void {
+    let frames: LinkFrame[]
+    try {
+      frames = this.#decoder.push(chunk)
+    } catch {
+      this.#socket.destroy()
+      return
+    }
+    for (const f of frames) {
+      if (this.#socket.destroyed) return
+      if (this.#mac === undefined) this.#onAuth(f)
+      else if (!this.#mac.check(f)) this.#refuse('bad frame MAC')
+      else if (f.type === LinkType.Call) this.#onCall(f)
+      else if (f.type === LinkType.Cancel) this.#calls.get(f.id)?.abort(new ToolkitError(ErrorCode.Aborted, 'calling relay cancelled the call'))
+    }
+  }
+
+  #onAuth (f: LinkFrame): void {
+    if (f.type !== LinkType.Auth || !macEqual(f.mac, authMac(this.#o.secret, this.#o.fleetId, this.#challenge, f.body))) {
+      this.#refuse('authentication failed')
+      return
+    }
+    let nonce: Buffer
+    try {
+      nonce = Buffer.from((JSON.parse(f.body.toString('utf8')) as { nonce?: unknown }).nonce as string, 'hex')
+    } catch {
+      nonce = Buffer.alloc(0)
+    }
+    if (nonce.length !== 16) {
+      this.#refuse('malformed AUTH')
+      return
+    }
+    clearTimeout(this.#authTimer)
+    this.#mac = new LinkMac(this.#o.secret, this.#o.fleetId, this.#challenge, nonce, false)
+    this.#socket.write(encodeLinkFrame(LinkType.AuthOk, 0, Buffer.alloc(0), authOkMac(this.#o.secret, this.#o.fleetId, this.#challenge, nonce)))
+  }
+
+  #refuse (why: string): void {
+    this.#o.logger.warn({ why, from: this.#socket.remoteAddress }, 'fleet link connection refused')
+    this.#socket.destroy()
+  }
+
+  #send (type: number, id: number, body: Uint8Array): boolean {
+    if (this.#socket.destroyed || this.#mac === undefined) return false
+    return this.#socket.write(this.#mac.frame(type, id, body))
+  }
+
+  #onCall (f: LinkFrame): void {
+    const call = decodeCallBody(f.body)
+    if (call === undefined || this.#calls.has(f.id)) {
+      this.#send(LinkType.Error, f.id, errorJson(new ToolkitError(ErrorCode.BadRequest, 'malformed fleet link call')))
+      return
+    }
+    if (this.#calls.size >= MAX_CALLS_PER_CONNECTION) {
+      this.#send(LinkType.Error, f.id, errorJson(new ToolkitError(ErrorCode.Capacity, 'fleet link connection at its call limit')))
+      return
+    }
+    const session = this.#host.alive(call.meta.w)
+    if (session === undefined) {
+      this.#send(LinkType.Error, f.id, errorJson(new ToolkitError(ErrorCode.SessionNotFound, 'no alive relay session for this worker', { details: { workerId: call.meta.w } })))
+      return
+    }
+    const ac = new AbortController()
+    this.#calls.set(f.id, ac)
+    const done = (): void => { if (this.#calls.get(f.id) === ac) this.#calls.delete(f.id) }
+    if (call.meta.k === 'call') {
+      session.call(call.task, { signal: ac.signal, timeoutMs: call.meta.to }).then(
+        answer => { this.#send(LinkType.Result, f.id, answer) },
+        (err: unknown) => { if (!ac.signal.aborted) this.#send(LinkType.Error, f.id, errorJson(err)) }
+      ).finally(done)
+      return
+    }
+    void this.#stream(session, f.id, call.meta, call.task, ac.signal).finally(done)
+  }
+
+  async #stream (session: BoundWorkerSession, id: number, meta: LinkMeta, task: Buffer, signal: AbortSignal): Promise<void> {
+    try {
+      const waiter = session.openStream(task, { sessionId: meta.s, taskId: meta.ti }, { signal, timeoutMs: meta.to })
+      for await (const event of waiter) {
+        this.#send(LinkType.Event, id, encodeLifecycleResponse(event).subarray(FRAME_HEADER_BYTES))
+        // A calling relay that does not read backs up into the waiter's bounded buffer.
+        if (this.#socket.writableLength > HIGH_WATER_BYTES) await this.#drained(signal)
+      }
+      this.#send(LinkType.End, id, Buffer.alloc(0))
+    } catch (err) {
+      if (!signal.aborted) this.#send(LinkType.Error, id, errorJson(err))
+    }
+  }
+
+  async #drained (signal: AbortSignal): Promise<void> {
+    await new Promise<void>(resolve => {
+      const done = (): void => {
+        this.#socket.off('drain', done)
+        this.#socket.off('close', done)
+        signal.removeEventListener('abort', done)
+        resolve()
+      }
+      this.#socket.once('drain', done)
+      this.#socket.once('close', done)
+      signal.addEventListener('abort', done, { once: true })
+    })
+  }
+}
+
 /** The internal relay-to-relay listener. */
 export class LinkServer {
-  readonly #o: LinkServerOptions
   readonly #server: Server
-  readonly #inflight = new Set<AbortController>()
+  readonly #peers = new Set<LinkPeer>()
   #host: FleetHost | undefined
 
   constructor (o: LinkServerOptions) {
-    this.#o = o
-    this.#server = createServer({ keepAlive: true, noDelay: true, requestTimeout: 0 }, (req, res) => { this.#onRequest(req, res) })
+    this.#server = createServer(socket => {
+      if (this.#host === undefined) {
+        socket.destroy()
+        return
+      }
+      const peer = new LinkPeer(socket, o, this.#host)
+      this.#peers.add(peer)
+      socket.once('close', () => this.#peers.delete(peer))
+    })
     this.#server.maxConnections = o.maxConnections
     this.#server.on('error', (err) => { o.logger.error({ err }, 'fleet link listener error') })
   }
@@ -49,98 +195,10 @@ export class LinkServer {
     return (await listenTcp(this.#server, { host, port })).port
   }
 
-  /** Stops accepting, aborts the calls in flight (their sessions are closing anyway), closes every connection. */
+  /** Stops accepting and closes every connection (their calls are aborted; the sessions are closing anyway). */
   async close (): Promise<void> {
     const closed = new Promise<void>(resolve => { this.#server.close(() => { resolve() }) })
-    for (const ac of this.#inflight) ac.abort(new ToolkitError(ErrorCode.SessionClosed, 'owner relay is shutting down'))
-    this.#server.closeAllConnections()
+    for (const p of this.#peers) p.destroy()
     await closed
   }
-
-  #onRequest (req: IncomingMessage, res: ServerResponse): void {
-    const ac = new AbortController()
-    this.#inflight.add(ac)
-    req.on('error', () => {})
-    res.once('close', () => {
-      this.#inflight.delete(ac)
-      if (!res.writableFinished) ac.abort(new ToolkitError(ErrorCode.Aborted, 'calling relay went away'))
-    })
-    this.#handle(req, res, ac.signal).catch((err: unknown) => {
-      this.#o.logger.error({ err }, 'fleet link handler failed')
-      if (!res.headersSent) sendLinkError(res, new ToolkitError(ErrorCode.FleetLink, errorMessage(err)))
-      else res.destroy()
-    })
-  }
-
-  async #handle (req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
-    if (req.method !== 'POST' || req.url !== LINK_CALL_PATH) {
-      sendLinkError(res, new ToolkitError(ErrorCode.BadRequest, 'unknown fleet link route'), 404)
-      return
-    }
-    let body: Buffer
-    try {
-      body = await readBody(req, this.#o.maxBodyBytes, signal)
-    } catch (err) {
-      sendLinkError(res, err)
-      return
-    }
-    const verdict = this.#o.verifier.verify(req.headers, body)
-    if (!verdict.ok) {
-      this.#o.logger.warn({ why: verdict.why, from: req.socket.remoteAddress }, 'fleet link call refused')
-      sendLinkError(res, new ToolkitError(ErrorCode.FleetLink, `fleet link authentication failed: ${verdict.why}`), 401)
-      return
-    }
-    const session = this.#host?.alive(verdict.meta.w)
-    if (session === undefined) {
-      sendLinkError(res, new ToolkitError(ErrorCode.SessionNotFound, 'no alive relay session for this worker', { details: { workerId: verdict.meta.w } }))
-      return
-    }
-    if (verdict.meta.k === 'call') {
-      let answer: Buffer
-      try {
-        answer = await session.call(body, { signal, timeoutMs: verdict.meta.to })
-      } catch (err) {
-        sendLinkError(res, err)
-        return
-      }
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': answer.length })
-      res.end(answer)
-      return
-    }
-    await this.#stream(res, session, body, verdict.meta, signal)
-  }
-
-  async #stream (res: ServerResponse, session: BoundWorkerSession, body: Buffer, meta: LinkMeta, signal: AbortSignal): Promise<void> {
-    let waiter
-    try {
-      waiter = session.openStream(body, { sessionId: meta.s, taskId: meta.ti }, { signal, timeoutMs: meta.to })
-    } catch (err) {
-      sendLinkError(res, err)
-      return
-    }
-    res.writeHead(200, { 'content-type': 'application/x-iicp-frames' })
-    try {
-      for await (const event of waiter) {
-        // Wait for the calling relay to read, so a slow reader backs up into the waiter's bounded buffer.
-        if (!res.write(encodeLifecycleResponse(event))) await drained(res, signal)
-      }
-    } catch (err) {
-      if (!res.destroyed) res.write(streamErrorFrame(err))
-    }
-    res.end()
-  }
-}
-
-async function drained (res: ServerResponse, signal: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const done = (): void => {
-      res.off('drain', done)
-      res.off('close', done)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    res.once('drain', done)
-    res.once('close', done)
-    signal.addEventListener('abort', done, { once: true })
-  })
 }

@@ -28,7 +28,7 @@ export interface FleetOptions {
   internalHost?: string
   /** Port of the internal listener; 0 picks an ephemeral port. @default 9487 */
   internalPort?: number
-  /** URL other relays use to reach this one's internal listener. @default http://{internalHost}:{bound port} */
+  /** Address other relays reach this one's internal listener at, as `tcp://host:port`. @default tcp://{internalHost}:{bound port} */
   internalUrl?: string
   /** Lifetime of a session's directory entry and of the membership heartbeat, refreshed every third of it. @default 15000 */
   leaseTtlMs?: number
@@ -38,8 +38,6 @@ export interface FleetOptions {
   locateCacheMs?: number
   /** Extra time a relay-to-relay call gets beyond the call's own deadline. @default 2000 */
   linkGraceMs?: number
-  /** Open connections to each other relay. @default 256 */
-  linkMaxSockets?: number
   /** New binds while Redis is unreachable. @default 'accept' */
   unavailableBinds?: UnavailableBindPolicy
   /** Logger. @default silent */
@@ -60,7 +58,6 @@ export interface ResolvedFleetOptions {
   redisCommandTimeoutMs: number
   locateCacheMs: number
   linkGraceMs: number
-  linkMaxSockets: number
   unavailableBinds: UnavailableBindPolicy
   logger: Logger
 }
@@ -103,7 +100,7 @@ export function resolveFleetOptions (o: FleetOptions): ResolvedFleetOptions {
     } catch {
       throw invalid(`internalUrl is not a URL: "${o.internalUrl}"`)
     }
-    if (internal.protocol !== 'http:') throw invalid('internalUrl must be an http:// URL')
+    if ((internal.protocol !== 'tcp:' && internal.protocol !== 'http:') || internal.port === '') throw invalid('internalUrl must be tcp://host:port')
   }
   const leaseTtlMs = int('leaseTtlMs', o.leaseTtlMs, DEFAULT_LEASE_TTL_MS, 300, 3_600_000)
   const policy = o.unavailableBinds ?? 'accept'
@@ -121,7 +118,6 @@ export function resolveFleetOptions (o: FleetOptions): ResolvedFleetOptions {
     redisCommandTimeoutMs: int('redisCommandTimeoutMs', o.redisCommandTimeoutMs, 1000, 10, 60_000),
     locateCacheMs: int('locateCacheMs', o.locateCacheMs, 500, 0, 60_000),
     linkGraceMs: int('linkGraceMs', o.linkGraceMs, 2000, 0, 60_000),
-    linkMaxSockets: int('linkMaxSockets', o.linkMaxSockets, 256, 1, 65_536),
     unavailableBinds: policy,
     logger: o.logger ?? silentLogger()
   }

@@ -136,7 +136,7 @@ export class RedisStore {
       connectTimeout: Math.max(1000, o.commandTimeoutMs),
       // A Redis that stops answering (partition, SIGSTOP) is dropped and redialled.
       socketTimeout: Math.max(1000, o.commandTimeoutMs * 2),
-      retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 10), 1000)
+      retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 10), 500)
     })
     client.defineCommand('fleetClaim', { numberOfKeys: 1, lua: CLAIM_LUA })
     client.defineCommand('fleetRefresh', { lua: REFRESH_LUA })

@@ -7,7 +7,6 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { request } from 'node:http'
 import { ErrorCode, isToolkitError } from '../../src/errors.ts'
 import { MsgType } from '../../src/protocol/frame.ts'
 import { encodeLifecycleResponse, parseCall, type LifecycleEvent } from '../../src/protocol/messages.ts'
@@ -15,7 +14,8 @@ import { createWorker, type Worker } from '../../worker/index.ts'
 import { http } from '../helpers/relay-harness.ts'
 import { RelayPeer } from '../helpers/relay-peer.ts'
 import { TICKET_PUBLIC_KEY, ticketFor } from '../helpers/relay-tickets.ts'
-import { eventually, startFleet, startMember, type FleetMember } from './fleet-harness.ts'
+import { LinkChannel } from '../../relay/fleet/link-channel.ts'
+import { FLEET_SECRET, eventually, startFleet, startMember, type FleetMember } from './fleet-harness.ts'
 import { RedisServer, redisSkipReason } from './redis-server.ts'
 
 const skip = redisSkipReason()
@@ -135,17 +135,14 @@ describe('relay fleet on Redis', { skip }, () => {
     }
   })
 
-  it('the internal link refuses a call that is not signed with the fleet secret', async () => {
-    const url = new URL(`${members[0]?.fleet.internalUrl ?? ''}/fleet/v1/call`)
-    const status = await new Promise<number>((resolve, reject) => {
-      const req = request(url, { method: 'POST', headers: { 'x-iicp-fleet-from': 'intruder', 'x-iicp-fleet-ts': String(Date.now()), 'x-iicp-fleet-nonce': 'n', 'x-iicp-fleet-meta': '{"w":"w0a","k":"call","to":1000}', 'x-iicp-fleet-sig': 'AAAA' } }, res => {
-        res.resume()
-        resolve(res.statusCode ?? 0)
-      })
-      req.on('error', reject)
-      req.end('{}')
-    })
-    assert.equal(status, 401)
+  it('the internal link refuses a relay that does not know the fleet secret', async () => {
+    const url = new URL(members[0]?.fleet.internalUrl ?? '')
+    const intruder = new LinkChannel(url.hostname, Number(url.port), { secret: 'not-the-fleet-secret-at-all', fleetId: 'test', from: 'intruder', connectTimeoutMs: 2000 }, () => {})
+    await assert.rejects(intruder.ready, (err: unknown) => isToolkitError(err, ErrorCode.FleetLink))
+    assert.equal(intruder.closed, true)
+    const peer = new LinkChannel(url.hostname, Number(url.port), { secret: FLEET_SECRET, fleetId: 'test', from: 'friend', connectTimeoutMs: 2000 }, () => {})
+    await peer.ready
+    peer.close()
   })
 
   it('/iicp/health reports the fleet; membership lists the three relays with their load', async () => {

@@ -29,8 +29,8 @@ describe('Redis restart under load', { skip }, () => {
 
   before(async () => {
     redis = await RedisServer.start()
-    for (const name of ['a0', 'a1', 'a2']) members.push(await startMember(redis.url, { instanceId: name, fleet: { leaseTtlMs: 4000 } }))
-    members.push(await startMember(redis.url, { instanceId: 'strict', fleet: { leaseTtlMs: 4000, unavailableBinds: 'refuse' } }))
+    for (const name of ['a0', 'a1', 'a2']) members.push(await startMember(redis.url, { instanceId: name, fleet: { leaseTtlMs: 6000 } }))
+    members.push(await startMember(redis.url, { instanceId: 'strict', fleet: { leaseTtlMs: 6000, unavailableBinds: 'refuse' } }))
     for (const [i, m] of members.slice(0, 3).entries()) {
       const w = createWorker({ relayHost: '127.0.0.1', relayPort: m.relayPort, workerId: `rw${i}`, handler: log.handler(`rw${i}`, 5), reconnect: { minDelayMs: 50, maxDelayMs: 300 } })
       workers.push(w)
