@@ -1,11 +1,11 @@
 /**
  * Child-process entry for the benchmark. `direct`: an HTTP /v1/task echo node. `relay`: an
- * iicp relay. `worker RELAY_PORT`: an echo worker bound to that relay. Prints one JSON line
+ * iicp relay (options from the JSON in BENCH_RELAY_OPTIONS). `worker RELAY_PORT`: an echo worker bound to that relay. Prints one JSON line
  * with its ports, answers `'stats'` IPC messages with its CPU and allocation figures
  * (process-stats.ts), and runs until SIGTERM.
  */
 import { createServer } from 'node:http'
-import { createRelay } from '../../relay/index.ts'
+import { createRelay, type RelayOptions } from '../../relay/index.ts'
 import { createWorker } from '../../worker/index.ts'
 import { echoResult } from './echo.ts'
 import { serveStats } from './process-stats.ts'
@@ -35,7 +35,9 @@ async function direct (): Promise<() => Promise<void>> {
 }
 
 async function relay (): Promise<() => Promise<void>> {
-  const r = createRelay({ host: '127.0.0.1', httpPort: 0, relayPort: 0, bindRateLimit: 0 })
+  // The scale bench restarts a relay on the ports it had and raises its limits (BENCH_RELAY_OPTIONS).
+  const extra = JSON.parse(process.env.BENCH_RELAY_OPTIONS ?? '{}') as RelayOptions
+  const r = createRelay({ host: '127.0.0.1', httpPort: 0, relayPort: 0, bindRateLimit: 0, ...extra })
   const info = await r.listen()
   ready({ httpPort: info.httpPort, relayPort: info.relayPort })
   return async () => { await r.close() }
