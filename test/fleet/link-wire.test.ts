@@ -1,0 +1,49 @@
+/** The fleet link's wire: frames split anywhere decode whole; a frame altered, replayed or reordered fails its MAC. */
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { LinkDecoder, LinkMac, LinkType, decodeCallBody, encodeCallBody, encodeLinkFrame } from '../../relay/fleet/link-wire.ts'
+
+const challenge = Buffer.alloc(16, 1)
+const nonce = Buffer.alloc(16, 2)
+
+describe('fleet link wire', () => {
+  it('decodes frames split at any byte boundary', () => {
+    const a = encodeLinkFrame(LinkType.Call, 7, Buffer.from('hello'))
+    const b = encodeLinkFrame(LinkType.Result, 8, Buffer.alloc(0))
+    const bytes = Buffer.concat([a, b])
+    for (let cut = 0; cut <= bytes.length; cut++) {
+      const d = new LinkDecoder()
+      const frames = [...d.push(bytes.subarray(0, cut)), ...d.push(bytes.subarray(cut))]
+      assert.deepEqual(frames.map(f => [f.type, f.id, f.body.toString()]), [[LinkType.Call, 7, 'hello'], [LinkType.Result, 8, '']])
+    }
+    assert.throws(() => new LinkDecoder().push(Buffer.from([0xff, 0xff, 0xff, 0xff])), { code: 'ERR_FLEET_LINK' })
+  })
+
+  it('a frame verifies once, in order, unaltered, and only under the same secret', () => {
+    const caller = new LinkMac('secret-0123456789abcdef', 'f', challenge, nonce, true)
+    const owner = new LinkMac('secret-0123456789abcdef', 'f', challenge, nonce, false)
+    const decode = (buf: Buffer) => new LinkDecoder().push(buf)[0] as ReturnType<LinkDecoder['push']>[number]
+    const f1 = caller.frame(LinkType.Call, 1, Buffer.from('one'))
+    const f2 = caller.frame(LinkType.Call, 2, Buffer.from('two'))
+    assert.equal(owner.check(decode(f1)), true)
+    assert.equal(owner.check(decode(f1)), false, 'a replayed frame fails')
+    const fresh = new LinkMac('secret-0123456789abcdef', 'f', challenge, nonce, false)
+    assert.equal(fresh.check(decode(f2)), false, 'a frame out of order fails')
+    const tampered = Buffer.from(f1)
+    tampered[tampered.length - 1] = 0x21
+    assert.equal(new LinkMac('secret-0123456789abcdef', 'f', challenge, nonce, false).check(decode(tampered)), false, 'an altered body fails')
+    const other = new LinkMac('another-secret-0123456', 'f', challenge, nonce, false)
+    assert.equal(other.check(decode(f1)), false, 'another secret fails')
+    const back = owner.frame(LinkType.Result, 1, Buffer.from('r'))
+    assert.equal(new LinkMac('secret-0123456789abcdef', 'f', challenge, nonce, false).check(decode(back)), false, 'a frame is bound to its direction')
+  })
+
+  it('a CALL body carries the metadata and the task bytes', () => {
+    const body = encodeCallBody({ w: 'w1', k: 'stream', to: 500, s: 'sess', ti: 'task' }, Buffer.from('{"a":1}'))
+    const call = decodeCallBody(body)
+    assert.deepEqual(call?.meta, { w: 'w1', k: 'stream', to: 500, s: 'sess', ti: 'task' })
+    assert.equal(call?.task.toString(), '{"a":1}')
+    assert.equal(decodeCallBody(Buffer.from([0, 5, 1])), undefined)
+    assert.equal(decodeCallBody(encodeCallBody({ w: '', k: 'call', to: 1 }, Buffer.alloc(0))), undefined)
+  })
+})
