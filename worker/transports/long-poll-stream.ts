@@ -16,6 +16,12 @@ import { FrameDuplex } from '../../src/transport/frame-duplex.ts'
 import { PollError, type PollClient, type PulledCall } from '../browser/poll-client.ts'
 
 const PONG_FRAME = encodePong()
+/** Deadline of a bind, result or unbind request. */
+const REQUEST_TIMEOUT_MS = 30_000
+/** A pull may take the relay's announced hold plus this much before it counts as lost. */
+const PULL_MARGIN_MS = 15_000
+/** Unbind is best effort (a stopping worker should not wait long for a relay that is gone). */
+const UNBIND_TIMEOUT_MS = 5_000
 
 /** RELAY_ACK reasons for the long-poll bind refusals (spec §3.4, read backwards). */
 function refusalReason (err: PollError): string | undefined {
@@ -67,6 +73,8 @@ export class LongPollStream extends FrameDuplex {
   #resultsInFlight = 0
   #bound = false
   #ended = false
+  /** The relay's pull hold (from the bind answer). */
+  #holdMs = 25_000
 
   constructor (client: PollClient, o: LongPollStreamOptions) {
     super()
@@ -124,7 +132,8 @@ export class LongPollStream extends FrameDuplex {
 
   async #bind (bind: RelayBind): Promise<void> {
     try {
-      await this.#client.bind({ workerId: bind.workerId, intent: bind.intent, models: bind.models, ...(bind.ticket === undefined ? {} : { ticket: bind.ticket }) }, this.#stop.signal)
+      const binding = await this.#client.bind({ workerId: bind.workerId, intent: bind.intent, models: bind.models, ...(bind.ticket === undefined ? {} : { ticket: bind.ticket }) }, this.#deadline(REQUEST_TIMEOUT_MS))
+      this.#holdMs = binding.pollTimeoutS * 1000
     } catch (err) {
       const reason = err instanceof PollError ? refusalReason(err) : undefined
       if (reason === undefined) {
@@ -144,7 +153,7 @@ export class LongPollStream extends FrameDuplex {
     while (!this.#ended) {
       let call: PulledCall | undefined
       try {
-        call = await this.#client.pull(this.#stop.signal)
+        call = await this.#client.pull(this.#deadline(this.#holdMs + PULL_MARGIN_MS))
       } catch (err) {
         if (this.#ended) return
         if (err instanceof PollError && err.sessionEnded) this.#eof()
@@ -161,8 +170,8 @@ export class LongPollStream extends FrameDuplex {
   #onResponse (payload: Buffer): void {
     const msg = parseResponse(payload)
     const post = msg.kind === 'buffered'
-      ? this.#client.result(msg.callId, resultText(msg.body), this.#stop.signal)
-      : this.#client.event(msg.event.callId, eventJson(msg.event), this.#stop.signal)
+      ? this.#client.result(msg.callId, resultText(msg.body), this.#deadline(REQUEST_TIMEOUT_MS))
+      : this.#client.event(msg.event.callId, eventJson(msg.event), this.#deadline(REQUEST_TIMEOUT_MS))
     this.#resultsInFlight++
     post.catch((err: unknown) => {
       if (this.#ended) return
@@ -174,10 +183,15 @@ export class LongPollStream extends FrameDuplex {
     })
   }
 
+  /** The session's stop signal, plus a deadline for one request. */
+  #deadline (ms: number): AbortSignal {
+    return AbortSignal.any([this.#stop.signal, AbortSignal.timeout(ms)])
+  }
+
   async #unbind (): Promise<void> {
     if (!this.#bound) return
     this.#bound = false
     // Best effort: a relay that is gone has dropped the session anyway.
-    await this.#client.unbind(AbortSignal.timeout(5000)).catch(() => {})
+    await this.#client.unbind(AbortSignal.timeout(UNBIND_TIMEOUT_MS)).catch(() => {})
   }
 }
