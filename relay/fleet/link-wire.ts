@@ -10,7 +10,7 @@
  * cannot be forged, altered, replayed or reordered, and a recorded AUTH is useless on another
  * connection (its nonce differs).
  */
-import { createHmac, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac, timingSafeEqual, type Hash } from 'node:crypto'
 import { ErrorCode, ToolkitError } from '../../src/errors.ts'
 import { MAX_FRAME_PAYLOAD_BYTES } from '../../src/limits.ts'
 
@@ -100,7 +100,9 @@ export function macEqual (a: Uint8Array, b: Uint8Array): boolean {
  * direction with its own sequence number.
  */
 export class LinkMac {
-  readonly #key: Buffer
+  /** SHA-256 states after the HMAC key's inner and outer pad: HMAC per frame is two hash copies. */
+  readonly #inner: Hash
+  readonly #outer: Hash
   readonly #sendDir: number
   #sendSeq = 0n
   #recvSeq = 0n
@@ -109,7 +111,15 @@ export class LinkMac {
 
   /** `caller` is true on the calling relay's side. */
   constructor (secret: string, fleetId: string, challenge: Uint8Array, callerNonce: Uint8Array, caller: boolean) {
-    this.#key = hmac(secret, `key\n${fleetId}\n`, challenge, callerNonce)
+    const key = hmac(secret, `key\n${fleetId}\n`, challenge, callerNonce)
+    const ipad = Buffer.alloc(64, 0x36)
+    const opad = Buffer.alloc(64, 0x5c)
+    for (let i = 0; i < key.length; i++) {
+      ipad[i] = (ipad[i] ?? 0) ^ (key[i] ?? 0)
+      opad[i] = (opad[i] ?? 0) ^ (key[i] ?? 0)
+    }
+    this.#inner = createHash('sha256').update(ipad)
+    this.#outer = createHash('sha256').update(opad)
     this.#sendDir = caller ? 1 : 2
   }
 
@@ -130,7 +140,9 @@ export class LinkMac {
     b[1] = type
     b.writeBigUInt64BE(seq, 2)
     b.writeUInt32BE(id, 10)
-    return hmac(this.#key, b, body).subarray(0, MAC_BYTES)
+    // HMAC-SHA256 (RFC 2104) from the precomputed pads: createHmac per frame costs three times as much.
+    const innerDigest = this.#inner.copy().update(b).update(body).digest()
+    return this.#outer.copy().update(innerDigest).digest().subarray(0, MAC_BYTES)
   }
 }
 

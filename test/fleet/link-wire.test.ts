@@ -47,3 +47,19 @@ describe('fleet link wire', () => {
     assert.equal(decodeCallBody(encodeCallBody({ w: '', k: 'call', to: 1 }, Buffer.alloc(0))), undefined)
   })
 })
+
+describe('fleet link MAC construction', () => {
+  it('is HMAC-SHA256 (RFC 2104) under the per-connection key', async () => {
+    const { createHmac } = await import('node:crypto')
+    const secret = 'secret-0123456789abcdef'
+    const key = createHmac('sha256', secret).update('key\nf\n').update(challenge).update(nonce).digest()
+    const frame = new LinkMac(secret, 'f', challenge, nonce, true).frame(LinkType.Call, 9, Buffer.from('body'))
+    const prefix = Buffer.alloc(14)
+    prefix[0] = 1
+    prefix[1] = LinkType.Call
+    prefix.writeBigUInt64BE(0n, 2)
+    prefix.writeUInt32BE(9, 10)
+    const expected = createHmac('sha256', key).update(prefix).update('body').digest().subarray(0, 16)
+    assert.deepEqual(frame.subarray(9, 25), expected)
+  })
+})
