@@ -75,12 +75,15 @@ export function startBrowserWorker (o: BrowserWorkerOptions): BrowserWorker {
   const running = new Set<Promise<void>>()
   const state = (s: BrowserWorkerState, detail?: string): void => { o.onState?.(s, detail) }
 
-  async function serve (): Promise<void> {
+  /** The stop signal plus a per-request deadline. */
+  const within = (ms: number): AbortSignal => AbortSignal.any([signal, AbortSignal.timeout(ms)])
+
+  async function serve (holdS: number): Promise<void> {
     for (;;) {
       while (running.size >= maxConcurrent) await Promise.race(running)
-      const call = await client.pull(signal)
+      const call = await client.pull(within((holdS + 15) * 1000))
       if (call === undefined) continue
-      const task = runTask(o.handler, call).then(async json => { await client.result(call.callId, json, signal) }).catch(() => {
+      const task = runTask(o.handler, call).then(async json => { await client.result(call.callId, json, within(30_000)) }).catch(() => {
         // A result that cannot be posted fails the consumer's call by timeout; the pull loop notices a dead session.
       })
       const tracked = task.finally(() => { running.delete(tracked) })
@@ -93,10 +96,10 @@ export function startBrowserWorker (o: BrowserWorkerOptions): BrowserWorker {
     while (!signal.aborted) {
       state('binding')
       try {
-        await client.bind({ workerId: o.workerId, ...(o.intent === undefined ? {} : { intent: o.intent }), models: o.models ?? [], ...(o.ticket === undefined ? {} : { ticket: o.ticket }) }, signal)
+        const binding = await client.bind({ workerId: o.workerId, ...(o.intent === undefined ? {} : { intent: o.intent }), models: o.models ?? [], ...(o.ticket === undefined ? {} : { ticket: o.ticket }) }, within(30_000))
         delay = minDelay
         state('bound')
-        await serve()
+        await serve(binding.pollTimeoutS)
       } catch (err) {
         if (signal.aborted) break
         const ended = err instanceof PollError && err.sessionEnded
