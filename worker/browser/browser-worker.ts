@@ -116,7 +116,7 @@ export function startBrowserWorker (o: BrowserWorkerOptions): BrowserWorker {
       stopController.abort()
       await done
       await Promise.allSettled(running)
-      await client.unbind().catch(() => { /* not bound, or the relay is gone */ })
+      await client.unbind(AbortSignal.timeout(5000)).catch(() => { /* not bound, or the relay is gone */ })
       state('stopped')
     }
   }
