@@ -14,8 +14,11 @@ import { FORWARD_TIMEOUT_MS } from '../../src/limits.ts'
 import { silentLogger, type Logger } from '../../src/log.ts'
 import { CONNECT_INTENT, encodeConnectRetry, isConnectTask } from '../../src/protocol/connect-intent.ts'
 import { nodeDataChannelBackend } from '../../src/transport/ice/node-datachannel.ts'
-import type { IceBackend } from '../../src/transport/ice/types.ts'
-import { openDirectChannel, type DirectChannel } from './direct-channel.ts'
+import type { IceBackend, IceServer } from '../../src/transport/ice/types.ts'
+
+/** Deadline of the STUN-only first attempt when TURN servers exist. */
+const DIRECT_FIRST_DEADLINE_MS = 4_000
+import { CONNECT_DEADLINE_MS, openDirectChannel, type DirectChannel } from './direct-channel.ts'
 import { createRelayPath, type HttpAnswer, type RelayPath } from './relay-path.ts'
 import { createConnectStats, type ConnectStats, type ConnectStatus, type PathKind } from './status.ts'
 import { answerFromWorkerResult } from './task-answer.ts'
@@ -162,15 +165,7 @@ class Client extends EventEmitter<ConnectClientEvents> implements ConnectClient 
       const down = new Promise<string>(resolve => { lost = resolve })
       try {
         const iceServers = await this.#relay.iceServers(AbortSignal.any([stop, AbortSignal.timeout(5_000)]))
-        const channel = await openDirectChannel({
-          backend: this.#backend,
-          iceServers,
-          signalTask: async (t, s) => await this.#signal(t, s),
-          signal: stop,
-          onDown: reason => { lost(reason) },
-          ...(this.#o.relayOnly === true ? { relayOnly: true } : {}),
-          ...(this.#o.bindAddress === undefined ? {} : { bindAddress: this.#o.bindAddress })
-        })
+        const channel = await this.#open(iceServers, lost)
         if (stop.aborted) { channel.close(); break }
         this.#channel = channel
         this.#stats.opened(channel)
@@ -195,6 +190,33 @@ class Client extends EventEmitter<ConnectClientEvents> implements ConnectClient 
       }
     }
     this.#stats.nextAttemptAt = undefined
+  }
+
+  /**
+   * Direct before TURN: ICE nominates the first pair that answers, and a TURN pair answers before
+   * the NATs' holes are punched, so with TURN servers a first attempt offers STUN only (short
+   * deadline) and only a failed one is followed by an attempt with TURN.
+   */
+  async #open (iceServers: IceServer[], lost: (reason: string) => void): Promise<DirectChannel> {
+    const attempt = async (servers: IceServer[], connectDeadlineMs: number): Promise<DirectChannel> => await openDirectChannel({
+      backend: this.#backend,
+      iceServers: servers,
+      signalTask: async (t, s) => await this.#signal(t, s),
+      signal: this.#closing.signal,
+      onDown: reason => { lost(reason) },
+      connectDeadlineMs,
+      ...(this.#o.relayOnly === true ? { relayOnly: true } : {}),
+      ...(this.#o.bindAddress === undefined ? {} : { bindAddress: this.#o.bindAddress })
+    })
+    const stunOnly = iceServers.filter(s => /^stun:/i.test(s.urls))
+    if (this.#o.relayOnly === true || stunOnly.length === iceServers.length) return await attempt(iceServers, CONNECT_DEADLINE_MS)
+    try {
+      return await attempt(stunOnly, DIRECT_FIRST_DEADLINE_MS)
+    } catch (err) {
+      if (this.#closing.signal.aborted) throw err
+      this.#log.debug({ err: errorMessage(err) }, 'no direct pair; trying TURN')
+      return await attempt(iceServers, CONNECT_DEADLINE_MS)
+    }
   }
 
   /** Sends a connect task through the relay; resolves with the answer's JSON when it is 200. */

@@ -42,7 +42,12 @@ try {
     for (let c = queue.shift(); c !== undefined; c = queue.shift()) {
       const expected = expectedPath(c.worker, c.consumer, c.turn)
       // Stop at the first upgrade; a pair that stays relayed runs 8 s (several failed-attempt deadlines fit).
-      const r = await runPair(dl, c.worker, c.consumer, { turn: c.turn, untilUpgradedMs: 12_000, concurrency: 2 })
+      let r: PairResult
+      try {
+        r = await runPair(dl, c.worker, c.consumer, { turn: c.turn, untilUpgradedMs: 12_000, concurrency: 2 })
+      } catch (err) {
+        r = { ...c, path: 'error', timeToDirectMs: null, pair: '-', sent: 0, answered: 0, wrong: 1, paths: {}, errors: [String(err).slice(0, 300)], fallbacks: 0, status: {} }
+      }
       results.push({ ...r, expected })
       process.stderr.write(`${c.worker} <-> ${c.consumer} turn=${c.turn}: ${r.path} (expected ${expected})\n`)
     }
