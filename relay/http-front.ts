@@ -66,6 +66,7 @@ export class HttpFront {
   readonly #logger: Logger
   readonly #extra = new Map<string, ExtensionRoute>()
   readonly #extraPaths = new Map<string, string[]>()
+  readonly #noCors = new Set<string>()
   /** Requests being answered: their abort controller and response. */
   readonly #inflight = new Map<AbortController, ServerResponse>()
   #onIdle: (() => void) | undefined
@@ -80,6 +81,7 @@ export class HttpFront {
     for (const r of extraRoutes) {
       this.#extra.set(`${r.method} ${r.path}`, r)
       this.#extraPaths.set(r.path, [...(this.#extraPaths.get(r.path) ?? []), r.method])
+      if (r.cors === false) this.#noCors.add(r.path)
     }
     const headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs)
     this.#preRoute = transports.preRoute
@@ -178,7 +180,9 @@ export class HttpFront {
     const q = url.indexOf('?')
     const path = q < 0 ? url : url.slice(0, q)
     if (method === 'OPTIONS') {
-      sendPreflight(res)
+      // No CORS for /metrics and for routes that opt out (the dial-back reflector): no web page may drive them.
+      if (path === '/metrics' || this.#noCors.has(path)) res.writeHead(204).end()
+      else sendPreflight(res)
       return
     }
     if (this.#preRoute !== undefined && await this.#preRoute(req, res, method, path, signal)) return
@@ -218,7 +222,7 @@ export class HttpFront {
     }
     const route = this.#extra.get(`${method} ${path}`)
     if (route !== undefined) {
-      await route.handler(req, createRouteReply(res, CORS_HEADERS), { signal })
+      await route.handler(req, createRouteReply(res, route.cors === false ? {} : CORS_HEADERS), { signal })
       return
     }
     const methods = this.#extraPaths.get(path)

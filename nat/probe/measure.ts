@@ -28,7 +28,11 @@ export interface MeasureSettings {
   ipv6: boolean
   stun: boolean
   stunServers: readonly StunServerSpec[]
+  /** Where the STUN servers came from: given, a reflector's discovery document, the public defaults, or none (STUN off). */
+  stunSource: 'given' | 'reflector' | 'default' | 'none'
   reflectors: string[]
+  /** Relays whose discovery document could not be read. */
+  discoveryErrors: string[]
   timeoutMs: number
   leaseSeconds: number
   gateways?: string[] | undefined

@@ -15,6 +15,7 @@ import { silentLogger, type Logger } from '../../src/log.ts'
 import { formatHostPort, parseHostPort } from '../../src/host-port.ts'
 import type { InterfaceSources } from '../net/interfaces.ts'
 import { DEFAULT_STUN_SERVERS, type StunServerSpec } from '../stun/default-servers.ts'
+import { discoverFromReflectors } from './discovery.ts'
 import type { DiscoverGatewaysFn } from './gateway.ts'
 import { pickFreePort, scanLocal } from './local.ts'
 import { measure, type MeasureSettings } from './measure.ts'
@@ -31,6 +32,8 @@ export const DEFAULT_MAP_PROBE_TIMEOUT_MS = 8000
 export const DEFAULT_PROBE_PORT = 9484
 /** Lease requested for a temporary `map` probe mapping (short, so a crash leaves nothing for long). */
 export const PROBE_MAPPING_LEASE_S = 120
+/** Most of the deadline the reflectors' discovery documents may take. */
+const DISCOVERY_TIMEOUT_MS = 800
 
 /** Injectable seams for tests. */
 export interface ProbeDeps {
@@ -95,7 +98,14 @@ async function resolveSettings (options: ProbeOptions, remaining: (timeoutMs: nu
   const map = options.map === true
   const keep = map && options.keep === true
   const upnp = options.upnp !== false
-  const stunServers = options.stunServers ?? DEFAULT_STUN_SERVERS
+  const given = options.reflectors ?? []
+  // One --reflector URL is enough: its relay names its STUN server (used before the public
+  // defaults) and any further reflectors. Given STUN servers are never replaced.
+  const discovered = options.stun !== false && given.length > 0
+    ? await discoverFromReflectors(given, Math.min(DISCOVERY_TIMEOUT_MS, remaining(options.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS) / 3), options.signal)
+    : undefined
+  const fromRelay = options.stunServers === undefined && discovered !== undefined && discovered.stun.length > 0
+  const stunServers = options.stunServers ?? (fromRelay ? discovered.stun : DEFAULT_STUN_SERVERS)
   for (const s of stunServers) parseHostPort(formatHostPort(s.host, s.port))
   const requestedPort = options.port ?? DEFAULT_PROBE_PORT
   const timeoutMs = options.timeoutMs ?? (map ? DEFAULT_MAP_PROBE_TIMEOUT_MS : DEFAULT_PROBE_TIMEOUT_MS)
@@ -109,7 +119,9 @@ async function resolveSettings (options: ProbeOptions, remaining: (timeoutMs: nu
     ipv6: options.ipv6 !== false,
     stun: options.stun !== false,
     stunServers,
-    reflectors: options.reflectors ?? [],
+    stunSource: options.stun === false ? 'none' : options.stunServers !== undefined ? 'given' : fromRelay ? 'reflector' : 'default',
+    reflectors: [...given, ...(discovered?.reflectors ?? [])],
+    discoveryErrors: discovered?.errors ?? [],
     timeoutMs,
     leaseSeconds: options.leaseSeconds ?? (keep ? 3600 : PROBE_MAPPING_LEASE_S),
     gateways: options.gateways,

@@ -171,8 +171,10 @@ export function buildReport (f: ReportFacts): ProbeReport {
     inputs: {
       port: s.port,
       stun_servers: s.stun ? s.stunServers.map(x => formatHostPort(x.host, x.port)) : [],
-      stun_default_servers: s.stun && f.given.stunServers === undefined,
+      stun_default_servers: s.stunSource === 'default',
+      stun_source: s.stunSource,
       reflectors: s.reflectors,
+      discovery_errors: s.discoveryErrors,
       map: s.map,
       keep: s.keep,
       upnp: s.upnp,

@@ -20,8 +20,12 @@ export interface ProbeInputs {
   stun_servers: string[]
   /** True when the built-in public server list was used. */
   stun_default_servers: boolean
-  /** Reflector URLs. */
+  /** Where the STUN servers came from: `given` (--stun), `reflector` (a relay's GET /v1/nat/info), `default`, `none` (STUN off). */
+  stun_source: 'given' | 'reflector' | 'default' | 'none'
+  /** Reflector URLs (given, then those the relays' discovery documents named). */
   reflectors: string[]
+  /** Relays whose discovery document (GET /v1/nat/info) could not be read, and why. */
+  discovery_errors: string[]
   /** `--map`: mappings and pinholes were created (and deleted unless `keep`). */
   map: boolean
   /** `--keep`: mappings and pinholes were left in place. */

@@ -91,6 +91,8 @@ export interface DialbackRoute extends ExtensionRoute {
   method: 'POST'
   /** Path. */
   path: typeof DIALBACK_PATH
+  /** No CORS: a web page must not make its visitors' browsers run dial-backs. */
+  cors: false
   /** Aborts in-flight dial-backs and ends lingering dial-back sockets (for shutdown). Idempotent. */
   close: () => void
 }
@@ -244,6 +246,7 @@ export function createDialbackRoute (options: ReflectorOptions = {}): DialbackRo
   return {
     method: 'POST',
     path: DIALBACK_PATH,
+    cors: false,
     handler,
     close: () => {
       shutdown.abort()

@@ -1,6 +1,7 @@
 /**
  * A standalone dial-back reflector: an HTTP server that serves only the dial-back route
- * (nat/reflector/route.ts), for tests, the lab and hosts without a relay.
+ * (nat/reflector/route.ts) and the NAT discovery document (nat/reflector/info.ts), for tests,
+ * the lab and hosts without a relay.
  */
 import { createServer, type Server } from 'node:http'
 import { errorMessage } from '../../src/errors.ts'
@@ -9,6 +10,7 @@ import { createRouteReply } from '../../src/http/route.ts'
 import { silentLogger } from '../../src/log.ts'
 import { listenTcp } from '../../src/transport/listen.ts'
 import { DIALBACK_PATH } from './dialback.ts'
+import { NAT_INFO_PATH, createNatInfoRoute } from './info.ts'
 import { createDialbackRoute, type ReflectorOptions } from './route.ts'
 
 /** Options for {@link createReflectorServer}. */
@@ -17,6 +19,8 @@ export interface ReflectorServerOptions extends ReflectorOptions {
   host?: string
   /** Listen port (0 = ephemeral). @default 0 */
   port?: number
+  /** STUN addresses to advertise in `GET /v1/nat/info` (primary first). @default none */
+  stun?: Array<{ address: string, port: number }>
 }
 
 /** A standalone reflector HTTP server. */
@@ -42,12 +46,17 @@ const NO_STORE = { 'cache-control': 'no-store' }
  */
 export function createReflectorServer (options: ReflectorServerOptions = {}): ReflectorServer {
   const route = createDialbackRoute(options)
+  const info = createNatInfoRoute({ stun: () => options.stun ?? [], reflector: true })
   const log = options.logger ?? silentLogger()
   const server: Server = createServer({ requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 1_000 }, (req, res) => {
     const reply = createRouteReply(res, NO_STORE)
     const path = (req.url ?? '').split('?')[0]
+    if (path === NAT_INFO_PATH && req.method === 'GET') {
+      void info.handler(req, reply, { signal: AbortSignal.timeout(1000) })
+      return
+    }
     if (path !== DIALBACK_PATH) {
-      reply.error(404, 'not_found', `only ${DIALBACK_PATH}`)
+      reply.error(404, 'not_found', `only ${DIALBACK_PATH} and GET ${NAT_INFO_PATH}`)
       return
     }
     const ctrl = new AbortController()

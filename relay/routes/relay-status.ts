@@ -1,6 +1,5 @@
 /** `GET /iicp/health` (the relay's own status) and `GET /metrics` (Prometheus text). */
 import type { ServerResponse } from 'node:http'
-import { CORS_HEADERS } from '../cors.ts'
 import { sendError, sendJson } from '../http-io.ts'
 import type { RouteContext } from './context.ts'
 
@@ -16,6 +15,7 @@ export async function relayMetrics (ctx: RouteContext, res: ServerResponse): Pro
     return
   }
   const text = Buffer.from(await ctx.metrics.registry.metrics(), 'utf8')
-  res.writeHead(200, { ...CORS_HEADERS, 'content-type': ctx.metrics.registry.contentType, 'content-length': text.length })
+  // No CORS: metrics are for the operator's scraper, not for web pages.
+  res.writeHead(200, { 'content-type': ctx.metrics.registry.contentType, 'content-length': text.length })
   res.end(text)
 }

@@ -27,6 +27,8 @@ export interface ExtensionRoute {
   method: 'GET' | 'POST'
   /** Exact path (no query string), e.g. `/v1/nat/dialback`. */
   path: string
+  /** `false`: the server adds no CORS headers to its answers and answers no CORS preflight for its path (e.g. the dial-back reflector). @default true */
+  cors?: boolean
   /** Answers one request through `reply`. A throw before an answer becomes a 500 JSON error. */
   handler: (req: IncomingMessage, reply: RouteReply, ctx: ExtensionRouteContext) => Promise<void>
 }

@@ -237,7 +237,7 @@ describe('relay status, metrics and CORS', () => {
     })
   })
 
-  it('37: OPTIONS on any path is 204 with CORS, Max-Age 86400 and Authorization allowed; all answers carry CORS', async () => {
+  it('37: OPTIONS on any path is 204 with CORS, Max-Age 86400 and Authorization allowed; all answers carry CORS, except /metrics (issue 7 defect 7)', async () => {
     await withEcho(async (h) => {
       for (const path of ['/v1/relay-for/w1/v1/task', '/v1/relay', '/anything']) {
         const ans = await http(h.httpPort, path, { method: 'OPTIONS' })
@@ -247,9 +247,10 @@ describe('relay status, metrics and CORS', () => {
         assert.match(String(ans.headers['access-control-allow-methods']), /POST/)
         assert.equal(ans.headers['access-control-max-age'], '86400')
       }
-      for (const path of ['/iicp/health', '/metrics', '/v1/relay-for/w1/iicp/health', '/v1/relay-for/x/iicp/health']) {
+      for (const path of ['/iicp/health', '/v1/relay-for/w1/iicp/health', '/v1/relay-for/x/iicp/health']) {
         assert.equal((await http(h.httpPort, path)).headers['access-control-allow-origin'], '*', path)
       }
+      assert.equal((await http(h.httpPort, '/metrics')).headers['access-control-allow-origin'], undefined, 'no web page may read the metrics')
     })
   })
 })

@@ -37,8 +37,8 @@ const PINNED: Record<string, string[]> = {
   ],
   './nat': [
     'DEFAULT_MAP_PROBE_TIMEOUT_MS', 'DEFAULT_PROBE_PORT', 'DEFAULT_PROBE_TIMEOUT_MS', 'DEFAULT_STUN_SERVERS',
-    'DIALBACK_PATH', 'EXPOSURE_MODES', 'PROBE_SCHEMA_ID', 'classify', 'createDialbackRoute', 'createReflectorServer',
-    'createStunServer', 'discoverGateways', 'discoverNatBehavior', 'exitCodeFor', 'formatAddress', 'mapPort',
+    'DIALBACK_PATH', 'EXPOSURE_MODES', 'NAT_INFO_PATH', 'PROBE_SCHEMA_ID', 'classify', 'createDialbackRoute', 'createNatInfoRoute',
+    'createReflectorServer', 'createStunServer', 'discoverGateways', 'discoverNatBehavior', 'exitCodeFor', 'formatAddress', 'mapPort',
     'openPinhole', 'probeNetwork', 'stunBinding', 'verifyReachability'
   ],
   './nat/stun': [
