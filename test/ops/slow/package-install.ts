@@ -83,11 +83,13 @@ async function node22 (): Promise<string | undefined> {
 }
 
 describe('packed tarball installed by deploy/install.sh', () => {
-  const work = mkdtempSync(join(tmpdir(), 'iicp-install-'))
-  const prefix = join(work, 'prefix')
-  after(() => { rmSync(work, { recursive: true, force: true }) })
+  let work = ''
+  let prefix = ''
+  after(() => { if (work !== '') rmSync(work, { recursive: true, force: true }) })
 
   before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'iicp-install-'))
+    prefix = join(work, 'prefix')
     const { stdout } = await run('npm', ['pack', '--silent', '--pack-destination', work], { cwd: ROOT, env: ENV, timeout: STEP_TIMEOUT_MS })
     const tarball = join(work, stdout.trim().split('\n').pop() ?? '')
     await run('sh', [join(ROOT, 'deploy/install.sh'), '--prefix', prefix, tarball], { env: { ...ENV, npm_config_prefer_offline: 'true' }, timeout: STEP_TIMEOUT_MS })
@@ -136,10 +138,11 @@ describe('packed tarball installed by deploy/install.sh', () => {
 })
 
 describe('single executable (npm run build:sea)', () => {
-  const work = mkdtempSync(join(tmpdir(), 'iicp-sea-'))
-  after(() => { rmSync(work, { recursive: true, force: true }) })
+  let work = ''
+  after(() => { if (work !== '') rmSync(work, { recursive: true, force: true }) })
 
   it('runs every CLI and a relay from a directory without node_modules', async t => {
+    work = mkdtempSync(join(tmpdir(), 'iicp-sea-'))
     await run('npm', ['run', '--silent', 'build:sea'], { cwd: ROOT, env: ENV, timeout: STEP_TIMEOUT_MS })
     const built = readdirSync(join(ROOT, 'build/sea')).find(f => f.startsWith('iicp-toolkit-'))
     assert.ok(built)
