@@ -32,6 +32,12 @@ export interface FakeDirectoryOptions {
   register?: (req: RecordedRequest, n: number) => DirectoryReply
   /** Serve the stateful contract directory under `/api/v1` (scripted answers still win for their paths). */
   contract?: ContractOptions | true
+  /** Listen address. @default '127.0.0.1' (the NAT lab runs it on an internet-namespace address) */
+  host?: string
+  /** Listen port. @default 0 */
+  port?: number
+  /** Called with every answer sent (the lab's directory process prints them). */
+  onReply?: (req: RecordedRequest, reply: DirectoryReply) => void
 }
 
 /** A running fake directory. */
@@ -52,7 +58,7 @@ export interface FakeDirectory {
   close: () => Promise<void>
 }
 
-function reply (res: ServerResponse, r: DirectoryReply): void {
+function writeReply (res: ServerResponse, r: DirectoryReply): void {
   if (r === 'hang') return
   const text = JSON.stringify(r.body)
   res.writeHead(r.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
@@ -67,13 +73,18 @@ export async function startFakeDirectory (options: FakeDirectoryOptions = {}): P
   let down = false
   const sockets = new Set<Socket>()
   const server = createServer((req, res) => {
+    const reply = (_: ServerResponse, r: DirectoryReply): void => {
+      writeReply(res, r)
+      options.onReply?.(rec, r)
+    }
+    let rec: RecordedRequest
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => { chunks.push(c) })
     req.on('end', () => {
       const text = Buffer.concat(chunks).toString('utf8')
       let body: unknown
       try { body = JSON.parse(text) } catch { body = undefined }
-      const rec: RecordedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, text }
+      rec = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, text }
       requests.push(rec)
       const n = requests.filter(r => r.path === rec.path).length
       const url = new URL(rec.path, 'http://fake')
@@ -104,11 +115,12 @@ export async function startFakeDirectory (options: FakeDirectoryOptions = {}): P
     sockets.add(socket)
     socket.once('close', () => sockets.delete(socket))
   })
-  const address = await listenTcp(server, { port: 0, host: '127.0.0.1' })
+  const host = options.host ?? '127.0.0.1'
+  const address = await listenTcp(server, { port: options.port ?? 0, host })
   let closing: Promise<void> | undefined
   const requestsTo = (path: string): RecordedRequest[] => requests.filter(r => r.path === path)
   return {
-    url: `http://127.0.0.1:${address.port}${state === undefined ? '' : '/api'}`,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${address.port}${state === undefined ? '' : '/api'}`,
     requests,
     state,
     setDown: d => {

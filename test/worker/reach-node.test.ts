@@ -35,7 +35,7 @@ async function postTask (endpoint: string, payload: unknown): Promise<{ status: 
 
 describe('reachable node on loopback', () => {
   it('direct: verified through the reflector, registered as direct, serves tasks and HEAD /iicp/health, deregisters on stop', async () => {
-    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, rateLimit: 0 })
+    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, rateLimit: 0, allowPrivate: true })
     const { url: reflectorUrl } = await reflector.listen()
     const dir = await startFakeDirectory({ contract: true })
     const node = await createNode({
@@ -105,7 +105,7 @@ describe('reachable node on loopback', () => {
   })
 
   it('directory down at start: serves at once and registers once the directory is back', async () => {
-    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, rateLimit: 0 })
+    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, rateLimit: 0, allowPrivate: true })
     const { url: reflectorUrl } = await reflector.listen()
     const dir = await startFakeDirectory({ contract: true })
     dir.setDown(true)

@@ -154,23 +154,25 @@ export async function createReachNode (o: ReachNodeOptions): Promise<ReachNode> 
   }
   const bindTimeoutMs = o.bindTimeoutMs ?? 5000
 
-  const bindRelay = async (c: RelayCandidate, signal: AbortSignal): Promise<BoundRelay> => {
+  /** Registers the relay route a bind to `c` creates, so a ticket fetch has a token (only a register issues one). */
+  const preRegister = async (c: RelayCandidate): Promise<void> => {
+    if (registrar === undefined) return
     const label = candidateLabel(c)
-    let token = registrar?.nodeToken ?? o.directory?.nodeToken
-    if (token === undefined && registrar !== undefined) {
-      // A bind ticket needs a token, and only a register issues one: register the relay route
-      // this bind will create first (the post-bind register confirms or corrects it).
-      const base = new URL(c.httpUrl ?? `http://${formatHostPort(unbracketHost(c.host), DEFAULT_RELAY_HTTP_PORT)}`)
-      const endpoint = relayForEndpoint(unbracketHost(base.hostname), Number(base.port === '' ? 80 : base.port), o.nodeId)
-      await registrar.publish({
-        rung: 'relay', endpoint, transportMethod: 'turn_relay', exposureMode: 'relay_required',
-        metadata: { rung: 'relay', relay_endpoint: endpoint, relay: label, ...(c.nodeId === undefined ? {} : { relay_node_id: c.nodeId }), candidates: [endpoint] },
-        check: async () => await Promise.resolve('not bound yet'),
-        state: () => ({ relay: label, bound: false }),
-        close: async () => { await Promise.resolve() }
-      })
-      token = registrar.nodeToken
-    }
+    const base = new URL(c.httpUrl ?? `http://${formatHostPort(unbracketHost(c.host), DEFAULT_RELAY_HTTP_PORT)}`)
+    const endpoint = relayForEndpoint(unbracketHost(base.hostname), Number(base.port === '' ? 80 : base.port), o.nodeId)
+    await registrar.publish({
+      rung: 'relay', endpoint, transportMethod: 'turn_relay', exposureMode: 'relay_required',
+      metadata: { rung: 'relay', relay_endpoint: endpoint, relay: label, ...(c.nodeId === undefined ? {} : { relay_node_id: c.nodeId }), candidates: [endpoint] },
+      check: async () => await Promise.resolve('not bound yet'),
+      state: () => ({ relay: label, bound: false }),
+      close: async () => { await Promise.resolve() }
+    })
+  }
+
+  /** One bind attempt; a refusal (RELAY_ACK error) fails at once instead of waiting for the deadline. */
+  const bindOnce = async (c: RelayCandidate, signal: AbortSignal): Promise<BoundRelay> => {
+    const label = candidateLabel(c)
+    const token = registrar?.nodeToken ?? o.directory?.nodeToken
     const worker = createWorker({
       relayHost: c.host,
       relayPort: c.port,
@@ -184,8 +186,13 @@ export async function createReachNode (o: ReachNodeOptions): Promise<ReachNode> 
       stopGraceMs: o.stopGraceMs ?? STOP_GRACE_MS,
       logger: log.child({ relay: label })
     })
-    let lastError = 'no answer'
-    worker.on('backoff', info => { if (info.error !== undefined) lastError = info.error.message })
+    let lastError: ToolkitError | undefined
+    const refused = new AbortController()
+    worker.on('backoff', info => {
+      if (info.error === undefined) return
+      lastError = info.error
+      if (info.error.details?.reason !== undefined) refused.abort(info.error)
+    })
     // The session's own view: `disconnect` fires before the worker leaves the bound state.
     let dropped = false
     const onDrop = (): void => {
@@ -196,7 +203,7 @@ export async function createReachNode (o: ReachNodeOptions): Promise<ReachNode> 
     worker.on('bind', () => { dropped = false })
     void worker.start().catch(() => undefined)
     try {
-      const info = await worker.whenBound(AbortSignal.any([signal, AbortSignal.timeout(bindTimeoutMs)]))
+      const info = await worker.whenBound(AbortSignal.any([signal, refused.signal, AbortSignal.timeout(bindTimeoutMs)]))
       const httpUrl = `http://${formatHostPort(unbracketHost(c.host), info.relayHttpPort)}`
       learnedHttp.set(label, httpUrl)
       return {
@@ -212,7 +219,20 @@ export async function createReachNode (o: ReachNodeOptions): Promise<ReachNode> 
       worker.off('disconnect', onDrop)
       await worker.stop()
       if (signal.aborted) throw err
-      throw new ToolkitError(ErrorCode.Aborted, `did not bind within ${bindTimeoutMs / 1000} s (${lastError})`, { cause: err })
+      if (refused.signal.aborted) throw refused.signal.reason as ToolkitError
+      throw new ToolkitError(ErrorCode.Aborted, `did not bind within ${bindTimeoutMs / 1000} s (${lastError?.message ?? 'no answer'})`, { cause: err })
+    }
+  }
+
+  const bindRelay = async (c: RelayCandidate, signal: AbortSignal): Promise<BoundRelay> => {
+    try {
+      return await bindOnce(c, signal)
+    } catch (err) {
+      const needsTicket = err instanceof ToolkitError && err.code === ErrorCode.TicketRequired
+      if (!needsTicket || registrar === undefined || registrar.nodeToken !== undefined || o.directory?.nodeToken !== undefined) throw err
+      await preRegister(c)
+      if (registrar.nodeToken === undefined) throw err
+      return await bindOnce(c, signal)
     }
   }
 
