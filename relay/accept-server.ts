@@ -176,7 +176,8 @@ export class AcceptServer {
         this.#release(c)
         c.session?.handleClose(err)
       },
-      inbound: this.#inbound
+      inbound: this.#inbound,
+      discardNonMapPayloads: true
     })
     const c: Connection = { ip, source, transport, startedAt: performance.now(), state: 'init', handshakeBytes: 0, counted: true, conn, session: undefined }
     this.#pending.add(c)

@@ -45,13 +45,16 @@ function readArgument (p: Uint8Array, o: number, info: number): number {
 }
 
 /**
- * Checks one CBOR item starting at `start` against `limits` (counting `payloadBytes` toward the
- * container allowance) and returns the offset just past it. Throws ERR_CBOR_INVALID with
+ * Checks one CBOR item starting at `start` against `limits` and returns the offset just past
+ * it. `payloadBytes` is the whole payload's length: it sets the allowances and the bytes-left
+ * checks, so `p` may be a prefix (an item running past it is `truncated`). Throws ERR_CBOR_INVALID with
  * `details.reason` (a {@link CborScanFailure}) and `details.offset`.
  */
 export function scanCborItem (p: Uint8Array, start: number, limits: CborLimits, payloadBytes = p.length): number {
   const maxContainers = limits.containerBase + Math.floor(payloadBytes / limits.bytesPerContainer)
   const maxItems = Math.min(limits.maxItems, limits.itemBase + Math.floor(payloadBytes / limits.bytesPerItem))
+  // Where the payload ends: `p` may be only its first bytes (a prefix checked before the rest arrives).
+  const end = Math.max(p.length, payloadBytes)
   // Children still expected by each open map or array, innermost last.
   const open: number[] = []
   let items = 0
@@ -66,12 +69,12 @@ export function scanCborItem (p: Uint8Array, start: number, limits: CborLimits, 
     if (++items > maxItems) throw refuse('too_many_items', o, `more than ${maxItems} items`)
     let children = 0
     if (major === 2 || major === 3) {
-      if (arg > p.length - next) throw refuse('truncated', o, 'string longer than the payload')
+      if (arg > end - next) throw refuse('truncated', o, 'string longer than the payload')
       o = next + arg
     } else if (major === 4 || major === 5) {
       children = major === 4 ? arg : arg * 2
       // Every child takes at least one byte: a count beyond the bytes left is a lie, refused before any work.
-      if (children > p.length - next) throw refuse('truncated', o, 'more entries than bytes left')
+      if (children > end - next) throw refuse('truncated', o, 'more entries than bytes left')
       if (++containers > maxContainers) throw refuse('too_many_containers', o, `more than ${maxContainers} maps and arrays`)
       if (open.length + 1 > limits.maxDepth) throw refuse('too_deep', o, `nesting deeper than ${limits.maxDepth}`)
       o = next

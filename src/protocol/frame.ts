@@ -2,8 +2,10 @@
  * IICP native framing v1: a 12-byte header (magic `IICP`, version, type, flags, reserved,
  * payload length u32be) followed by the payload. One-shot and streaming decoders.
  */
-import { ErrorCode, ToolkitError } from '../errors.ts'
+import { ErrorCode, ToolkitError, isToolkitError } from '../errors.ts'
 import { FRAME_HEADER_BYTES, MAX_CONTROL_PAYLOAD_BYTES, MAX_FRAME_PAYLOAD_BYTES } from '../limits.ts'
+import { DEFAULT_CBOR_LIMITS } from './cbor.ts'
+import { scanCborItem } from './cbor-scan.ts'
 
 /** The four magic bytes every frame starts with. */
 export const FRAME_MAGIC: Buffer = Buffer.from('IICP', 'ascii')
@@ -28,6 +30,20 @@ export const MsgType = {
 
 /** A message type byte. */
 export type MsgType = typeof MsgType[keyof typeof MsgType]
+
+/** How much of a large payload the relay-side decoder checks against the CBOR limits before buffering the rest. */
+const VERDICT_PREFIX_BYTES = 64 * 1024
+
+/** True when the first bytes of a `payloadLength`-byte map already exceed the decode limits (not merely end early). */
+function prefixBreaksLimits (prefix: Uint8Array, payloadLength: number): boolean {
+  try {
+    scanCborItem(prefix, 0, DEFAULT_CBOR_LIMITS, payloadLength)
+    return false
+  } catch (err) {
+    const reason = isToolkitError(err) ? err.details?.reason : undefined
+    return reason !== undefined && reason !== 'truncated'
+  }
+}
 
 /** Control frames: small by nature, so their payload has its own limit ({@link MAX_CONTROL_PAYLOAD_BYTES}). */
 const CONTROL_TYPES: ReadonlySet<number> = new Set([MsgType.Init, MsgType.RelayBind, MsgType.Ping, MsgType.Close])
@@ -109,11 +125,25 @@ export class FrameDecoder {
   #chunks: Buffer[] = []
   #size = 0
   #header: { version: number, type: number, flags: number, length: number } | undefined
+  readonly #discardNonMap: boolean
+  /** The first byte of a payload being discarded (not a CBOR map), and how many bytes of it are still to come. */
+  #discardFirst: Buffer | undefined
+  #discardLeft = 0
+  /** The current frame's first {@link VERDICT_PREFIX_BYTES} have been checked against the decode limits. */
+  #prefixChecked = false
 
-  /** `maxControlPayload` bounds INIT, RELAY_BIND, PING and CLOSE (never above `maxPayload`). */
-  constructor (maxPayload = MAX_FRAME_PAYLOAD_BYTES, maxControlPayload = MAX_CONTROL_PAYLOAD_BYTES) {
+  /**
+   * `maxControlPayload` bounds INIT, RELAY_BIND, PING and CLOSE (never above `maxPayload`).
+   * With `discardNonMapPayloads`, a payload whose first byte is not a CBOR map head is dropped
+   * as it arrives instead of buffered (no IICP message is anything else, so its parser would
+   * refuse it at that byte anyway): the frame is returned with that one byte as its payload.
+   * Likewise a payload over 64 KiB whose first 64 KiB already exceed the CBOR decode limits is
+   * returned as those 64 KiB, the rest dropped unbuffered.
+   */
+  constructor (maxPayload = MAX_FRAME_PAYLOAD_BYTES, maxControlPayload = MAX_CONTROL_PAYLOAD_BYTES, discardNonMapPayloads = false) {
     this.#maxPayload = maxPayload
     this.#maxControlPayload = Math.min(maxControlPayload, maxPayload)
+    this.#discardNonMap = discardNonMapPayloads
   }
 
   /** Bytes received but not yet returned as frames. */
@@ -121,9 +151,9 @@ export class FrameDecoder {
     return this.#size
   }
 
-  /** The payload length of the frame being received (its header is in), or 0 between frames. */
+  /** The payload length of the frame being received (its header is in), or 0 between frames and while discarding. */
   get partialFrameLength (): number {
-    return this.#header?.length ?? 0
+    return this.#discardFirst === undefined ? this.#header?.length ?? 0 : 0
   }
 
   /** Adds a chunk and returns every frame it completes. Throws ERR_FRAME_MAGIC or ERR_FRAME_TOO_LARGE. */
@@ -146,9 +176,36 @@ export class FrameDecoder {
         }
         this.#header = { version: h[4] ?? 0, type: h[5] ?? 0, flags: h[6] ?? 0, length }
       }
+      if (this.#discardFirst === undefined && this.#discardNonMap && this.#header.length > 0 && this.#size > 0) {
+        if (!this.#firstByteIsMap()) {
+          this.#discardFirst = Buffer.from(this.#take(1))
+          this.#discardLeft = this.#header.length - 1
+        } else if (this.#header.length > VERDICT_PREFIX_BYTES && this.#size >= VERDICT_PREFIX_BYTES && !this.#prefixChecked) {
+          // A large map whose first 64 KiB already break the decode limits is refused from them alone.
+          this.#prefixChecked = true
+          const prefix = this.#peek(VERDICT_PREFIX_BYTES)
+          if (prefixBreaksLimits(prefix, this.#header.length)) {
+            this.#discardFirst = Buffer.from(prefix)
+            this.#skip(VERDICT_PREFIX_BYTES)
+            this.#discardLeft = this.#header.length - VERDICT_PREFIX_BYTES
+          }
+        }
+      }
+      if (this.#discardFirst !== undefined) {
+        const drop = Math.min(this.#discardLeft, this.#size)
+        this.#skip(drop)
+        this.#discardLeft -= drop
+        if (this.#discardLeft > 0) break
+        frames.push({ version: this.#header.version, type: this.#header.type, flags: this.#header.flags, payload: this.#discardFirst })
+        this.#header = undefined
+        this.#discardFirst = undefined
+        this.#prefixChecked = false
+        continue
+      }
       if (this.#size < this.#header.length) break
       const { version, type, flags, length } = this.#header
       this.#header = undefined
+      this.#prefixChecked = false
       frames.push({ version, type, flags, payload: length === 0 ? EMPTY : this.#take(length) })
     }
     return frames
@@ -165,6 +222,39 @@ export class FrameDecoder {
         ? 'the peer answered in HTTP, not IICP framing: this is an HTTP server; the relay-accept port is usually 9485'
         : 'frame does not start with IICP magic', { details: { http } })
     }
+  }
+
+  /** The first `n` buffered bytes as one buffer (a view when they sit in one chunk). */
+  #peek (n: number): Buffer {
+    const first = this.#chunks[0] as Buffer
+    if (first.length >= n) return first.subarray(0, n)
+    const out = Buffer.allocUnsafe(n)
+    let filled = 0
+    for (const c of this.#chunks) {
+      if (filled >= n) break
+      filled += c.copy(out, filled, 0, Math.min(c.length, n - filled))
+    }
+    return out
+  }
+
+  #firstByteIsMap (): boolean {
+    return ((this.#chunks[0]?.[0] ?? 0) >> 5) === 5
+  }
+
+  /** Drops `n` buffered bytes without copying them. */
+  #skip (n: number): void {
+    let left = n
+    while (left > 0) {
+      const c = this.#chunks[0] as Buffer
+      if (c.length <= left) {
+        this.#chunks.shift()
+        left -= c.length
+      } else {
+        this.#chunks[0] = c.subarray(left)
+        left = 0
+      }
+    }
+    this.#size -= n
   }
 
   #take (n: number): Buffer {

@@ -23,6 +23,8 @@ export interface FrameConnectionOptions {
   highWaterBytes?: number
   /** A server-wide budget for bytes held in partial inbound frames (the relay's); none by default. */
   inbound?: InboundBudget | undefined
+  /** Drop payloads that are not CBOR maps as they arrive (see {@link FrameDecoder}). @default false */
+  discardNonMapPayloads?: boolean
 }
 
 /**
@@ -59,7 +61,7 @@ export class FrameConnection implements BudgetHolder {
   constructor (socket: ByteStream, options: FrameConnectionOptions) {
     this.socket = socket
     this.#options = options
-    this.#decoder = new FrameDecoder(options.maxPayload ?? MAX_FRAME_PAYLOAD_BYTES)
+    this.#decoder = new FrameDecoder(options.maxPayload ?? MAX_FRAME_PAYLOAD_BYTES, undefined, options.discardNonMapPayloads ?? false)
     this.#highWater = options.highWaterBytes ?? SOCKET_HIGH_WATER_BYTES
     this.lastReceivedAt = performance.now()
     socket.setNoDelay?.(true)

@@ -92,7 +92,9 @@ describe('attack: CBOR decode cost (issue 7.1)', () => {
   })
 
   it('a bound worker sending a 512 KiB array-of-maps RESPONSE fails only its own call; the session keeps serving', async () => {
-    const h = await startRelay()
+    // The relay refuses the frame from its first 64 KiB and never sees its call id (at the end):
+    // the call ends at its forward deadline, with one answer.
+    const h = await startRelay({ forwardTimeoutMs: 500 })
     try {
       const p = await h.worker('w1')
       const answer = http(h.httpPort, '/v1/relay-for/w1/v1/task', { body: { task_id: 't1' } })
@@ -111,5 +113,44 @@ describe('attack: CBOR decode cost (issue 7.1)', () => {
     } finally {
       await h.close()
     }
+  })
+})
+
+describe('attack: a 16 MiB non-map payload is never buffered (issue 7.1)', () => {
+  it('the relay-side decoder drops it as it arrives and hands on only its first byte', () => {
+    const d = new FrameDecoder(undefined, undefined, true)
+    const h = Buffer.alloc(12)
+    writeFrameHeader(h, 0, MsgType.Response, 16 * 1024 * 1024)
+    assert.deepEqual(d.push(h), [])
+    const chunk = Buffer.alloc(64 * 1024, 0xa0)
+    chunk[0] = 0x9a
+    let frames = d.push(chunk)
+    for (let i = 1; i < 256; i++) {
+      assert.equal(d.bufferedBytes, 0)
+      frames = frames.concat(d.push(Buffer.alloc(64 * 1024, 0xa0)))
+    }
+    assert.equal(frames.length, 1)
+    assert.deepEqual([...(frames[0]?.payload ?? [])], [0x9a])
+    assert.throws(() => parseResponse(frames[0]?.payload ?? Buffer.alloc(0)), (e: unknown) => isToolkitError(e, ErrorCode.Protocol) && reason(e) === 'not_a_map')
+    // A large map whose first 64 KiB already break the limits is refused from them: 64 KiB held, not 16 MiB.
+    writeFrameHeader(h, 0, MsgType.Response, 16 * 1024 * 1024)
+    const mapPayload = responseWithMaps(16 * 1024 * 1024 - 10, 'x')
+    assert.equal(mapPayload.length, 16 * 1024 * 1024)
+    const got = d.push(Buffer.concat([h, mapPayload.subarray(0, 64 * 1024)]))
+    assert.deepEqual(got, [])
+    let held = d.bufferedBytes
+    frames = []
+    for (let o = 64 * 1024; o < mapPayload.length; o += 64 * 1024) {
+      frames = frames.concat(d.push(mapPayload.subarray(o, o + 64 * 1024)))
+      held = Math.max(held, d.bufferedBytes)
+    }
+    assert.equal(frames.length, 1)
+    assert.equal(frames[0]?.payload.length, 64 * 1024)
+    assert.ok(held <= 64 * 1024, `held ${held}`)
+    // The stream stays in sync: the next frame decodes normally.
+    const ping = Buffer.alloc(12 + 3)
+    writeFrameHeader(ping, 0, MsgType.Ping, 3)
+    ping.set([0xa1, 0x01, 0x40], 12)
+    assert.equal(d.push(ping)[0]?.type, MsgType.Ping)
   })
 })

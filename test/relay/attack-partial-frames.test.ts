@@ -12,12 +12,18 @@ import type { RelayPeer } from '../helpers/relay-peer.ts'
 
 const MiB = 1024 * 1024
 
-/** Writes a RESPONSE header announcing `length` bytes and the first `sent` payload bytes; resolves when flushed. */
+/**
+ * Writes a RESPONSE header announcing `length` bytes and the first `sent` payload bytes, shaped
+ * like a real answer (`{5: bstr(…)` …) so the relay must buffer it; resolves when flushed.
+ */
 async function partialFrame (p: RelayPeer, length: number, sent: number): Promise<void> {
   const h = Buffer.alloc(12)
   writeFrameHeader(h, 0, MsgType.Response, length)
   p.sendRaw(h)
-  if (!p.socket.write(Buffer.alloc(sent, 0x41))) await once(p.socket, 'drain')
+  const payload = Buffer.alloc(sent, 0x41)
+  payload.set([0xa2, 0x05, 0x5a], 0)
+  payload.writeUInt32BE(length - 20, 3)
+  if (!p.socket.write(payload)) await once(p.socket, 'drain')
 }
 
 describe('attack: partial frames (issue 7.2)', () => {

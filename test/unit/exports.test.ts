@@ -12,21 +12,26 @@ const ROOT = new URL('../../', import.meta.url)
 /** The pinned runtime exports of each entry point, sorted. */
 const PINNED: Record<string, string[]> = {
   '.': [
-    'BACKEND_TIMEOUT_MS', 'BIND_RATE_LIMIT', 'BIND_RATE_PRUNE_AT', 'BIND_RATE_WINDOW_MS', 'BIND_TICKET_SIGNING_PREFIX',
-    'BIND_TICKET_TYPE', 'CONNECT_TIMEOUT_MS', 'CallKey', 'DEFAULT_RELAY_ACCEPT_PORT', 'DEFAULT_RELAY_HTTP_PORT',
-    'DIRECTORY_TIMEOUT_MS', 'ErrorCode', 'FORWARD_TIMEOUT_MS', 'FRAME_HEADER_BYTES', 'FRAME_MAGIC', 'FRAMING_VERSION',
-    'FrameConnection', 'FrameDecoder', 'HANDSHAKE_TIMEOUT_MS', 'HTTP_HEADERS_TIMEOUT_MS', 'HTTP_REQUEST_TIMEOUT_MS',
-    'HandshakeKey', 'IDLE_TIMEOUT_MS', 'IicpCode', 'LOG_LEVELS', 'LifecycleBlockKey', 'LifecycleErrorKey',
-    'LifecycleKey', 'MAX_BIND_RATE_SOURCES', 'MAX_CALLS_IN_FLIGHT_PER_SESSION', 'MAX_FRAME_PAYLOAD_BYTES',
-    'MAX_HTTP_CONNECTIONS', 'MAX_PENDING_CONNECTIONS', 'MAX_PENDING_CONNECTIONS_PER_IP', 'MAX_REQUEST_BODY_BYTES',
-    'MAX_SESSIONS', 'MAX_STREAM_EVENTS', 'MsgType', 'PING_INTERVAL_MS', 'PingKey', 'RECONNECT_MAX_DELAY_MS',
-    'RECONNECT_MIN_DELAY_MS', 'RelayAckKey', 'RelayBindKey', 'SOCKET_HIGH_WATER_BYTES', 'STOP_GRACE_MS',
-    'ToolkitError', 'WORKER_MAX_CONCURRENT', 'abortError', 'bindTicketPublicKeyFromSeed', 'createLogger', 'deadline',
-    'decodeCbor', 'decodeFrame', 'decodePayloadMap', 'encodeAck', 'encodeCall', 'encodeCbor', 'encodeClose',
-    'encodeFrame', 'encodeInit', 'encodeLifecycleResponse', 'encodePing', 'encodePong', 'encodeRelayAckError',
-    'encodeRelayAckOk', 'encodeRelayBind', 'encodeResponse', 'encodeStreamCall', 'errorMessage', 'isLogLevel',
-    'isToolkitError', 'parseCall', 'parsePingEcho', 'parseRelayAck', 'parseRelayBind', 'parseResponse', 'peekCallId',
-    'raceSignal', 'signBindTicket', 'silentLogger', 'sleep', 'throwIfAborted', 'verifyBindTicket'
+    'BACKEND_TIMEOUT_MS', 'BIND_RATE_LIMIT', 'BIND_RATE_PRUNE_AT', 'BIND_RATE_WINDOW_MS', 'BIND_TICKET_CLOCK_SKEW_S',
+    'BIND_TICKET_LIFETIME_S', 'BIND_TICKET_SIGNING_PREFIX', 'BIND_TICKET_TYPE', 'CBOR_BYTES_PER_CONTAINER',
+    'CBOR_BYTES_PER_ITEM', 'CBOR_CONTAINER_BASE', 'CBOR_ITEM_BASE', 'CONNECT_TIMEOUT_MS', 'CallKey',
+    'DEFAULT_RELAY_ACCEPT_PORT', 'DEFAULT_RELAY_HTTP_PORT', 'DIRECTORY_TIMEOUT_MS', 'ErrorCode', 'FORWARD_TIMEOUT_MS',
+    'FRAME_GRACE_MS', 'FRAME_HEADER_BYTES', 'FRAME_MAGIC', 'FRAMING_VERSION', 'FrameConnection', 'FrameDecoder',
+    'HANDSHAKE_TIMEOUT_MS', 'HTTP_HEADERS_TIMEOUT_MS', 'HTTP_REQUEST_TIMEOUT_MS', 'HandshakeKey', 'IDLE_TIMEOUT_MS',
+    'INBOUND_BUDGET_MEMORY_FRACTION', 'IicpCode', 'LISTEN_BACKLOG', 'LOG_LEVELS', 'LifecycleBlockKey',
+    'LifecycleErrorKey', 'LifecycleKey', 'MAX_BIND_RATE_SOURCES', 'MAX_CALLS_IN_FLIGHT_PER_SESSION', 'MAX_CBOR_DEPTH',
+    'MAX_CBOR_ITEMS', 'MAX_CBOR_SKIP_ITEMS', 'MAX_CONTROL_CBOR_ITEMS', 'MAX_CONTROL_PAYLOAD_BYTES',
+    'MAX_DEFAULT_INBOUND_BUDGET_BYTES', 'MAX_FRAME_PAYLOAD_BYTES', 'MAX_HTTP_CONNECTIONS', 'MAX_PENDING_CONNECTIONS',
+    'MAX_PENDING_CONNECTIONS_PER_IP', 'MAX_REQUEST_BODY_BYTES', 'MAX_SESSIONS', 'MAX_STREAM_EVENTS',
+    'MIN_FRAME_BYTES_PER_SECOND', 'MIN_INBOUND_BUDGET_BYTES', 'MsgType', 'PING_INTERVAL_MS', 'PingKey',
+    'REBIND_GRACE_MS', 'RECONNECT_MAX_DELAY_MS', 'RECONNECT_MIN_DELAY_MS', 'RelayAckKey', 'RelayBindKey',
+    'SOCKET_HIGH_WATER_BYTES', 'STOP_GRACE_MS', 'ToolkitError', 'WORKER_MAX_CONCURRENT', 'abortError',
+    'bindTicketPublicKeyFromSeed', 'createLogger', 'deadline', 'decodeCbor', 'decodeFrame', 'decodePayloadMap',
+    'encodeAck', 'encodeCall', 'encodeCbor', 'encodeClose', 'encodeFrame', 'encodeInit', 'encodeLifecycleResponse',
+    'encodePing', 'encodePong', 'encodeRelayAckError', 'encodeRelayAckOk', 'encodeRelayBind', 'encodeResponse',
+    'encodeStreamCall', 'errorMessage', 'isLogLevel', 'isToolkitError', 'parseCall', 'parsePingEcho', 'parseRelayAck',
+    'parseRelayBind', 'parseResponse', 'peekCallId', 'raceSignal', 'signBindTicket', 'silentLogger', 'sleep',
+    'throwIfAborted', 'verifyBindTicket'
   ],
   './relay': [
     'BIND_REJECT_REASONS', 'CORS_HEADERS', 'CORS_MAX_AGE_SECONDS', 'createRedisFleet', 'createRelay'
