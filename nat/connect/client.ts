@@ -73,6 +73,16 @@ function relayError (status: number, code: string, message: string): HttpAnswer 
   return { status, body: Buffer.from(JSON.stringify({ error: { code, message } }), 'utf8') }
 }
 
+/** The STUN servers of a list, plus a STUN entry for each UDP TURN server (TURN servers answer STUN on their port). */
+function stunServersOf (iceServers: readonly IceServer[]): IceServer[] {
+  const urls = new Set<string>()
+  for (const s of iceServers) {
+    const m = /^(stun|turn):([^?]+)(\?transport=udp)?$/i.exec(s.urls)
+    if (m !== null) urls.add(`stun:${m[2] ?? ''}`)
+  }
+  return [...urls].map(u => ({ urls: u }))
+}
+
 class Client extends EventEmitter<ConnectClientEvents> implements ConnectClient {
   readonly #relay: RelayPath
   readonly #backend: IceBackend
@@ -208,13 +218,13 @@ class Client extends EventEmitter<ConnectClientEvents> implements ConnectClient 
       ...(this.#o.relayOnly === true ? { relayOnly: true } : {}),
       ...(this.#o.bindAddress === undefined ? {} : { bindAddress: this.#o.bindAddress })
     })
-    const stunOnly = iceServers.filter(s => /^stun:/i.test(s.urls))
-    if (this.#o.relayOnly === true || stunOnly.length === iceServers.length) return await attempt(iceServers, CONNECT_DEADLINE_MS)
+    const stunOnly = stunServersOf(iceServers)
+    if (this.#o.relayOnly === true || !iceServers.some(s => /^turns?:/i.test(s.urls))) return await attempt(iceServers, CONNECT_DEADLINE_MS)
     try {
       return await attempt(stunOnly, DIRECT_FIRST_DEADLINE_MS)
     } catch (err) {
       if (this.#closing.signal.aborted) throw err
-      this.#log.debug({ err: errorMessage(err) }, 'no direct pair; trying TURN')
+      this.#log.info({ err: errorMessage(err) }, 'no direct pair; trying TURN')
       return await attempt(iceServers, CONNECT_DEADLINE_MS)
     }
   }

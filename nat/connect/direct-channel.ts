@@ -110,6 +110,8 @@ async function runChannel (peer: IcePeer, peerId: string, o: DirectChannelOption
   /** Set once the channel is open; messages before that cannot arrive (they need the open channel). */
   const open: { pipe?: FramePipe, keepalive?: NodeJS.Timeout } = {}
   let down = false
+  /** onDown reports only a channel that was open (a failed connect is the opener's error). */
+  let opened = false
   let rttMs: number | undefined
   const gone = new AbortController()
 
@@ -122,7 +124,7 @@ async function runChannel (peer: IcePeer, peerId: string, o: DirectChannelOption
     peer.close()
     for (const [callId, p] of pending) p.reject(pathError(`direct path lost: ${reason}`, callId))
     pending.clear()
-    if (!local) o.onDown(reason)
+    if (!local && opened) o.onDown(reason)
   }
 
   function onFrame (frame: Frame): void {
@@ -151,16 +153,17 @@ async function runChannel (peer: IcePeer, peerId: string, o: DirectChannelOption
     },
     onClose: reason => { fail(reason, false) }
   }, connectSignal)
-  const opened = new FramePipe(channel)
-  open.pipe = opened
+  const pipe = new FramePipe(channel)
+  open.pipe = pipe
+  opened = true
   open.keepalive = setInterval(() => {
-    if (performance.now() - opened.lastReceivedAt > PATH_DEAD_MS) {
+    if (performance.now() - pipe.lastReceivedAt > PATH_DEAD_MS) {
       fail(`no answer for ${PATH_DEAD_MS} ms`, false)
       return
     }
     const echo = Buffer.allocUnsafe(8)
     echo.writeDoubleBE(performance.now(), 0)
-    try { opened.send(encodePing(echo)) } catch { fail('channel closed', false) }
+    try { pipe.send(encodePing(echo)) } catch { fail('channel closed', false) }
   }, PATH_PING_MS)
   const pair = peer.selectedPair()
   const kind: DirectPathKind = pair?.local.type === 'relay' || pair?.remote.type === 'relay' ? 'turn' : 'direct'
@@ -170,8 +173,8 @@ async function runChannel (peer: IcePeer, peerId: string, o: DirectChannelOption
     kind,
     pair,
     get rttMs () { return rttMs ?? peer.rttMs() },
-    get bytesSent () { return opened.bytesSent },
-    get bytesReceived () { return opened.bytesReceived },
+    get bytesSent () { return pipe.bytesSent },
+    get bytesReceived () { return pipe.bytesReceived },
     get inFlight () { return pending.size },
     call: async (taskJson, signal) => {
       if (down) throw pathError('direct path is down')
@@ -187,7 +190,7 @@ async function runChannel (peer: IcePeer, peerId: string, o: DirectChannelOption
       signal.addEventListener('abort', onAbort, { once: true })
       try {
         try {
-          await opened.write(encodeCall(callId, taskJson), AbortSignal.any([signal, gone.signal]))
+          await pipe.write(encodeCall(callId, taskJson), AbortSignal.any([signal, gone.signal]))
         } catch (err) {
           pending.delete(callId)
           if (signal.aborted) throw err
@@ -201,7 +204,7 @@ async function runChannel (peer: IcePeer, peerId: string, o: DirectChannelOption
     },
     close: () => {
       if (down) return
-      try { opened.send(encodeClose()) } catch { /* already closed */ }
+      try { pipe.send(encodeClose()) } catch { /* already closed */ }
       fail('closed locally', true)
     }
   }

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { createLab, type Lab, SERVER_READY_MS } from '../lab/lab.ts'
-import { execIn, nftIn } from '../lab/namespaces.ts'
+import { execIn, ipIn, nftIn, sysctlIn } from '../lab/namespaces.ts'
 import type { LabProcess } from '../lab/processes.ts'
 import type { Topology, TopologyName } from '../lab/topologies.ts'
 
@@ -73,6 +73,9 @@ export function expectedPath (worker: TopologyName, consumer: TopologyName, turn
 export async function startDirectLab (): Promise<DirectLab> {
   const lab = await createLab({ coturn: false, stun: false, reflector: false })
   const turnSecret = randomBytes(16).toString('hex')
+  // Peers talk to each other, not only to the lab's servers: the internet namespace forwards
+  // between topologies (it already routes every public LAN to its router).
+  await sysctlIn(lab.inetNs, { 'net.ipv4.ip_forward': '1', 'net.ipv6.conf.all.forwarding': '1' })
   let coturn: ReturnType<Lab['start']> | undefined
   try {
     coturn = lab.start('coturn-auth', lab.inetNs, 'turnserver', [
@@ -119,6 +122,7 @@ export async function runPair (dl: DirectLab, workerName: TopologyName, consumer
   const { lab } = dl
   const [w, c] = await Promise.all([lab.addTopology(workerName), lab.addTopology(consumerName)])
   try {
+    await Promise.all([routeViaInternet(w), routeViaInternet(c)])
     const relayHost = o.turn ? RELAY_WITH_TURN : RELAY_STUN_ONLY
     const wid = `w-${workerName}-${consumerName}-${randomBytes(3).toString('hex')}`
     const worker = lab.startNode(`worker-${w.index}`, w.clientNs, '../../worker/bin/iicp-worker.ts', ['--relay', `${relayHost}:${RELAY_ACCEPT_PORT}`, '--worker-id', wid, '--echo', '--log-level', 'warn'])
@@ -166,4 +170,12 @@ export async function blockUdp (t: Topology): Promise<void> {
 /** Removes {@link blockUdp}'s rule. */
 export async function unblockUdp (t: Topology): Promise<void> {
   for (const r of t.routerNs) await execIn(r, 'nft', ['delete', 'table', 'inet', 'iicp_udp_block'])
+}
+
+/** Gives a topology's edge router default routes into the lab internet, so it reaches other topologies' public LANs. */
+async function routeViaInternet (t: Topology): Promise<void> {
+  const edge = t.routerNs[t.routerNs.length - 1]
+  if (edge === undefined) return
+  await ipIn(edge, ['route', 'replace', 'default', 'via', TURN_HOST])
+  await ipIn(edge, ['-6', 'route', 'replace', 'default', 'via', '2a00:11::1']).catch(() => undefined)
 }
