@@ -28,6 +28,7 @@ const PROBE_FLAGS: FlagSpec[] = [
   { name: 'no-upnp', type: 'boolean', env: 'IICP_SKIP_UPNP', description: 'no router discovery at all: no SSDP, SOAP or NAT-PMP' },
   { name: 'no-natpmp', type: 'boolean', description: 'no NAT-PMP (UPnP only)' },
   { name: 'no-v6', type: 'boolean', description: 'skip IPv6 probes' },
+  { name: 'no-trace', type: 'boolean', description: 'skip the carrier hop check (TTL-limited UDP probes toward the STUN server with traceroute/tracepath)' },
   { name: 'gateway', type: 'string', multiple: true, valueName: 'URL|IP', description: 'router to use instead of discovery: UPnP description URL, or router address (SSDP unicast and NAT-PMP)' },
   { name: 'interface', type: 'string', valueName: 'NAME', description: 'interface for SSDP discovery' },
   { name: 'timeout', type: 'string', valueName: 'S', description: 'overall deadline in seconds (default 3, or 8 with --map)' },
@@ -87,6 +88,7 @@ function probeOptionsFromFlags (values: Record<string, string | boolean | string
   options.upnp = !boolFlag(values, 'no-upnp')
   options.natPmp = !boolFlag(values, 'no-natpmp')
   options.ipv6 = !boolFlag(values, 'no-v6')
+  options.carrierHop = !boolFlag(values, 'no-trace')
   if (!options.upnp && (gateways.length > 0 || map)) throw usage(`${map ? '--map' : '--gateway'} needs router discovery; drop --no-upnp`)
   const iface = stringFlag(values, 'interface')
   if (iface !== undefined) {

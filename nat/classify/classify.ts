@@ -63,6 +63,10 @@ export function cgnatEvidence (input: ClassifyInput): CgnatEvidence[] {
     for (const g of input.ipv4.gatewayWithoutPublicWan ?? []) out.push({ code: 'gateway_no_public_wan', detail: `${g.detail}, yet this host reaches the internet as ${mapped?.address ?? input.ipv4.reflectorObserved ?? '?'}` })
   }
   if (mapped?.family === 4 && mapped.range === 'carrierGradeNat') out.push({ code: 'stun_mapped_cgnat', detail: `STUN-mapped address ${mapped.address} is in 100.64.0.0/10` })
+  const hop = input.ipv4.carrierHop
+  if (hop !== undefined && tryParseIp(hop.address)?.range === 'carrierGradeNat') {
+    out.push({ code: 'carrier_hop_cgnat', detail: `hop ${hop.ttl} on the path, ${hop.address}, is in 100.64.0.0/10 (a carrier-grade NAT upstream)` })
+  }
   return out
 }
 

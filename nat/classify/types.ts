@@ -70,6 +70,8 @@ export interface ClassifyInput {
     reflectorObserved?: string
     /** Why the dial-backs failed, one line per reflector (for the guidance text). */
     reflectorFailures?: string[]
+    /** A router in 100.64.0.0/10 on the path a few hops out (TTL-limited probes), not via an overlay. */
+    carrierHop?: { ttl: number, address: string }
   }
   /** STUN results; undefined when STUN was not run. */
   nat?: {
@@ -105,7 +107,7 @@ export interface ClassifyInput {
 /** One piece of CGNAT / double-NAT evidence. */
 export interface CgnatEvidence {
   /** Stable code. */
-  code: 'gateway_wan_cgnat' | 'gateway_wan_private' | 'gateway_wan_not_public' | 'gateway_no_public_wan' | 'stun_gateway_mismatch' | 'stun_mapped_cgnat'
+  code: 'gateway_wan_cgnat' | 'gateway_wan_private' | 'gateway_wan_not_public' | 'gateway_no_public_wan' | 'stun_gateway_mismatch' | 'stun_mapped_cgnat' | 'carrier_hop_cgnat'
   /** Human-readable detail. */
   detail: string
 }

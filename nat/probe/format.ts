@@ -39,6 +39,15 @@ export function formatProbeReport (r: ProbeReport): string {
     out.push(line(nb.port_preserving === null ? '○' : '✓', 'port preserving', yesNo(nb.port_preserving)))
   }
 
+  const hc = r.cgnat.hop_check
+  if (!hc.ran) out.push(line('○', 'carrier hop', `not checked: ${hc.error ?? 'unknown'}`))
+  else {
+    const hops = hc.hops.map(h => `${h.ttl} ${h.address ?? '*'}`).join(', ')
+    out.push(line(hc.carrier_hop === null ? '✓' : '✗', 'carrier hop', hc.carrier_hop === null
+      ? `no 100.64.0.0/10 hop toward ${hc.target ?? '?'} (${hc.tool ?? ''}: ${hops})`
+      : `hop ${hc.carrier_hop.ttl} ${hc.carrier_hop.address ?? ''} is in 100.64.0.0/10: carrier-grade NAT (${hops})`))
+  }
+
   const pm = r.port_mapping
   if (!r.inputs.upnp) {
     out.push(line('○', 'port mapping', 'disabled (--no-upnp)'))

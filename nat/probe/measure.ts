@@ -4,17 +4,22 @@
  * reflector and released (deleted unless `keep`), also when the probe is cancelled.
  */
 import { errorMessage } from '../../src/errors.ts'
+import { urlHost } from '../../src/host-port.ts'
+import { tryParseIp } from '../net/addr.ts'
 import type { Logger } from '../../src/log.ts'
 import type { InterfaceSources } from '../net/interfaces.ts'
 import type { PortMappingHandle } from '../portmap/portmap.ts'
 import type { StunServerSpec } from '../stun/default-servers.ts'
 import { createProbeMappings, emptyPortMapping, runGatewayProbe, type DiscoverGatewaysFn, type GatewayProbeResult, type ProbeMappings } from './gateway.ts'
 import type { LocalScan } from './local.ts'
+import { findCarrierHop, type CarrierHopCheck, type RunToolFn } from './carrier-hop.ts'
 import { openGreetingListener, type GreetingListener } from './greeting-listener.ts'
 import { planReflectors, runCheck, type CheckContext, type ReflectorPlan, type VerifyReachabilityFn } from './reachability.ts'
 import type { ProbeIpv6, ProbeMapping, ProbeReachabilityCheck } from './schema.ts'
 import { emptyNatBehavior, runStunProbe, type DiscoverNatBehaviorFn, type LookupIpv4Fn, type StunProbeResult } from './stun.ts'
 
+/** Longest the carrier hop check may take. */
+const HOP_CHECK_MAX_MS = 1500
 /** Share of the probe's deadline the STUN step may use (it follows --timeout, uncapped). */
 const STUN_SHARE = 0.85
 
@@ -49,7 +54,10 @@ export interface MeasureSettings {
     verifyReachability?: VerifyReachabilityFn | undefined
     interfaces?: InterfaceSources | undefined
     lookup?: LookupIpv4Fn | undefined
+    runTool?: RunToolFn | undefined
   }
+  /** Look for a carrier-grade NAT hop with TTL-limited probes. */
+  carrierHop: boolean
 }
 
 /** What the network steps measured. */
@@ -64,6 +72,8 @@ export interface Measured {
   mappings: ProbeMapping[]
   /** The IPv6 pinhole as released (or why it failed). */
   pinhole: ProbeIpv6['pinhole']
+  /** The carrier hop check. */
+  hop: CarrierHopCheck
 }
 
 function startStun (s: MeasureSettings): Promise<StunProbeResult> {
@@ -152,15 +162,24 @@ export async function measure (s: MeasureSettings, local: LocalScan): Promise<Me
   }
 }
 
+/** The carrier hop check toward the first IPv4-literal STUN server (else reflector), concurrently with STUN. */
+async function startHopCheck (s: MeasureSettings, local: LocalScan): Promise<CarrierHopCheck> {
+  if (!s.carrierHop) return { ran: false, tool: null, target: null, hops: [], carrier_hop: null, error: 'disabled' }
+  const literal = (h: string | undefined): string | undefined => tryParseIp(h)?.family === 4 ? h : undefined
+  const target = s.stunServers.map(x => literal(x.host)).find(h => h !== undefined) ?? s.reflectors.map(r => literal(urlHost(r))).find(h => h !== undefined)
+  return await findCarrierHop({ target, locals: local.locals, timeoutMs: Math.min(HOP_CHECK_MAX_MS, Math.floor(s.timeoutMs * 0.6)), signal: s.signal, run: s.deps.runTool })
+}
+
 async function measureWith (s: MeasureSettings, local: LocalScan, plans: ReflectorPlan[], ctx: CheckContext): Promise<Measured> {
+  const hopTask = startHopCheck(s, local)
   const stunTask = startStun(s)
   const gatewayTask = startGateway(s)
   const readOnlyChecks = s.map ? Promise.resolve([]) : Promise.all(plans.map(async p => await runCheck(ctx, p, 'direct')))
   let made: ProbeMappings = {}
-  let measured: Pick<Measured, 'stun' | 'gateway' | 'checks'>
+  let measured: Pick<Measured, 'stun' | 'gateway' | 'checks' | 'hop'>
   try {
-    const [stun, gateway, checks] = await Promise.all([stunTask, gatewayTask, readOnlyChecks])
-    measured = { stun, gateway, checks }
+    const [stun, gateway, checks, hop] = await Promise.all([stunTask, gatewayTask, readOnlyChecks, hopTask])
+    measured = { stun, gateway, checks, hop }
     if (s.map) {
       if (gateway.discovered !== undefined) {
         made = await createProbeMappings({
@@ -169,7 +188,7 @@ async function measureWith (s: MeasureSettings, local: LocalScan, plans: Reflect
         })
       }
       const mapChecks = await Promise.all(plans.map(async p => await runCheck(ctx, p, viaOf(p, made))))
-      measured = { stun, gateway, checks: mapChecks }
+      measured = { stun, gateway, checks: mapChecks, hop }
     }
   } catch (err) {
     await releaseMappings(made, s, [], local.ranked6[0]?.address)

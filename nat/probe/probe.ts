@@ -23,6 +23,7 @@ import type { VerifyReachabilityFn } from './reachability.ts'
 import { buildReport } from './report.ts'
 import type { ProbeReport } from './schema.ts'
 import type { DiscoverNatBehaviorFn, LookupIpv4Fn } from './stun.ts'
+import type { RunToolFn } from './carrier-hop.ts'
 
 /** Default overall deadline of a read-only probe. */
 export const DEFAULT_PROBE_TIMEOUT_MS = 3000
@@ -47,6 +48,8 @@ export interface ProbeDeps {
   interfaces?: InterfaceSources
   /** Replaces the DNS lookup of STUN server names. */
   lookup?: LookupIpv4Fn
+  /** Replaces running traceroute/tracepath for the carrier hop check. */
+  runTool?: RunToolFn
 }
 
 /** Options for {@link probeNetwork}. */
@@ -69,6 +72,8 @@ export interface ProbeOptions {
   natPmp?: boolean
   /** IPv6 probes. @default true */
   ipv6?: boolean
+  /** Look for a carrier-grade NAT hop (TTL-limited UDP probes toward the STUN server via traceroute/tracepath). @default true */
+  carrierHop?: boolean
   /** Explicit gateways: device description URLs or router addresses (no multicast / default-gateway discovery). */
   gateways?: string[]
   /** Interface to discover on. */
@@ -131,7 +136,8 @@ async function resolveSettings (options: ProbeOptions, remaining: (timeoutMs: nu
     signal: options.signal,
     logger: options.logger ?? silentLogger(),
     remaining: () => remaining(timeoutMs),
-    deps: { discoverNatBehavior: deps.discoverNatBehavior, discoverGateways: deps.discoverGateways, verifyReachability: deps.verifyReachability, interfaces: deps.interfaces, lookup: deps.lookup }
+    deps: { discoverNatBehavior: deps.discoverNatBehavior, discoverGateways: deps.discoverGateways, verifyReachability: deps.verifyReachability, interfaces: deps.interfaces, lookup: deps.lookup, runTool: deps.runTool },
+    carrierHop: options.carrierHop !== false
   }
 }
 

@@ -53,7 +53,8 @@ export function classifyInputFrom (f: ReportFacts, v4: FamilyOutcome, v6: Family
       ...wan,
       ...(gw.withoutWan.length > 0 ? { gatewayWithoutPublicWan: gw.withoutWan } : {}),
       ...mapping,
-      ...(v4Observed === undefined ? {} : { reflectorObserved: v4Observed })
+      ...(v4Observed === undefined ? {} : { reflectorObserved: v4Observed }),
+      ...(measured.hop.carrier_hop?.address == null ? {} : { carrierHop: { ttl: measured.hop.carrier_hop.ttl, address: measured.hop.carrier_hop.address } })
     },
     ipv6: {
       enabled: settings.ipv6,
@@ -187,7 +188,7 @@ export function buildReport (f: ReportFacts): ProbeReport {
     },
     local_addresses: describeLocalAddresses(f.local, s.ipv6),
     ipv4: ipv4Section(f, v4Check),
-    cgnat: c.cgnat,
+    cgnat: { ...c.cgnat, hop_check: measured.hop },
     double_nat: c.double_nat,
     nat_behavior: measured.stun.section,
     port_mapping: { ...measured.gateway.section, ...(mappingError === undefined ? {} : { error: mappingError }), mappings: measured.mappings },

@@ -8,6 +8,7 @@ import type { Classification, ReflectorOutcome } from '../classify/classify.ts'
 import type { CompatBlock } from '../classify/compat.ts'
 import type { NatBehavior } from '../stun/behavior-classify.ts'
 import type { ReachabilityCheck } from '../reflector/client.ts'
+import type { CarrierHopCheck } from './carrier-hop.ts'
 
 /** Schema identifier carried in {@link ProbeReport.schema}. */
 export const PROBE_SCHEMA_ID = 'iicp-nat-probe/v1'
@@ -278,6 +279,8 @@ export interface ProbeReport extends Classification {
   started_at: string
   /** Options used. */
   inputs: ProbeInputs
+  /** CGNAT detection, with the carrier hop check (TTL-limited probes: whether it ran, the hops, a 100.64/10 hop). */
+  cgnat: Classification['cgnat'] & { hop_check: CarrierHopCheck }
   /** Every local address (both families, loopback included) with the reason it was or was not used. */
   local_addresses: ProbeAddressEntry[]
   /** IPv4 facts. */

@@ -94,7 +94,11 @@ async function checkTopology (lab: Lab, name: TopologyName, diagnostic: (msg: st
     assert.equal(judge.filtering, topo.truth.filtering, `judge filtering vs ground truth${context}`)
     assert.equal(judge.inboundV4, topo.truth.inboundV4Open, `judge inbound IPv4 vs ground truth${context}`)
     assert.equal(judge.inboundV6, topo.truth.inboundV6Open, `judge inbound IPv6 vs ground truth${context}`)
-    if (topo.truth.cgnat) {
+    if (topo.truth.cgnat && topo.miniupnpd === undefined) {
+      // No UPnP router: the carrier's 100.64/10 hop, found by TTL-limited probes, is the only evidence (issue 8 item 3).
+      assert.equal(r.cgnat.hop_check.ran, true, `carrier hop check ran${context}`)
+      assert.equal(r.cgnat.hop_check.carrier_hop?.address, '100.64.0.1', `carrier hop${context}`)
+    } else if (topo.truth.cgnat) {
       // miniupnpd itself says its WAN is carrier-grade / reserved, and NAT-PMP refuses to name a public address.
       assert.match(topo.miniupnpd?.output() ?? '', /Reserved \/ private IP address 100\.64\./, `miniupnpd WAN${context}`)
       assert.equal((await natpmpPublicIp(topo.clientNs, topo.gatewayV4)).ip, undefined, `natpmpc public IP${context}`)

@@ -25,7 +25,7 @@ export const MINIUPNPD_TOPOLOGIES: readonly TopologyName[] = ['cgnat', 'upnp']
 /** Every topology the lab can build. */
 export const TOPOLOGY_NAMES = [
   'public', 'firewalled-public', 'full-cone', 'restricted-cone', 'port-restricted', 'symmetric',
-  'cgnat', 'udp-blocked', 'ipv6-open', 'ipv6-firewalled', 'upnp'
+  'cgnat', 'cgnat-no-upnp', 'udp-blocked', 'ipv6-open', 'ipv6-firewalled', 'upnp'
 ] as const
 
 /** One topology name. */
@@ -156,6 +156,7 @@ const DESCRIPTIONS: Record<TopologyName, string> = {
   'port-restricted': 'Linux masquerade (endpoint-independent mapping, address-and-port-dependent filtering)',
   symmetric: 'masquerade random,fully-random (address-and-port-dependent mapping)',
   cgnat: 'home router (masquerade, miniupnpd) behind a carrier masquerade NAT whose inside network is 100.64.0.0/10',
+  'cgnat-no-upnp': 'home router (plain masquerade, no UPnP) behind a carrier masquerade NAT whose inside network is 100.64.0.0/10',
   'udp-blocked': 'masquerade, and the router drops all outbound UDP',
   'ipv6-open': 'dual stack: IPv4 masquerade, routed IPv6 with no inbound firewall',
   'ipv6-firewalled': 'dual stack: IPv4 masquerade, routed IPv6 behind a stateful inbound firewall',
@@ -232,7 +233,8 @@ export async function buildTopology (ctx: LabContext, name: TopologyName, n: num
         resetState: resetRouters([r], name === 'restricted-cone' ? r : undefined)
       }
     }
-    case 'cgnat': {
+    case 'cgnat':
+    case 'cgnat-no-upnp': {
       const carrier = await edgeRouter(ctx, n, `${tag}-cgn`, false)
       const homeRtr = await createNode(ctx, `${tag}-rtr`, true)
       await link(carrier, LAN_IF, homeRtr, WAN_IF)
@@ -241,6 +243,12 @@ export async function buildTopology (ctx: LabContext, name: TopologyName, n: num
       await ipIn(homeRtr, ['route', 'add', 'default', 'via', CARRIER_LAN.carrier])
       const c = await client(ctx, `${tag}-cli`, homeRtr, home)
       await nftIn(carrier, masqueradeRules())
+      const routers = { ...base, clientNs: c, clientV4: HOME_LAN.client, publicV4: wanV4(n), gatewayV4: HOME_LAN.router, routerNs: [homeRtr, carrier] }
+      if (name === 'cgnat-no-upnp') {
+        // No router answers UPnP or NAT-PMP: the carrier hop (100.64.0.1, TTL 2) is the only evidence.
+        await nftIn(homeRtr, masqueradeRules())
+        return { ...routers, truth: { ...NATTED, cgnat: true }, resetState: resetRouters([homeRtr, carrier]) }
+      }
       // The home router is an ordinary UPnP router (miniupnpd) whose WAN sits in 100.64.0.0/10.
       await nftIn(homeRtr, miniupnpdSkeletonRules())
       const igd = await startMiniupnpd(ctx, homeRtr, { lanNet: HOME_LAN.net, tag })
