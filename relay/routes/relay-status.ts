@@ -10,7 +10,7 @@ export function relayHealth (ctx: RouteContext, res: ServerResponse): void {
 
 /** `GET /metrics`: the relay's own registry in the Prometheus text format (404 when served on a separate listener). */
 export async function relayMetrics (ctx: RouteContext, res: ServerResponse): Promise<void> {
-  if (!ctx.metricsOnHttpFront) {
+  if (ctx.metricsOnHttpFront === false) {
     sendError(res, 404, 'not_found', 'metrics are served on the metrics listener')
     return
   }
