@@ -3,6 +3,7 @@
  * a fleet uses the in-memory defaults: its own replay cache and rate limiter, and a session
  * directory that knows only the local registry. `relay/fleet/` implements the seams on Redis.
  */
+import type { Registry } from 'prom-client'
 import type { LifecycleEvent } from '../src/protocol/messages.ts'
 import type { RateVerdict } from '../src/rate-limit.ts'
 import type { ReplayCache } from './replay-cache.ts'
@@ -66,6 +67,8 @@ export interface FleetHost {
   maxSessions: number
   /** The relay's default forward timeout. */
   forwardTimeoutMs: number
+  /** The relay's Prometheus registry, for the fleet's own gauges. */
+  metrics: Registry
 }
 
 /** A fleet plug-in for {@link RelayOptions.fleet}. */

@@ -147,7 +147,7 @@ export function createRelay (options: RelayOptions = {}): Relay {
 
   async function start (): Promise<RelayAddress> {
     // A fleet member joins (internal listener, Redis) before it accepts binds or calls.
-    await opts.fleet?.start({ alive: id => registry.alive(id), sessionCount: () => registry.size, maxSessions: opts.maxSessions, forwardTimeoutMs: opts.forwardTimeoutMs })
+    await opts.fleet?.start({ alive: id => registry.alive(id), sessionCount: () => registry.size, maxSessions: opts.maxSessions, forwardTimeoutMs: opts.forwardTimeoutMs, metrics: metrics.registry })
     try {
       httpPort = await http.listen(opts.host, opts.httpPort)
     } catch (err) {

@@ -10,6 +10,7 @@
  * await relay.listen()
  * ```
  */
+import { Gauge } from 'prom-client'
 import { createFixedWindowLimiter } from '../../src/rate-limit.ts'
 import { BIND_RATE_LIMIT, BIND_RATE_PRUNE_AT, BIND_RATE_WINDOW_MS, MAX_BIND_RATE_SOURCES } from '../../src/limits.ts'
 import { formatHostPort } from '../../src/host-port.ts'
@@ -99,6 +100,10 @@ export function createRedisFleet (options: FleetOptions, bindRate: FleetBindRate
     internalUrl = o.internalUrl ?? `tcp://${formatHostPort(o.internalHost, port)}`
     await store.connect(o.redisCommandTimeoutMs)
     dir.start(internalUrl, host)
+    const registers = [host.metrics]
+    new Gauge({ name: 'iicp_relay_fleet_redis_up', help: '1 while the fleet\'s Redis is reachable', registers, collect () { this.set(store.up ? 1 : 0) } })
+    new Gauge({ name: 'iicp_relay_fleet_leased_sessions', help: 'Sessions this relay holds a live fleet lease on', registers, collect () { this.set(dir.leasedIds().length) } })
+    new Gauge({ name: 'iicp_relay_fleet_unclaimed_sessions', help: 'Sessions bound while Redis was unreachable, not yet claimed fleet-wide', registers, collect () { this.set(dir.heldCount - dir.leasedIds().length) } })
     logger.info({ internalUrl, redis: store.up ? 'up' : 'down', leaseTtlMs: o.leaseTtlMs, unavailableBinds: o.unavailableBinds }, 'fleet member started')
   }
 

@@ -145,7 +145,7 @@ describe('relay fleet on Redis', { skip }, () => {
     peer.close()
   })
 
-  it('/iicp/health reports the fleet; membership lists the three relays with their load', async () => {
+  it('/iicp/health and /metrics report the fleet; membership lists the three relays with their load', async () => {
     const h = await http(members[0]?.httpPort ?? 0, '/iicp/health')
     const fleet = h.json<{ relay: { fleet: Record<string, unknown> } }>().relay.fleet
     assert.equal(fleet.instance_id, 'r0')
@@ -154,6 +154,9 @@ describe('relay fleet on Redis', { skip }, () => {
     const list = await members[0]?.fleet.members() ?? []
     assert.deepEqual(list.map(x => x.instance).sort(), ['r0', 'r1', 'r2'])
     assert.ok(list.every(x => x.capacity > 0 && x.sessions >= 2))
+    const metrics = (await http(members[0]?.httpPort ?? 0, '/metrics')).body.toString()
+    assert.match(metrics, /^iicp_relay_fleet_redis_up 1$/m)
+    assert.match(metrics, /^iicp_relay_fleet_leased_sessions 2$/m)
   })
 
   it('a relay that shuts down gives its worker ids back at once: they bind elsewhere without waiting for the lease', async () => {
