@@ -1,15 +1,20 @@
 /**
  * `POST /v1/relay {"target_node_id", "task"}` (ADR-022 mesh relay, spec §4.1), for targets
- * bound to this relay. This relay has no gossip peer list, so any other target is 404.
+ * bound to this relay. The body is scanned, not parsed, and the task's bytes are forwarded as
+ * they came. This relay has no gossip peer list, so any other target is 404.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { IicpCode } from '../../src/errors.ts'
-import { parseJsonObject, readBody } from '../../src/http/read-body.ts'
+import { jsonNames, jsonStringAt, scanJson } from '../../src/http/json-members.ts'
+import { readBody, scanJsonObject } from '../../src/http/read-body.ts'
 import { sendBodyError, sendError } from '../http-io.ts'
 import { sendCompleted, sendForwardError } from '../task-answer.ts'
 import type { RouteContext } from './context.ts'
 
 const UNKNOWN_TARGET = 'target is not a bound relay worker'
+const MESH_NAMES = jsonNames(['target_node_id', 'task'])
+const TASK_NAMES = jsonNames(['task_id'])
+const OPEN_OBJECT = 0x7b
 
 /**
  * Handles `POST /v1/relay`. Missing or ill-typed fields → 422 IICP-E000 (JSON, as Rust;
@@ -22,24 +27,26 @@ const UNKNOWN_TARGET = 'target is not a bound relay worker'
  * handle), and does not wrap the worker's own `{"result": …}` a second time as Rust does.
  */
 export async function meshRelay (ctx: RouteContext, req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
-  let target: string
-  let task: Record<string, unknown>
+  let target: string | undefined
+  let task: Buffer
+  let taskId: string
   try {
-    const body = parseJsonObject(await readBody(req, ctx.maxRequestBodyBytes, signal))
-    const t = body.task
-    if (typeof body.target_node_id !== 'string' || body.target_node_id === '' || typeof t !== 'object' || t === null || Array.isArray(t)) {
+    const body = await readBody(req, ctx.maxRequestBodyBytes, signal)
+    const [targetSpan, taskSpan] = scanJsonObject(body, MESH_NAMES).spans
+    target = jsonStringAt(body, targetSpan)
+    if (target === undefined || target === '' || taskSpan === undefined || body[taskSpan.start] !== OPEN_OBJECT) {
       sendError(res, 422, IicpCode.MissingFields, 'target_node_id (string) and task (object) are required')
       return
     }
-    target = body.target_node_id
-    task = t as Record<string, unknown>
+    // The task's own bytes are forwarded (already checked by the scan of the whole body).
+    task = body.subarray(taskSpan.start, taskSpan.end)
+    taskId = jsonStringAt(task, scanJson(task, TASK_NAMES).spans[0]) ?? ''
   } catch (err) {
     sendBodyError(res, err)
     return
   }
-  const taskId = typeof task.task_id === 'string' ? task.task_id : ''
   try {
-    sendCompleted(res, taskId, await ctx.forwarder.forward(target, Buffer.from(JSON.stringify(task), 'utf8'), { signal }))
+    sendCompleted(res, taskId, await ctx.forwarder.forward(target, task, { signal }))
   } catch (err) {
     sendForwardError(res, err, taskId, UNKNOWN_TARGET)
   }
