@@ -206,3 +206,28 @@ describe('fleet-wide bind tickets and rate limits', { skip }, () => {
     }
   })
 })
+
+describe('a half-open session leaves the fleet when it would leave its relay', { skip }, () => {
+  it('a silent worker\'s id can bind on another relay once its relay\'s idle timeout has passed', async () => {
+    const redis = await RedisServer.start()
+    const [a, b] = await startFleet(redis.url, 2, { relay: { idleTimeoutMs: 600 } }) as [FleetMember, FleetMember]
+    const silent = await RelayPeer.connect(a.relayPort, '127.0.0.1', undefined, true)
+    const next = await RelayPeer.connect(b.relayPort)
+    try {
+      assert.equal((await silent.bind('quiet')).ok, true)
+      // The worker sends nothing more (a half-open connection): at once, its id is still held.
+      const early = await RelayPeer.connect(b.relayPort)
+      const refused = await early.bind('quiet')
+      early.destroy()
+      assert.equal(refused.ok ? 'ok' : refused.reason, 'worker_id already bound to an alive session')
+      await eventually('relay a dropped the silent session', () => !a.fleet.heldIds().includes('quiet'))
+      assert.equal((await next.bind('quiet')).ok, true)
+    } finally {
+      silent.destroy()
+      next.destroy()
+      await a.close()
+      await b.close()
+      await redis.close()
+    }
+  })
+})
