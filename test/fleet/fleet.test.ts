@@ -231,3 +231,32 @@ describe('a half-open session leaves the fleet when it would leave its relay', {
     }
   })
 })
+
+describe('cancellation crosses the link', { skip }, () => {
+  it('a forwarded call the caller abandons is cancelled at the owner and frees its slot there', async () => {
+    const redis = await RedisServer.start()
+    const [a, b] = await startFleet(redis.url, 2, { relay: { maxCallsInFlightPerSession: 1 } }) as [FleetMember, FleetMember]
+    const peer = await RelayPeer.connect(a.relayPort)
+    try {
+      assert.equal((await peer.bind('slowpoke')).ok, true)
+      let calls = 0
+      peer.serve(() => {
+        calls++
+        return new Promise(() => {})
+      })
+      const ac = new AbortController()
+      const first = b.relay.forward('slowpoke', { task_id: 'first' }, { signal: ac.signal })
+      await eventually('the owner delivered the call', () => calls === 1)
+      ac.abort()
+      await assert.rejects(first, (err: unknown) => isToolkitError(err, ErrorCode.Aborted))
+      // With the slot still taken the owner would answer busy; cancelled, the next call reaches the worker.
+      await assert.rejects(b.relay.forward('slowpoke', { task_id: 'second' }, { timeoutMs: 300 }), (err: unknown) => isToolkitError(err, ErrorCode.ForwardTimeout))
+      assert.equal(calls, 2)
+    } finally {
+      peer.destroy()
+      await a.close()
+      await b.close()
+      await redis.close()
+    }
+  })
+})
