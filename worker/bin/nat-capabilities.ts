@@ -66,7 +66,7 @@ export function natCapabilities (o: NatCapabilityOptions): ReachCapabilities {
     },
     openPinhole: async r => {
       const signal = AbortSignal.any([r.signal, AbortSignal.timeout(r.timeoutMs)])
-      const found = await discoverGateways({ ...discover(Math.max(100, r.timeoutMs - 200)), upnp: false, natPmp: false, ipv6: true, signal, logger: o.logger })
+      const found = await discoverGateways({ ...discover(Math.max(100, r.timeoutMs - 200)), natPmp: false, ipv6: true, signal, logger: o.logger })
       if (found.upnpIpv6 === undefined) throw new Error(`no IGDv2 firewall answered (${found.errors.upnp6 ?? 'none found'})`)
       const handle = await openPinhole({ gateway: found.upnpIpv6, internalClient: r.address, internalPort: r.internalPort, leaseSeconds: r.leaseSeconds, onRenew: renewHook(r), logger: o.logger, signal })
       return held('pinhole', handle, {})

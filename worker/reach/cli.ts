@@ -51,6 +51,8 @@ const FLAGS: FlagSpec[] = [
   { name: 'up-cooldown', type: 'string', valueName: 'S', description: 'at most one up move per this period (default 600)' },
   { name: 'retry-every', type: 'string', valueName: 'S', description: 'with no rung, climb again this often (default 10)' },
   { name: 'lease', type: 'string', valueName: 'S', description: 'router lease requested, renewed at half (default 3600)' },
+  { name: 'map-timeout', type: 'string', valueName: 'S', description: 'deadline of a router mapping, discovery included (default 2)' },
+  { name: 'verify-timeout', type: 'string', valueName: 'S', description: 'deadline of one reflector dial-back check (default 3)' },
   { name: 'heartbeat-every', type: 'string', valueName: 'S', description: 'directory heartbeat period (default 30)' },
   { name: 'max-concurrent', type: 'string', valueName: 'N', env: 'IICP_MAX_CONCURRENT', description: `tasks run at once (default ${WORKER_MAX_CONCURRENT})` },
   { name: 'json', type: 'boolean', description: 'one JSON object per line on stdout instead of text' },
@@ -103,6 +105,8 @@ function nodeOptions (values: FlagValues, logger: Logger, caps: CapabilityFactor
     },
     leaseSeconds: Math.max(1, Math.round(secondsFlag(values, 'lease', 3_600_000, 1, 86_400) / 1000)),
     heartbeatMs: secondsFlag(values, 'heartbeat-every', 30_000, 0.1, 3600),
+    mapTimeoutMs: secondsFlag(values, 'map-timeout', 2000, 0.1, 60),
+    verifyTimeoutMs: secondsFlag(values, 'verify-timeout', 3000, 0.1, 60),
     maxConcurrent: intFlag(values, 'max-concurrent', WORKER_MAX_CONCURRENT, 1, 100_000),
     logger
   }

@@ -207,6 +207,9 @@ export async function tryMapped (ctx: RungContext, signal: AbortSignal): Promise
         ...(verified.some(v => v.family === 6) ? { ipv6_pinhole: true } : {})
       },
       check: async s => {
+        // A lease the router no longer renews is gone whenever the router says so, even while it still forwards.
+        const expired = leases.find(l => l.expiresAt !== undefined && l.expiresAt < Date.now())
+        if (expired !== undefined) return `upnp ${expired.kind} lease expired (renewal failed)`
         for (const v of verified) {
           const r = await verifyFamily(ctx, v.family, v.dialPort, s)
           if (!r.reachable) return `upnp ipv${v.family} ${r.error ?? 'not reachable'}`

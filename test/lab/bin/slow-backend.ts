@@ -1,7 +1,8 @@
 /**
  * A task backend that answers `POST /v1/task` after the delay the task asks for
  * (`{"payload":{"delay_ms":N}}`), with `{"result":{"slept_ms":N}}`.
- * Usage: `slow-backend.ts --port N` (listens on 127.0.0.1). Prints `listening <url>`.
+ * Usage: `slow-backend.ts --port N` (listens on 127.0.0.1). Prints `listening <url>`, then
+ * `task delay_ms=N` as each task arrives.
  */
 import { createServer } from 'node:http'
 import { parseArgs } from 'node:util'
@@ -14,6 +15,7 @@ const server = createServer((req, res) => {
   req.on('end', () => {
     let delay = 0
     try { delay = Math.min(30_000, Number((JSON.parse(body) as { payload?: { delay_ms?: number } }).payload?.delay_ms ?? 0)) } catch { delay = 0 }
+    process.stdout.write(`task delay_ms=${delay}\n`)
     setTimeout(() => {
       const text = JSON.stringify({ result: { slept_ms: delay } })
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
