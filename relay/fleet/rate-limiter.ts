@@ -4,21 +4,11 @@
  * one. While Redis cannot be reached, this relay's own in-memory window decides (degraded:
  * per relay instead of per fleet).
  */
-import ipaddr from 'ipaddr.js'
-import { tryParseIpLiteral } from '../../src/host-port.ts'
-import type { FixedWindowLimiter, RateVerdict } from '../../src/rate-limit.ts'
+import { rateLimitSource, type FixedWindowLimiter, type RateVerdict } from '../../src/rate-limit.ts'
 import type { BindRateLimiter } from '../fleet-plugin.ts'
 import type { RedisStore } from './redis-store.ts'
 
 const ALLOWED: RateVerdict = { allowed: true }
-
-/** The rate-limit source of an address: the IPv4 address itself, or the IPv6 /64 it lies in. */
-export function rateSource (ip: string): string {
-  const lit = tryParseIpLiteral(ip)
-  if (lit?.family !== 6) return lit?.address ?? ip
-  const parts = (ipaddr.parse(lit.address) as ipaddr.IPv6).parts.slice(0, 4)
-  return `${parts.map(p => p.toString(16)).join(':')}::/64`
-}
 
 /** Options for {@link createFleetRateLimiter}. */
 export interface FleetRateLimiterOptions {
@@ -35,7 +25,7 @@ export function createFleetRateLimiter (o: FleetRateLimiterOptions): BindRateLim
   return {
     async hit (ip, nowMs) {
       if (o.limit === 0) return ALLOWED
-      const source = rateSource(ip)
+      const source = rateLimitSource(ip)
       try {
         const { count, remainingMs } = await o.store.hit(source, o.windowMs)
         return count <= o.limit ? ALLOWED : { allowed: false, reason: 'over_limit', retryAfterMs: remainingMs }
