@@ -82,6 +82,10 @@ export async function startDirectLab (): Promise<DirectLab> {
       '-n', '--use-auth-secret', '--static-auth-secret', turnSecret, '--realm', 'iicp-lab',
       '-L', TURN_HOST, '--listening-port', String(TURN_PORT), '--relay-ip', TURN_HOST,
       '--min-port', '50000', '--max-port', '50999', '--no-tls', '--no-dtls', '--no-cli',
+      // As in production: no relaying into private ranges. Here it also matters: a send to an
+      // unroutable host candidate (192.168.1.2) fails, and coturn then closes the whole allocation.
+      '--denied-peer-ip', '10.0.0.0-10.255.255.255', '--denied-peer-ip', '172.16.0.0-172.31.255.255',
+      '--denied-peer-ip', '192.168.0.0-192.168.255.255', '--denied-peer-ip', '100.64.0.0-100.127.255.255',
       '--log-file', 'stdout', '--simple-log', '--pidfile', join(lab.tmpDir, 'turn-auth.pid'), '--db', join(lab.tmpDir, 'turn-auth.db')
     ])
     const relayArgs = (host: string, turn: boolean): string[] => [
