@@ -47,7 +47,7 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/bin/**', '**/test/**'], message: 'a bin entry point composes components, never another entry point or test code' }] }] }
   },
   {
-    files: ['eslint.config.js', 'bin/*.js'],
+    files: ['eslint.config.js', 'src/cli/launch.js', '*/bin/*.launch.js'],
     ...tseslint.configs.disableTypeChecked
   }
 )

@@ -16,7 +16,7 @@ import { http } from '../helpers/relay-harness.ts'
 import { listenTcp } from '../../src/transport/listen.ts'
 
 const execFileP = promisify(execFile)
-const bin = (name: string): string => fileURLToPath(new URL(`../../bin/${name}.js`, import.meta.url))
+const bin = (name: string): string => fileURLToPath(new URL(`../../${name === 'iicp-worker' ? 'worker' : name === 'iicp-relay' ? 'relay' : 'nat'}/bin/${name}.launch.js`, import.meta.url))
 
 /** Starts relayMain in-process; resolves with its listening line once it is up. */
 async function startRelay (argv: string[]): Promise<{ line: string, stop: () => Promise<void> }> {
