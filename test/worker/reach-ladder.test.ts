@@ -8,7 +8,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { silentLogger } from '../../src/log.ts'
-import type { ReachCapabilities } from '../../worker/reach/capabilities.ts'
+import type { ReachCapabilities } from '../../src/reach/capabilities.ts'
 import { Ladder, type LadderTimings, type Transition } from '../../worker/reach/ladder.ts'
 import type { RungContext } from '../../worker/reach/rungs.ts'
 
@@ -45,9 +45,9 @@ function fakeContext (w: World, ladder: () => Ladder | undefined): RungContext {
 const FAST: LadderTimings = { recheckMs: 60_000, upProbeMs: 40, upMinSpacingMs: 300, upCooldownMs: 60_000, retryMs: 50, giveUpAfterMs: 60_000, addressPollMs: 60_000 }
 
 function makeLadder (w: World, timings: Partial<LadderTimings>, publish: (rung: string) => string | undefined = () => undefined, supervised = false): Ladder {
-  let ladder: Ladder | undefined
-  ladder = new Ladder({
-    ctx: fakeContext(w, () => ladder),
+  const ref: { ladder?: Ladder } = {}
+  const ladder = new Ladder({
+    ctx: fakeContext(w, () => ref.ladder),
     timings: { ...FAST, ...timings },
     publish: async a => { await Promise.resolve(); w.events.push(`publish ${a.rung}`); return publish(a.rung) },
     unpublish: () => { w.events.push('unpublish') },
@@ -55,6 +55,7 @@ function makeLadder (w: World, timings: Partial<LadderTimings>, publish: (rung: 
     logger: silentLogger(),
     addressKey: () => ''
   })
+  ref.ladder = ladder
   return ladder
 }
 

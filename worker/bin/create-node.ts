@@ -1,6 +1,6 @@
 /**
  * The library composer for a reachable node: `createNode()` is `createReachNode()`
- * (worker/reach/node.ts) with nat/'s capabilities wired in, started. It lives under bin/ because
+ * (worker/reach/node.ts) with nat/'s capabilities (nat/reach-capabilities.ts) wired in, started. It lives under bin/ because
  * composing worker/ with nat/ is allowed only here (ARCHITECTURE.md).
  *
  * @example
@@ -12,9 +12,9 @@
  */
 import { createLogger } from '../../src/log.ts'
 import type { StunServerAddress } from '../../nat/stun/behavior.ts'
-import type { ReachCapabilities } from '../reach/capabilities.ts'
+import type { ReachCapabilities } from '../../src/reach/capabilities.ts'
 import { createReachNode, type ReachNode, type ReachNodeOptions } from '../reach/node.ts'
-import { natCapabilities } from './nat-capabilities.ts'
+import { natCapabilities } from '../../nat/reach-capabilities.ts'
 
 /** Options for {@link createNode}: the node's options, with nat/'s capabilities unless given. */
 export interface CreateNodeOptions extends Omit<ReachNodeOptions, 'capabilities'> {

@@ -3,7 +3,7 @@
 import { runCli } from '../../src/cli/args.ts'
 import { workerMain } from '../cli.ts'
 import { autoMain } from '../reach/cli.ts'
-import { natCapabilities } from './nat-capabilities.ts'
+import { natCapabilities } from '../../nat/reach-capabilities.ts'
 
 runCli('iicp-worker', async argv => argv.includes('--auto')
   ? await autoMain(argv, process.env, natCapabilities)

@@ -10,7 +10,7 @@
 import { boolFlag, hostPortFlag, intFlag, listFlag, parseFlags, secondsFlag, stringFlag, usageError, type FlagSpec, type FlagValues } from '../../src/cli/args.ts'
 import { DEFAULT_RELAY_ACCEPT_PORT, WORKER_MAX_CONCURRENT } from '../../src/limits.ts'
 import { createLogger, isLogLevel, type Logger } from '../../src/log.ts'
-import type { ReachCapabilities } from './capabilities.ts'
+import type { ReachCapabilities } from '../../src/reach/capabilities.ts'
 import { DEFAULT_LADDER_TIMINGS } from './ladder.ts'
 import { createReachNode, type ReachNodeOptions } from './node.ts'
 import type { RelayCandidate } from './relay-choice.ts'

@@ -1,6 +1,6 @@
 /**
  * A reachable node: the worker's own HTTP front, the reachability ladder over it, relay binds
- * for the relay rung, and the directory registration, composed from injected NAT capabilities
+ * for the relay rung, and the directory registration, composed from injected NAT capabilities (src/reach/capabilities.ts)
  * (worker/ never imports nat/; `createNode()` in worker/bin/create-node.ts wires nat's in).
  */
 import { EventEmitter } from 'node:events'
@@ -15,7 +15,7 @@ import { silentLogger, type Logger } from '../../src/log.ts'
 import { createBackendHandler } from '../backend-handler.ts'
 import { relayForEndpoint, type TaskHandler } from '../options.ts'
 import { createWorker } from '../worker.ts'
-import type { DirectoryNatType, ReachCapabilities } from './capabilities.ts'
+import type { DirectoryNatType, ReachCapabilities } from '../../src/reach/capabilities.ts'
 import { createDirectFront, type DirectFront } from './direct-front.ts'
 import { DEFAULT_LADDER_TIMINGS, Ladder, type LadderTimings, type Transition } from './ladder.ts'
 import { createRegistrar, type Registrar } from './registrar.ts'

@@ -12,7 +12,7 @@ import type { Logger } from '../../src/log.ts'
 import {
   deregisterNode, refusalOf, registerNode, sendHeartbeat, type DirectoryTarget, type Registration
 } from '../../src/directory/client.ts'
-import type { DirectoryNatType } from './capabilities.ts'
+import type { DirectoryNatType } from '../../src/reach/capabilities.ts'
 import type { ActiveRung } from './rungs.ts'
 
 /** Where the registration stands, for health and metrics. */

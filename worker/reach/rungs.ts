@@ -7,7 +7,7 @@
  */
 import { errorMessage } from '../../src/errors.ts'
 import { formatHostPort } from '../../src/host-port.ts'
-import type { HeldLease, HeldMapping, ReachCapabilities, VerifyResult } from './capabilities.ts'
+import type { HeldLease, HeldMapping, ReachCapabilities, VerifyResult } from '../../src/reach/capabilities.ts'
 import { candidateLabel, type RelayCandidate } from './relay-choice.ts'
 
 /** The rungs, best first. */

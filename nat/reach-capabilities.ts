@@ -1,17 +1,18 @@
 /**
- * Composer: nat/'s implementations of the reachability ladder's capabilities
- * (worker/reach/capabilities.ts): interface addresses, the dial-back reflector client, UPnP-IGD /
- * NAT-PMP mapping with renewing leases, IGDv2 pinholes, and STUN behaviour discovery.
+ * nat/'s implementation of the reachability ladder's capabilities (the interface lives in
+ * src/reach/capabilities.ts, so worker/ never imports nat/ and the composers in worker/bin/ pass
+ * this in): interface addresses, the dial-back reflector client, UPnP-IGD / NAT-PMP mapping with
+ * renewing leases, IGDv2 pinholes, and STUN behaviour discovery.
  */
-import { errorMessage } from '../../src/errors.ts'
-import type { Logger } from '../../src/log.ts'
-import { natTypeFrom } from '../../nat/classify/classify.ts'
-import { listLocalAddresses, publicOnInterface, rankServingIpv6 } from '../../nat/net/interfaces.ts'
-import { discoverGateways } from '../../nat/portmap/discover.ts'
-import { mapPort, openPinhole } from '../../nat/portmap/portmap.ts'
-import { verifyReachability } from '../../nat/reflector/client.ts'
-import { discoverNatBehavior, type StunServerAddress } from '../../nat/stun/behavior.ts'
-import type { DirectoryNatType, HeldLease, LeaseRequest, ReachCapabilities } from '../reach/capabilities.ts'
+import { errorMessage } from '../src/errors.ts'
+import type { Logger } from '../src/log.ts'
+import { natTypeFrom } from './classify/classify.ts'
+import { listLocalAddresses, publicOnInterface, rankServingIpv6 } from './net/interfaces.ts'
+import { discoverGateways } from './portmap/discover.ts'
+import { mapPort, openPinhole } from './portmap/portmap.ts'
+import { verifyReachability } from './reflector/client.ts'
+import { discoverNatBehavior, type StunServerAddress } from './stun/behavior.ts'
+import type { DirectoryNatType, HeldLease, LeaseRequest, ReachCapabilities } from '../src/reach/capabilities.ts'
 
 /** Options for {@link natCapabilities}. */
 export interface NatCapabilityOptions {

@@ -1,7 +1,7 @@
 /**
- * The NAT capabilities the reachability ladder needs, as an interface the ladder owns. worker/
- * never imports nat/: a composer (worker/bin/nat-capabilities.ts) wires nat's implementations
- * in, and tests can inject their own.
+ * The NAT capabilities the reachability ladder (worker/reach/) needs, as a shared interface:
+ * nat/reach-capabilities.ts implements it, worker/ consumes it, and only the composers in
+ * worker/bin/ put the two together (worker/ never imports nat/). Tests inject their own.
  */
 
 /** `nat_type` values the directory accepts (directory-contract.md §3.1). */
