@@ -104,9 +104,9 @@ async function resolveSettings (options: ProbeOptions, remaining: (timeoutMs: nu
   const keep = map && options.keep === true
   const upnp = options.upnp !== false
   const given = options.reflectors ?? []
-  // One --reflector URL is enough: its relay names its STUN server (used before the public
-  // defaults) and any further reflectors. Given STUN servers are never replaced.
-  const discovered = options.stun !== false && given.length > 0
+  // One --reflector URL is enough: without --stun, its relay names its STUN server (used before
+  // the public defaults) and any further reflectors. Given STUN servers are never replaced.
+  const discovered = options.stun !== false && options.stunServers === undefined && given.length > 0
     ? await discoverFromReflectors(given, Math.min(DISCOVERY_TIMEOUT_MS, remaining(options.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS) / 3), options.signal)
     : undefined
   const fromRelay = options.stunServers === undefined && discovered !== undefined && discovered.stun.length > 0

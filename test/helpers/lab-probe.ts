@@ -37,12 +37,20 @@ export async function runProbe (clientNs: string, args: readonly string[], env: 
   return { report, exitCode: r.code, ms: r.ms, stderr: r.stderr }
 }
 
-/** The standard probe arguments for a topology: our lab STUN server and reflector(s), IPv6 only where the topology has it. */
-export function probeArgs (lab: { stun: string | undefined, reflectorUrl: string | undefined, reflectorUrlV6: string | undefined }, t: Topology, port: number): string[] {
+/**
+ * The standard probe arguments for a topology: our lab STUN server (RFC 5780) plus coturn as a
+ * second server (UDP counts as blocked only when two servers stay silent), both reflector
+ * addresses (a failure refutes only when two reflectors agree), IPv6 only where the topology has it.
+ */
+export function probeArgs (lab: { stun: string | undefined, coturn?: string | undefined, reflectorUrl: string | undefined, reflectorUrlV6: string | undefined, reflectorUrls2?: { v4: string, v6: string } | undefined }, t: Topology, port: number): string[] {
   if (lab.stun === undefined || lab.reflectorUrl === undefined) throw new Error('the lab runs without our STUN server or reflector')
-  const args = ['--stun', lab.stun, '--reflector', lab.reflectorUrl, '--port', String(port)]
+  const args = ['--stun', lab.stun, ...(lab.coturn === undefined ? [] : ['--stun', lab.coturn]), '--reflector', lab.reflectorUrl, '--port', String(port)]
+  if (lab.reflectorUrls2 !== undefined) args.push('--reflector', lab.reflectorUrls2.v4)
   if (t.clientV6 === undefined) args.push('--no-v6')
-  else if (lab.reflectorUrlV6 !== undefined) args.push('--reflector', lab.reflectorUrlV6)
+  else if (lab.reflectorUrlV6 !== undefined) {
+    args.push('--reflector', lab.reflectorUrlV6)
+    if (lab.reflectorUrls2 !== undefined) args.push('--reflector', lab.reflectorUrls2.v6)
+  }
   return args
 }
 

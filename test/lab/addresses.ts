@@ -26,10 +26,17 @@ export const INTERNET_HOST_V6 = '2a00:11::4'
 export const REFLECTOR_DIAL_FROM_V4 = '11.0.0.5'
 /** IPv6 counterpart of {@link REFLECTOR_DIAL_FROM_V4}. */
 export const REFLECTOR_DIAL_FROM_V6 = '2a00:11::5'
-/** IPv4 addresses of the internet namespace (STUN primary and alternate, reflector, internet host, dial-back source). */
-export const INET_V4 = [STUN_PRIMARY_V4, STUN_ALTERNATE_V4, REFLECTOR_V4, INTERNET_HOST_V4, REFLECTOR_DIAL_FROM_V4] as const
+/**
+ * A second reflector address (same reflector process): a dial-back failure refutes reachability
+ * only when two reflectors agree (issue 8 item 2), so the lab offers two.
+ */
+export const REFLECTOR2_V4 = '11.0.0.6'
+/** IPv6 counterpart of {@link REFLECTOR2_V4}. */
+export const REFLECTOR2_V6 = '2a00:11::6'
+/** IPv4 addresses of the internet namespace (STUN primary and alternate, reflectors, internet host, dial-back source). */
+export const INET_V4 = [STUN_PRIMARY_V4, STUN_ALTERNATE_V4, REFLECTOR_V4, INTERNET_HOST_V4, REFLECTOR_DIAL_FROM_V4, REFLECTOR2_V4] as const
 /** IPv6 addresses of the internet namespace. */
-export const INET_V6 = ['2a00:11::1', '2a00:11::2', REFLECTOR_V6, INTERNET_HOST_V6, REFLECTOR_DIAL_FROM_V6] as const
+export const INET_V6 = ['2a00:11::1', '2a00:11::2', REFLECTOR_V6, INTERNET_HOST_V6, REFLECTOR_DIAL_FROM_V6, REFLECTOR2_V6] as const
 /** IPv4 prefix length on the internet bridge. */
 export const INET_V4_PLEN = 8
 /** IPv6 prefix length on the internet bridge. */

@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
   COTURN_PORTS, INET_V4, INET_V4_PLEN, INET_V6, INET_V6_PLEN, REFLECTOR_PORT, REFLECTOR_DIAL_FROM_V4, REFLECTOR_DIAL_FROM_V6, REFLECTOR_V4, REFLECTOR_V6,
+  REFLECTOR2_V4, REFLECTOR2_V6,
   STUN_ALTERNATE_V4, STUN_PORTS, STUN_PRIMARY_V4
 } from './addresses.ts'
 import { createNamespaceSet, ipIn, sysctlIn } from './namespaces.ts'
@@ -49,6 +50,8 @@ export interface Lab extends LabContext {
   readonly reflectorUrl: string | undefined
   /** The reflector's IPv6 base URL, when started. */
   readonly reflectorUrlV6: string | undefined
+  /** The second reflector address's base URLs (IPv4, IPv6), when started. */
+  readonly reflectorUrls2: { v4: string, v6: string } | undefined
   /** Builds a topology attached to the internet bridge. */
   addTopology: (name: TopologyName) => Promise<Topology>
   /** Stops the topology's processes and deletes its namespaces. */
@@ -140,6 +143,7 @@ export async function createLab (opts: LabOptions = {}): Promise<Lab> {
     let stun: string | undefined
     let reflectorUrl: string | undefined
     let reflectorUrlV6: string | undefined
+    let reflectorUrls2: { v4: string, v6: string } | undefined
     if (opts.coturn !== false) {
       const p = start('coturn', inetNs, 'turnserver', [
         '-n', '--no-auth', '--stun-only', '-L', STUN_PRIMARY_V4, '-L', STUN_ALTERNATE_V4,
@@ -158,10 +162,14 @@ export async function createLab (opts: LabOptions = {}): Promise<Lab> {
       stun = `${STUN_PRIMARY_V4}:${STUN_PORTS.primary}`
     }
     if (opts.reflector !== false) {
-      const p = startNode('reflector', inetNs, 'bin/reflector.ts', ['--host', REFLECTOR_V4, '--host', REFLECTOR_V6, '--port', String(REFLECTOR_PORT), '--dial-from', REFLECTOR_DIAL_FROM_V4, '--dial-from', REFLECTOR_DIAL_FROM_V6])
-      ready.push(p.waitFor(/^listening .*\n(.|\n)*^listening /m, SERVER_READY_MS))
+      const hosts = [REFLECTOR_V4, REFLECTOR_V6, REFLECTOR2_V4, REFLECTOR2_V6].flatMap(h => ['--host', h])
+      // It advertises our STUN server in GET /v1/nat/info (a probe given only --reflector uses it).
+      const advertised = opts.stun === false ? [] : ['--stun', `${STUN_PRIMARY_V4}:${STUN_PORTS.primary}`, '--stun', `${STUN_ALTERNATE_V4}:${STUN_PORTS.alternate}`]
+      const p = startNode('reflector', inetNs, 'bin/reflector.ts', [...hosts, '--port', String(REFLECTOR_PORT), '--dial-from', REFLECTOR_DIAL_FROM_V4, '--dial-from', REFLECTOR_DIAL_FROM_V6, ...advertised])
+      ready.push(p.waitFor(/^listening (.|\n)*^listening (.|\n)*^listening (.|\n)*^listening /m, SERVER_READY_MS))
       reflectorUrl = `http://${REFLECTOR_V4}:${REFLECTOR_PORT}`
       reflectorUrlV6 = `http://[${REFLECTOR_V6}]:${REFLECTOR_PORT}`
+      reflectorUrls2 = { v4: `http://${REFLECTOR2_V4}:${REFLECTOR_PORT}`, v6: `http://[${REFLECTOR2_V6}]:${REFLECTOR_PORT}` }
     }
     await Promise.all(ready)
 
@@ -172,6 +180,7 @@ export async function createLab (opts: LabOptions = {}): Promise<Lab> {
       stun,
       reflectorUrl,
       reflectorUrlV6,
+      reflectorUrls2,
       startNode,
       addTopology: async (name: TopologyName) => {
         const n = nextIndex++
