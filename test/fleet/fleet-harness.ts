@@ -4,6 +4,7 @@
  */
 import { createRelay, type Relay, type RelayOptions } from '../../relay/index.ts'
 import { createRedisFleet, type FleetOptions, type RedisFleet } from '../../relay/fleet/index.ts'
+import { RedisServer } from './redis-server.ts'
 
 /** The shared secret of test fleets. */
 export const FLEET_SECRET = 'test-fleet-secret-0123456789'
@@ -65,5 +66,21 @@ export async function eventually (what: string, check: () => boolean | Promise<b
     if (await check()) return
     if (performance.now() > until) throw new Error(`timed out waiting for: ${what}`)
     await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+
+/** Runs `fn` with two fleet relays on a fresh redis-server, and tears all of it down afterwards. */
+export async function withPair (relay: RelayOptions, fn: (a: FleetMember, b: FleetMember) => Promise<void>): Promise<void> {
+  const redis = await RedisServer.start()
+  try {
+    const [a, b] = await startFleet(redis.url, 2, { relay }) as [FleetMember, FleetMember]
+    try {
+      await fn(a, b)
+    } finally {
+      await a.close()
+      await b.close()
+    }
+  } finally {
+    await redis.close()
   }
 }

@@ -15,7 +15,7 @@ import { http } from '../helpers/relay-harness.ts'
 import { RelayPeer } from '../helpers/relay-peer.ts'
 import { TICKET_PUBLIC_KEY, ticketFor } from '../helpers/relay-tickets.ts'
 import { LinkChannel } from '../../relay/fleet/link-channel.ts'
-import { FLEET_SECRET, eventually, startFleet, startMember, type FleetMember } from './fleet-harness.ts'
+import { FLEET_SECRET, eventually, startFleet, startMember, withPair, type FleetMember } from './fleet-harness.ts'
 import { RedisServer, redisSkipReason } from './redis-server.ts'
 
 const skip = redisSkipReason()
@@ -178,85 +178,76 @@ describe('relay fleet on Redis', { skip }, () => {
 
 describe('fleet-wide bind tickets and rate limits', { skip }, () => {
   it('a ticket used on one relay is refused on another; the per-IP bind limit counts across relays', async () => {
-    const redis = await RedisServer.start()
     const strict = { requireTicket: true, ticketPublicKey: TICKET_PUBLIC_KEY, bindRateLimit: 3 }
-    const [a, b] = await startFleet(redis.url, 2, { relay: strict }) as [FleetMember, FleetMember]
-    const peers: RelayPeer[] = []
-    const bindAt = async (m: FleetMember, id: string, ticket: string): Promise<string> => {
-      const p = await RelayPeer.connect(m.relayPort)
-      peers.push(p)
-      const ack = await p.bind(id, { ticket })
-      return ack.ok ? 'ok' : ack.reason
-    }
-    try {
-      const ticket = liveTicket('tw')
-      assert.equal(await bindAt(a, 'tw', ticket), 'ok')
-      peers.pop()?.destroy()
-      await eventually('a has dropped tw', () => a.relay.sessionCount === 0)
-      assert.equal(await bindAt(b, 'tw', ticket), 'relay bind ticket replayed')
-      // Three attempts from 127.0.0.1 so far would be the limit: one more on a, then b refuses.
-      assert.equal(await bindAt(a, 'tx', liveTicket('tx')), 'ok')
-      assert.equal(await bindAt(b, 'ty', liveTicket('ty')), 'relay_bind_rate_limited')
-      assert.equal(await bindAt(a, 'tz', liveTicket('tz')), 'relay_bind_rate_limited')
-    } finally {
-      for (const p of peers) p.destroy()
-      await a.close()
-      await b.close()
-      await redis.close()
-    }
+    await withPair(strict, async (a, b) => {
+      const peers: RelayPeer[] = []
+      const bindAt = async (m: FleetMember, id: string, ticket: string): Promise<string> => {
+        const p = await RelayPeer.connect(m.relayPort)
+        peers.push(p)
+        const ack = await p.bind(id, { ticket })
+        return ack.ok ? 'ok' : ack.reason
+      }
+      try {
+        const ticket = liveTicket('tw')
+        assert.equal(await bindAt(a, 'tw', ticket), 'ok')
+        peers.pop()?.destroy()
+        await eventually('a has dropped tw', () => a.relay.sessionCount === 0)
+        assert.equal(await bindAt(b, 'tw', ticket), 'relay bind ticket replayed')
+        // Three attempts from 127.0.0.1 so far would be the limit: one more on a, then b refuses.
+        assert.equal(await bindAt(a, 'tx', liveTicket('tx')), 'ok')
+        assert.equal(await bindAt(b, 'ty', liveTicket('ty')), 'relay_bind_rate_limited')
+        assert.equal(await bindAt(a, 'tz', liveTicket('tz')), 'relay_bind_rate_limited')
+      } finally {
+        for (const p of peers) p.destroy()
+      }
+    })
   })
 })
 
 describe('a half-open session leaves the fleet when it would leave its relay', { skip }, () => {
   it('a silent worker\'s id can bind on another relay once its relay\'s idle timeout has passed', async () => {
-    const redis = await RedisServer.start()
-    const [a, b] = await startFleet(redis.url, 2, { relay: { idleTimeoutMs: 600 } }) as [FleetMember, FleetMember]
-    const silent = await RelayPeer.connect(a.relayPort, '127.0.0.1', undefined, true)
-    const next = await RelayPeer.connect(b.relayPort)
-    try {
-      assert.equal((await silent.bind('quiet')).ok, true)
-      // The worker sends nothing more (a half-open connection): at once, its id is still held.
-      const early = await RelayPeer.connect(b.relayPort)
-      const refused = await early.bind('quiet')
-      early.destroy()
-      assert.equal(refused.ok ? 'ok' : refused.reason, 'worker_id already bound to an alive session')
-      await eventually('relay a dropped the silent session', () => !a.fleet.heldIds().includes('quiet'))
-      assert.equal((await next.bind('quiet')).ok, true)
-    } finally {
-      silent.destroy()
-      next.destroy()
-      await a.close()
-      await b.close()
-      await redis.close()
-    }
+    await withPair({ idleTimeoutMs: 600 }, async (a, b) => {
+      const silent = await RelayPeer.connect(a.relayPort, '127.0.0.1', undefined, true)
+      const next = await RelayPeer.connect(b.relayPort)
+      try {
+        assert.equal((await silent.bind('quiet')).ok, true)
+        // The worker sends nothing more (a half-open connection): at once, its id is still held.
+        const early = await RelayPeer.connect(b.relayPort)
+        const refused = await early.bind('quiet')
+        early.destroy()
+        assert.equal(refused.ok ? 'ok' : refused.reason, 'worker_id already bound to an alive session')
+        await eventually('relay a dropped the silent session', () => !a.fleet.heldIds().includes('quiet'))
+        assert.equal((await next.bind('quiet')).ok, true)
+      } finally {
+        silent.destroy()
+        next.destroy()
+      }
+    })
   })
 })
 
 describe('cancellation crosses the link', { skip }, () => {
   it('a forwarded call the caller abandons is cancelled at the owner and frees its slot there', async () => {
-    const redis = await RedisServer.start()
-    const [a, b] = await startFleet(redis.url, 2, { relay: { maxCallsInFlightPerSession: 1 } }) as [FleetMember, FleetMember]
-    const peer = await RelayPeer.connect(a.relayPort)
-    try {
-      assert.equal((await peer.bind('slowpoke')).ok, true)
-      let calls = 0
-      peer.serve(() => {
-        calls++
-        return new Promise(() => {})
-      })
-      const ac = new AbortController()
-      const first = b.relay.forward('slowpoke', { task_id: 'first' }, { signal: ac.signal })
-      await eventually('the owner delivered the call', () => calls === 1)
-      ac.abort()
-      await assert.rejects(first, (err: unknown) => isToolkitError(err, ErrorCode.Aborted))
-      // With the slot still taken the owner would answer busy; cancelled, the next call reaches the worker.
-      await assert.rejects(b.relay.forward('slowpoke', { task_id: 'second' }, { timeoutMs: 300 }), (err: unknown) => isToolkitError(err, ErrorCode.ForwardTimeout))
-      assert.equal(calls, 2)
-    } finally {
-      peer.destroy()
-      await a.close()
-      await b.close()
-      await redis.close()
-    }
+    await withPair({ maxCallsInFlightPerSession: 1 }, async (a, b) => {
+      const peer = await RelayPeer.connect(a.relayPort)
+      try {
+        assert.equal((await peer.bind('slowpoke')).ok, true)
+        let calls = 0
+        peer.serve(() => {
+          calls++
+          return new Promise(() => {})
+        })
+        const ac = new AbortController()
+        const first = b.relay.forward('slowpoke', { task_id: 'first' }, { signal: ac.signal })
+        await eventually('the owner delivered the call', () => calls === 1)
+        ac.abort()
+        await assert.rejects(first, (err: unknown) => isToolkitError(err, ErrorCode.Aborted))
+        // With the slot still taken the owner would answer busy; cancelled, the next call reaches the worker.
+        await assert.rejects(b.relay.forward('slowpoke', { task_id: 'second' }, { timeoutMs: 300 }), (err: unknown) => isToolkitError(err, ErrorCode.ForwardTimeout))
+        assert.equal(calls, 2)
+      } finally {
+        peer.destroy()
+      }
+    })
   })
 })
