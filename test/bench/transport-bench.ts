@@ -59,47 +59,58 @@ async function stopCli (child: ChildProcess): Promise<void> {
   await exited
 }
 
-interface Row { size: string, concurrency: number, transport: Transport, rps: number, p50Ms: number, p99Ms: number, errors: number, ratio: number }
+interface Row { size: string, concurrency: number, transport: Transport, rps: number, p50Ms: number, p99Ms: number, errors: number, ratio: number, firstError?: string }
 
 function percentile (sorted: number[], p: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] as number
 }
 
 /** One slice's raw figures. */
-interface Slice { latencies: number[], errors: number }
+interface Slice { latencies: number[], errors: number, firstError: string | undefined }
 
 /** `concurrency` loops of keep-alive HTTPS POSTs: a warm-up, then `windowMs` measured. */
-async function runLoad (port: number, ca: string, workerId: string, body: Buffer, concurrency: number, windowMs: number): Promise<Slice> {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency, ca })
+async function runLoad (port: number, agent: Agent, workerId: string, body: Buffer, concurrency: number, windowMs: number): Promise<Slice> {
   const latencies: number[] = []
   let errors = 0
+  let firstError: string | undefined
   let total = 0
   const start = performance.now()
   const measureFrom = start + WARMUP_MS
   const end = measureFrom + windowMs
-  const one = async (): Promise<boolean> => await new Promise(resolve => {
+  /** One request: undefined when it answered 200, else why not. */
+  const one = async (): Promise<string | undefined> => await new Promise(resolve => {
+    const fail = (why: string): void => { resolve(why) }
     const req = request({ host: '127.0.0.1', port, path: `/v1/relay-for/${workerId}/v1/task`, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } }, res => {
-      res.on('data', () => {})
-      res.on('end', () => { resolve(res.statusCode === 200) })
-      res.on('error', () => { resolve(false) })
+      let head = ''
+      res.on('data', (c: Buffer) => { if (head.length < 200) head += c.toString('utf8', 0, 200) })
+      res.on('end', () => { if (res.statusCode === 200) resolve(undefined); else fail(`HTTP ${res.statusCode}: ${head.slice(0, 200)}`) })
+      res.on('error', (err) => { fail(err.message) })
     })
-    req.on('error', () => { resolve(false) })
+    req.on('error', (err) => { fail(err.message) })
     req.end(body)
   })
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (performance.now() < end && total < MAX_REQUESTS) {
       const t0 = performance.now()
-      const ok = await one()
+      const failure = await one()
       const t1 = performance.now()
+      // Only the measured window counts (a warm-up failure, e.g. a keep-alive socket closed between slices, does not).
       if (t0 >= measureFrom && t1 <= end) {
         total++
-        if (ok) latencies.push(t1 - t0)
-        else errors++
+        if (failure === undefined) latencies.push(t1 - t0)
+        else {
+          errors++
+          firstError ??= failure
+        }
       }
     }
   }))
-  agent.destroy()
-  return { latencies, errors }
+  return { latencies, errors, firstError }
+}
+
+function firstErrorOf (slices: Slice[]): { firstError?: string } {
+  const e = slices.find(x => x.firstError !== undefined)?.firstError
+  return e === undefined ? {} : { firstError: e }
 }
 
 async function main (): Promise<void> {
@@ -123,9 +134,12 @@ async function main (): Promise<void> {
     for (const load of LOADS) {
       const body = Buffer.from(JSON.stringify({ task_id: 'bench', intent: 'urn:iicp:intent:bench:echo:v1', payload: { data: 'x'.repeat(load.bytes) } }))
       const slices = new Map<Transport, Slice[]>(TRANSPORTS.map(t => [t, []]))
+      // One keep-alive pool per transport for the whole load: consumer handshakes happen once, in the first warm-up.
+      const agents = new Map(TRANSPORTS.map(t => [t, new Agent({ keepAlive: true, maxSockets: load.concurrency, ca: pki.caPem })]))
       for (let round = 0; round < ROUNDS; round++) {
-        for (const t of TRANSPORTS) slices.get(t)?.push(await runLoad(httpPort, pki.caPem, `bench-${t}`, body, load.concurrency, DURATION_MS / ROUNDS))
+        for (const t of TRANSPORTS) slices.get(t)?.push(await runLoad(httpPort, agents.get(t) as Agent, `bench-${t}`, body, load.concurrency, DURATION_MS / ROUNDS))
       }
+      for (const a of agents.values()) a.destroy()
       let tcpRps = 0
       for (const t of TRANSPORTS) {
         const all = slices.get(t) ?? []
@@ -134,7 +148,8 @@ async function main (): Promise<void> {
         if (t === 'tcp') tcpRps = rps
         rows.push({
           size: load.size, concurrency: load.concurrency, transport: t, rps, p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99),
-          errors: all.reduce((n, x) => n + x.errors, 0), ratio: tcpRps === 0 ? 0 : rps / tcpRps
+          errors: all.reduce((n, x) => n + x.errors, 0), ratio: tcpRps === 0 ? 0 : rps / tcpRps,
+          ...firstErrorOf(all)
         })
       }
     }
@@ -147,6 +162,7 @@ async function main (): Promise<void> {
     for (const r of rows) {
       process.stdout.write(`${`${r.size} c${r.concurrency}`.padEnd(16)}${r.transport.padEnd(12)}${r.rps.toFixed(0).padStart(7)}${r.p50Ms.toFixed(2).padStart(10)}${r.p99Ms.toFixed(2).padStart(9)}${String(r.errors).padStart(9)}${r.ratio.toFixed(2).padStart(8)}\n`)
     }
+    for (const r of rows) if (r.firstError !== undefined) process.stdout.write(`first error, ${r.size} c${r.concurrency} ${r.transport}: ${r.firstError}\n`)
   } finally {
     for (const w of workers) await stopCli(w)
     await stopCli(relay.child)
