@@ -105,7 +105,8 @@ describe('NAT lab: iicp-worker --auto climbs, keeps and registers its rung', { s
       }
     }))
     for (const { row, reg, ms, answer, out } of results) {
-      process.stdout.write(`# ladder-result ${row.name}: ${reg.transport_method} ${reg.endpoint} exposure=${reg.exposure_mode} nat_type=${reg.nat_type} registered in ${ms} ms; task: ${answer.slice(0, 80)}\n`)
+      const took = /^state: \S+ \S+ \(([^)]*)\)$/m.exec(out)?.[1] ?? '?'
+      process.stdout.write(`# ladder-result ${row.name}: ${reg.transport_method} ${reg.endpoint} exposure=${reg.exposure_mode} nat_type=${reg.nat_type}; spawn to registered ${ms} ms (worker: ${took}); task: ${answer.slice(0, 60)}\n`)
       assert.equal(reg.transport_method, row.method, `${row.name}\n${out}`)
       assert.match(reg.endpoint, row.endpoint, row.name)
       assert.match(answer, /^status 200 .*"status":"completed".*"echo":\{"from":/, `${row.name}: ${answer}`)

@@ -128,9 +128,12 @@ export async function autoMain (argv: string[], env: NodeJS.ProcessEnv, caps: Ca
   }
   const node = await createReachNode(nodeOptions(values, logger, caps))
   node.on('line', l => { out(`${l.ok ? '✓' : '✗'} ${l.text}`, { event: 'rung', ok: l.ok, text: l.text }) })
+  let climbStart = 0
   node.on('change', t => {
-    out(t.to === null ? `state: unreachable (${t.reason})` : `state: ${t.to} ${t.endpoint ?? ''}${t.from === null ? '' : ` (was ${t.from}: ${t.reason})`}`,
-      { event: 'state', ...t })
+    // The first state line says how long reaching and registering took (process start, and the climb alone).
+    const took = t.from === null && t.reason === 'start' ? ` (${(performance.now() / 1000).toFixed(1)} s after start, climb ${((performance.now() - climbStart) / 1000).toFixed(1)} s)` : ''
+    out(t.to === null ? `state: unreachable (${t.reason})` : `state: ${t.to} ${t.endpoint ?? ''}${t.from === null ? took : ` (was ${t.from}: ${t.reason})`}`,
+      { event: 'state', ...t, ...(took === '' ? {} : { since_start_ms: Math.round(performance.now()), climb_ms: Math.round(performance.now() - climbStart) }) })
   })
   return await new Promise<number>(resolve => {
     const finish = (code: number): void => {
@@ -148,6 +151,7 @@ export async function autoMain (argv: string[], env: NodeJS.ProcessEnv, caps: Ca
     })
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
+    climbStart = performance.now()
     void node.start()
   })
 }

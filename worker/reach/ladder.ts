@@ -157,7 +157,7 @@ export class Ladder extends EventEmitter<LadderEvents> {
   async #attempt (rung: Rung, skipRelay?: string): Promise<RungOutcome> {
     const { ctx } = this.#o
     const signal = this.#stop.signal
-    if (rung === 'direct') return await tryDirect(ctx, signal)
+    if (rung === 'direct') return await tryDirect(ctx, signal, this.#current?.pinholes)
     if (rung === 'upnp_mapped') return await tryMapped(ctx, signal)
     return await tryRelay(ctx, signal, skipRelay)
   }

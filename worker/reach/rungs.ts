@@ -33,6 +33,8 @@ export interface ActiveRung {
   check: (signal: AbortSignal) => Promise<string | undefined>
   /** Lease or session state for health and metrics. */
   state: () => Record<string, unknown>
+  /** IPv6 addresses this rung opened firewall pinholes for (a direct check through them proves nothing). */
+  readonly pinholes?: readonly string[]
   /** Releases it (deletes leases, unbinds after running tasks finish). Never rejects. */
   close: () => Promise<void>
 }
@@ -99,8 +101,9 @@ function modeFor (v4: boolean, v6: boolean): string {
 }
 
 /** Rung 1: a public address on this host, verified per family. */
-export async function tryDirect (ctx: RungContext, signal: AbortSignal): Promise<RungOutcome> {
-  const local = ctx.caps.localAddresses()
+export async function tryDirect (ctx: RungContext, signal: AbortSignal, pinholed: readonly string[] = []): Promise<RungOutcome> {
+  const found = ctx.caps.localAddresses()
+  const local = { ipv4: found.ipv4, ipv6: found.ipv6.filter(a => !pinholed.includes(a)) }
   if (local.ipv4.length === 0 && local.ipv6.length === 0) return { lines: [{ ok: false, text: 'direct no public address on this host' }] }
   const port = ctx.front.port
   const lines: RungLine[] = []
@@ -171,10 +174,12 @@ export async function tryMapped (ctx: RungContext, signal: AbortSignal): Promise
     }
   }
   const v6 = ctx.caps.localAddresses().ipv6[0]
+  let pinholed: string | undefined
   if (v6 !== undefined && ctx.caps.openPinhole !== undefined) {
     try {
       const pinhole = await ctx.caps.openPinhole({ address: v6, internalPort: port, leaseSeconds: ctx.leaseSeconds, onRenew: onRenew('pinhole'), timeoutMs: ctx.mapTimeoutMs, signal })
       leases.push(pinhole)
+      pinholed = v6
       const r = await verifyFamily(ctx, 6, port, signal)
       if (r.reachable) {
         verified.push({ family: 6, url: url(v6, port), dialPort: port })
@@ -217,6 +222,7 @@ export async function tryMapped (ctx: RungContext, signal: AbortSignal): Promise
         return undefined
       },
       state: () => ({ candidates: verified.map(v => v.url), leases: leases.map(leaseState) }),
+      pinholes: pinholed === undefined ? [] : [pinholed],
       close: closeAll
     }
   }
