@@ -7,9 +7,8 @@ import type { Worker, WorkerEvents } from './api.ts'
 import { raceSignal } from '../src/abort.ts'
 import { ErrorCode, ToolkitError, errorMessage } from '../src/errors.ts'
 import { silentLogger, type Logger } from '../src/log.ts'
-import { nodeDataChannelBackend } from '../src/transport/ice/node-datachannel.ts'
 import { createBackendHandler, type BackendHandler } from './backend-handler.ts'
-import { createDirectServer, type DirectServer } from './direct/direct-server.ts'
+import { directServerFor, type DirectServer } from './direct/direct-server.ts'
 import { buildRegistrationPayload, reRegister } from './directory-registration.ts'
 import {
   relayForEndpoint, resolveWorkerOptions, type BackoffInfo, type BindInfo, type DisconnectInfo, type ResolvedWorkerOptions,
@@ -61,18 +60,8 @@ class RelayWorker extends EventEmitter<WorkerEvents> implements Worker {
     } else {
       this.#handler = options.handler as TaskHandler
     }
-    if (this.#o.direct) {
-      this.#direct = createDirectServer({
-        backend: nodeDataChannelBackend,
-        maxPeers: this.#o.maxDirectPeers,
-        maxConcurrent: this.#o.maxConcurrent,
-        maxQueued: this.#o.maxQueued,
-        taskTimeoutMs: this.#o.taskTimeoutMs,
-        ...(this.#o.directBindAddress === undefined ? {} : { bindAddress: this.#o.directBindAddress }),
-        logger: this.#log
-      })
-      this.#handler = this.#direct.wrap(this.#handler)
-    }
+    this.#direct = directServerFor(this.#o, this.#log)
+    if (this.#direct !== undefined) this.#handler = this.#direct.wrap(this.#handler)
     const external = options.signal
     if (external !== undefined) {
       const onAbort = (): void => { void this.stop() }

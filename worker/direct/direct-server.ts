@@ -8,7 +8,8 @@ import { ErrorCode, ToolkitError } from '../../src/errors.ts'
 import type { Logger } from '../../src/log.ts'
 import { CONNECT_VERSION, encodeConnectAnswer, isConnectTask, parseConnectCandidates, parseConnectOffer, parseConnectRetry } from '../../src/protocol/connect-intent.ts'
 import type { IceBackend } from '../../src/transport/ice/types.ts'
-import { DEFAULT_MAX_DIRECT_PEERS, type Task, type TaskHandler } from '../options.ts'
+import { nodeDataChannelBackend } from '../../src/transport/ice/node-datachannel.ts'
+import { DEFAULT_MAX_DIRECT_PEERS, type ResolvedWorkerOptions, type Task, type TaskHandler } from '../options.ts'
 import { CallLedger } from './call-ledger.ts'
 import { serveDirectPeer, type DirectPeer } from './direct-peer.ts'
 
@@ -128,4 +129,18 @@ export function createDirectServer (o: DirectServerOptions): DirectServer {
       o.backend.release()
     }
   }
+}
+
+/** The direct-path server a worker with these options runs (node-datachannel), or undefined with `direct: false`. */
+export function directServerFor (o: ResolvedWorkerOptions, logger: Logger): DirectServer | undefined {
+  if (!o.direct) return undefined
+  return createDirectServer({
+    backend: nodeDataChannelBackend,
+    maxPeers: o.maxDirectPeers,
+    maxConcurrent: o.maxConcurrent,
+    maxQueued: o.maxQueued,
+    taskTimeoutMs: o.taskTimeoutMs,
+    ...(o.directBindAddress === undefined ? {} : { bindAddress: o.directBindAddress }),
+    logger
+  })
 }
