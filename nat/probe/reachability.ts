@@ -18,6 +18,13 @@ export interface ReflectorPlan { url: string, family: 4 | 6 }
 /** The reflector client (injectable: tests replace it). */
 export type VerifyReachabilityFn = (options: VerifyReachabilityOptions) => ReturnType<typeof verifyReachability>
 
+/** The reflector's connect attempt gets this share of the time left (a silent NAT costs exactly this) … */
+const DIAL_TIMEOUT_SHARE = 0.45
+/** … at least this (a SYN and one retransmission) … */
+const DIAL_TIMEOUT_MIN_MS = 1100
+/** … and at most the reflector's own default. */
+const DIAL_TIMEOUT_MAX_MS = 2000
+
 /** Most reflectors asked per family. */
 export const MAX_REFLECTORS_PER_FAMILY = 4
 /** Reflectors that must answer and agree before a failure refutes reachability. */
@@ -63,6 +70,8 @@ export async function runCheck (ctx: CheckContext, plan: ReflectorPlan, via: Pro
   const r = await (ctx.verify ?? verifyReachability)({
     reflector: plan.url, port: ctx.port, family: plan.family, listenHost: plan.family === 6 ? '::' : '0.0.0.0', ipv6Only: plan.family === 6,
     timeoutMs: Math.min(3000, ctx.remaining() - 50), ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+    // The reflector's connect attempt must end (and its answer arrive) well inside our deadline.
+    dialTimeoutMs: Math.max(DIAL_TIMEOUT_MIN_MS, Math.min(DIAL_TIMEOUT_MAX_MS, Math.floor((ctx.remaining() - 50) * DIAL_TIMEOUT_SHARE))),
     ...(listener === undefined ? {} : { awaitGreeting: listener.awaitGreeting })
   })
   const inUse = listener?.unavailable

@@ -37,6 +37,8 @@ export interface VerifyReachabilityOptions {
   timeoutMs?: number
   /** Wait for the nonce this long after a "reachable" answer. @default 500 */
   nonceGraceMs?: number
+  /** Ask the reflector to give up its connect attempt after this long (it may use less, never more than its own limit). @default the reflector's own (2000) */
+  dialTimeoutMs?: number
   /** Cancels the check (rejects with ERR_ABORTED). */
   signal?: AbortSignal
   /**
@@ -181,7 +183,7 @@ export async function verifyReachability (options: VerifyReachabilityOptions): P
       url,
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify({ port: listener.port, nonce, protocol: 'tcp' }),
+      body: JSON.stringify({ port: listener.port, nonce, protocol: 'tcp', ...(options.dialTimeoutMs === undefined ? {} : { timeout_ms: Math.round(options.dialTimeoutMs) }) }),
       maxBodyBytes: 16 * 1024,
       signal: dl.signal,
       errorCode: ErrorCode.Reflector,

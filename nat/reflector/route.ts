@@ -1,6 +1,6 @@
 /**
  * Inbound dial-back reflector (AutoNAT v2 model): `POST /v1/nat/dialback`
- * `{"port": P, "nonce": "<hex>", "protocol": "tcp"}` makes the server open a TCP connection to
+ * `{"port": P, "nonce": "<hex>", "protocol": "tcp", "timeout_ms"?: T}` makes the server open a TCP connection to
  * **the requester's own observed address** (the TCP peer of the HTTP request) on port P,
  * write `IICP-DIALBACK <nonce>\n`, and answer
  * `{"reachable", "observed_address", "port", "latency_ms", "dialed_from", "error"?}`.
@@ -157,12 +157,18 @@ function clientAddress (req: IncomingMessage, trusted: Cidr[]): ParsedIp | undef
   return peer
 }
 
-function parseRequest (body: Buffer): { port: number, nonce: string } {
-  const { port, nonce, protocol } = parseJsonObject(body)
+/** Shortest connect attempt a client may ask for (`timeout_ms`). */
+const MIN_CLIENT_DIAL_TIMEOUT_MS = 200
+
+function parseRequest (body: Buffer): { port: number, nonce: string, timeoutMs?: number } {
+  const { port, nonce, protocol, timeout_ms: timeoutMs } = parseJsonObject(body)
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) throw new ToolkitError(ErrorCode.BadRequest, '"port" must be an integer 1-65535')
   if (typeof nonce !== 'string' || !/^[0-9a-fA-F]{16,128}$/.test(nonce)) throw new ToolkitError(ErrorCode.BadRequest, '"nonce" must be 16-128 hex characters')
   if (protocol !== undefined && protocol !== 'tcp') throw new ToolkitError(ErrorCode.BadRequest, '"protocol" must be "tcp"')
-  return { port, nonce: nonce.toLowerCase() }
+  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < MIN_CLIENT_DIAL_TIMEOUT_MS)) {
+    throw new ToolkitError(ErrorCode.BadRequest, `"timeout_ms" must be an integer >= ${MIN_CLIENT_DIAL_TIMEOUT_MS}`)
+  }
+  return { port, nonce: nonce.toLowerCase(), ...(timeoutMs === undefined ? {} : { timeoutMs }) }
 }
 
 /**
@@ -218,7 +224,7 @@ export function createDialbackRoute (options: ReflectorOptions = {}): DialbackRo
       return
     }
     const signal = AbortSignal.any([context.signal, shutdown.signal])
-    let request: { port: number, nonce: string }
+    let request: { port: number, nonce: string, timeoutMs?: number }
     try {
       request = parseRequest(await readBody(req, MAX_DIALBACK_BODY_BYTES, signal))
     } catch (err) {
@@ -233,7 +239,7 @@ export function createDialbackRoute (options: ReflectorOptions = {}): DialbackRo
     active++
     let result
     try {
-      result = await dialBack(observed.address, request.port, request.nonce, dialTimeout, dialFrom.get(observed.family), signal, lingering)
+      result = await dialBack(observed.address, request.port, request.nonce, Math.min(dialTimeout, request.timeoutMs ?? dialTimeout), dialFrom.get(observed.family), signal, lingering)
     } finally {
       active--
     }

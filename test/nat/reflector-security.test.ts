@@ -117,6 +117,20 @@ describe('reflector security (issue 7 defect 7)', () => {
     }
   })
 
+  it('a client may shorten the connect attempt (timeout_ms >= 200), never below the floor', async () => {
+    const reflector = createReflectorServer({ host: '127.0.0.1', port: 0, allowPrivate: true })
+    try {
+      const { url } = await reflector.listen()
+      const low = await post(`${url}/v1/nat/dialback`, JSON.stringify({ port: 9, nonce: NONCE, timeout_ms: 5 }))
+      assert.equal(low.status, 400)
+      assert.match((low.json.error as { message: string }).message, /timeout_ms/)
+      const ok = await post(`${url}/v1/nat/dialback`, JSON.stringify({ port: 9, nonce: NONCE, timeout_ms: 500 }))
+      assert.equal(ok.status, 200)
+    } finally {
+      await reflector.close()
+    }
+  })
+
   it('rejects a trustProxy entry that is not a CIDR', () => {
     assert.throws(() => createReflectorServer({ trustProxy: ['nope'] }), (err: unknown) => (err as { code?: string }).code === 'ERR_INVALID_ADDRESS')
   })
