@@ -14,6 +14,7 @@ import type { ReachCapabilities } from '../../src/reach/capabilities.ts'
 import { DEFAULT_LADDER_TIMINGS } from './ladder.ts'
 import { createReachNode, type ReachNodeOptions } from './node.ts'
 import type { RelayCandidate } from './relay-choice.ts'
+import { parseRelayList } from '../relay-list.ts'
 
 /** Exit code of a supervised worker that found no working rung (EX_TEMPFAIL; systemd/launchd restart it). */
 export const EXIT_GIVE_UP = 75
@@ -64,11 +65,13 @@ export type CapabilityFactory = (o: { gateways: string[], stun: Array<{ host: st
 
 const echo: NonNullable<ReachNodeOptions['handler']> = task => ({ result: { echo: (task as { payload?: unknown } | null)?.payload ?? null } })
 
+/** `--relay a:9485,b:9485` (repeatable) with the worker's one relay-list parser (worker/relay-list.ts). */
 function relayList (values: FlagValues): RelayCandidate[] {
-  return listFlag(values, 'relay').flatMap(v => v.split(',')).map(s => s.trim()).filter(s => s !== '').map(s => {
-    const hp = hostPortFlag(s, 'relay', { defaultPort: DEFAULT_RELAY_ACCEPT_PORT })
-    return { host: hp.host, port: hp.port }
-  })
+  try {
+    return listFlag(values, 'relay').flatMap(v => parseRelayList(v, DEFAULT_RELAY_ACCEPT_PORT))
+  } catch (err) {
+    throw usageError(`--relay must be HOST:PORT[,HOST:PORT…]: ${(err as Error).message}`)
+  }
 }
 
 function nodeOptions (values: FlagValues, logger: Logger, caps: CapabilityFactory): ReachNodeOptions {
