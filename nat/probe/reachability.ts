@@ -69,7 +69,7 @@ export async function runCheck (ctx: CheckContext, plan: ReflectorPlan, via: Pro
   const listener = ctx.listeners[plan.family]
   const r = await (ctx.verify ?? verifyReachability)({
     reflector: plan.url, port: ctx.port, family: plan.family, listenHost: plan.family === 6 ? '::' : '0.0.0.0', ipv6Only: plan.family === 6,
-    timeoutMs: Math.min(3000, ctx.remaining() - 50), ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+    timeoutMs: ctx.remaining() - 50, ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
     // The reflector's connect attempt must end (and its answer arrive) well inside our deadline.
     dialTimeoutMs: Math.max(DIAL_TIMEOUT_MIN_MS, Math.min(DIAL_TIMEOUT_MAX_MS, Math.floor((ctx.remaining() - 50) * DIAL_TIMEOUT_SHARE))),
     ...(listener === undefined ? {} : { awaitGreeting: listener.awaitGreeting })
