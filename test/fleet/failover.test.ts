@@ -109,7 +109,9 @@ describe('fleet failover: kill -9 of one relay under load', { skip: redisSkipRea
     await eventually('every worker is bound to a survivor', () => workers.every(w => w.state === 'bound' && survivors.some(s => s.httpPort === w.binding?.relayHttpPort)), 10_000)
     const rebindMs = performance.now() - killAt
     const recoveredAt = performance.now()
-    await eventually('load after recovery', () => log.runs.size > 0 && performance.now() - recoveredAt > 1500)
+    const runsAtRecovery = log.runs.size
+    // Enough load after recovery to judge it, however slow a busy machine makes the callers.
+    await eventually('load after recovery', () => performance.now() - recoveredAt > 1500 && log.runs.size - runsAtRecovery > 600, 20_000)
     stop.abort()
     const records = await callers
 

@@ -79,7 +79,8 @@ describe('Redis restart under load', { skip }, () => {
       await fleetReady(members)
       await eventually('the bind accepted meanwhile is claimed fleet-wide', () => members[0]?.fleet.leasedIds().includes('newcomer') === true)
       const recoveredAt = performance.now()
-      await eventually('load after recovery', () => performance.now() - recoveredAt > 1000)
+      const runsAtRecovery = log.runs.size
+      await eventually('load after recovery', () => performance.now() - recoveredAt > 1000 && log.runs.size - runsAtRecovery > 400, 20_000)
       stop.abort()
       const records = await callers
       const local = records.filter(r => r.relay === 'local')
@@ -89,7 +90,8 @@ describe('Redis restart under load', { skip }, () => {
       const crossFailed = cross.filter(r => r.status !== 200)
       for (const r of crossFailed) {
         assert.deepEqual([r.status, r.code], [503, 'fleet_unavailable'], `cross call ${r.taskId}`)
-        assert.ok(r.ms < 1000, `a cross call took ${Math.round(r.ms)} ms to fail`)
+        // Fast: the command deadline is 300 ms here; the rest is a busy machine's event-loop delay.
+        assert.ok(r.ms < 1500, `a cross call took ${Math.round(r.ms)} ms to fail`)
       }
       const late = cross.filter(r => r.startedAt > recoveredAt)
       assert.ok(late.length > 50 && late.every(r => r.status === 200), 'cross calls recovered')
