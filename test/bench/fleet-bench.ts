@@ -8,6 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { RedisServer, redisSkipReason } from '../fleet/redis-server.ts'
 import { runLoad, type LoadResult } from './load.ts'
@@ -53,6 +54,24 @@ async function startRelay (redisUrl: string, name: string): Promise<{ child: Chi
   return { child, httpPort: Number(m[1]), relayPort: Number(m[2]) }
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux; NaN elsewhere). */
+function cpuSeconds (pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid ?? 0}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** Runs `fn` and returns its result with the CPU µs each of `children` spent meanwhile (warm-up included) per measured request. */
+async function withCpu (children: ChildProcess[], fn: () => Promise<LoadResult>): Promise<{ load: LoadResult, cpuUs: number[] }> {
+  const before = children.map(c => cpuSeconds(c.pid))
+  const load = await fn()
+  const total = Math.max(1, load.requests)
+  return { load, cpuUs: children.map((c, i) => (cpuSeconds(c.pid) - (before[i] ?? 0)) * 1e6 / total) }
+}
+
 function median (xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.floor(s.length / 2)] ?? Number.NaN
@@ -77,12 +96,22 @@ try {
   const path = '/v1/relay-for/bench-worker/v1/task'
   const direct: LoadResult[] = []
   const forwarded: LoadResult[] = []
+  // CPU µs per request of owner, forwarder and worker: robust to a busy machine, unlike req/s.
+  const directCpu: number[][] = []
+  const forwardedCpu: number[][] = []
+  const procs = [owner.child, forwarder.child, worker.child]
   for (let round = 0; round < ROUNDS; round++) {
     const load = async (port: number): Promise<LoadResult> => await runLoad({ url: new URL(`http://127.0.0.1:${port}${path}`), body, concurrency: CONCURRENCY, durationMs: DURATION_MS, warmupMs: WARMUP_MS, maxRequests: MAX_REQUESTS })
-    direct.push(await load(owner.httpPort))
-    forwarded.push(await load(forwarder.httpPort))
+    const d = await withCpu(procs, async () => await load(owner.httpPort))
+    direct.push(d.load)
+    directCpu.push(d.cpuUs)
+    const f = await withCpu(procs, async () => await load(forwarder.httpPort))
+    forwarded.push(f.load)
+    forwardedCpu.push(f.cpuUs)
     process.stderr.write(`round ${round + 1}/${ROUNDS}\n`)
   }
+  const cpu = (rows: number[][], i: number): number => median(rows.map(r => r[i] ?? Number.NaN))
+  const cpuLine = (rows: number[][]): string => `owner ${cpu(rows, 0).toFixed(0)} + forwarder ${cpu(rows, 1).toFixed(0)} + worker ${cpu(rows, 2).toFixed(0)} = ${(cpu(rows, 0) + cpu(rows, 1) + cpu(rows, 2)).toFixed(0)} µs`
   const d = { reqPerSec: median(direct.map(r => r.reqPerSec)), p50Ms: median(direct.map(r => r.p50Ms)), p99Ms: median(direct.map(r => r.p99Ms)), errors: direct.reduce((n, r) => n + r.errors, 0) }
   const f = { reqPerSec: median(forwarded.map(r => r.reqPerSec)), p50Ms: median(forwarded.map(r => r.p50Ms)), p99Ms: median(forwarded.map(r => r.p99Ms)), errors: forwarded.reduce((n, r) => n + r.errors, 0) }
   const fmt = (x: number): string => x.toFixed(x < 10 ? 2 : 0)
@@ -92,6 +121,8 @@ try {
     `  via forwarding relay  : ${fmt(f.reqPerSec)} req/s  p50 ${fmt(f.p50Ms)} ms  p99 ${fmt(f.p99Ms)} ms  errors ${f.errors}`,
     `  ratio forwarded/direct: ${(f.reqPerSec / d.reqPerSec).toFixed(2)}  added p50: ${fmt(f.p50Ms - d.p50Ms)} ms`,
     `  per round req/s direct ${direct.map(r => fmt(r.reqPerSec)).join(' ')} | forwarded ${forwarded.map(r => fmt(r.reqPerSec)).join(' ')}`,
+    `  CPU per request, direct   : ${cpuLine(directCpu)}`,
+    `  CPU per request, forwarded: ${cpuLine(forwardedCpu)}`,
     ''
   ].join('\n'))
 } finally {
