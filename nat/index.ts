@@ -60,3 +60,7 @@ export { formatAddress } from './stun/attributes.ts'
 export type { TransportAddress } from './stun/attributes.ts'
 export { DEFAULT_STUN_SERVERS } from './stun/default-servers.ts'
 export type { StunServerSpec } from './stun/default-servers.ts'
+
+// The reachability ladder's NAT capabilities (pass to createReachNode from `iicp-relay-toolkit/worker`).
+export { natCapabilities } from './reach-capabilities.ts'
+export type { NatCapabilityOptions } from './reach-capabilities.ts'

@@ -38,13 +38,13 @@ const PINNED: Record<string, string[]> = {
   ],
   './worker': [
     'CAPACITY_ERROR', 'DEFAULT_MAX_QUEUED', 'STOPPING_ERROR', 'backendErrorMessage', 'buildRegistrationPayload',
-    'createBackendHandler', 'createWorker', 'fetchBindTicket', 'reRegister', 'relayForEndpoint'
+    'createBackendHandler', 'createReachNode', 'createWorker', 'fetchBindTicket', 'reRegister', 'relayForEndpoint'
   ],
   './nat': [
     'DEFAULT_MAP_PROBE_TIMEOUT_MS', 'DEFAULT_PROBE_PORT', 'DEFAULT_PROBE_TIMEOUT_MS', 'DEFAULT_STUN_SERVERS',
     'DIALBACK_PATH', 'EXPOSURE_MODES', 'NAT_INFO_PATH', 'PROBE_SCHEMA_ID', 'classify', 'createDialbackRoute', 'createNatInfoRoute',
     'createReflectorServer', 'createStunServer', 'discoverGateways', 'discoverNatBehavior', 'exitCodeFor', 'formatAddress', 'mapPort',
-    'openPinhole', 'probeNetwork', 'stunBinding', 'verifyReachability'
+    'natCapabilities', 'openPinhole', 'probeNetwork', 'stunBinding', 'verifyReachability'
   ],
   './nat/stun': [
     'AttributeType', 'DEFAULT_LAST_WAIT_MULTIPLIER', 'DEFAULT_MAX_REQUESTS', 'DEFAULT_NAT_BEHAVIOR_TIMEOUT_MS',
