@@ -44,8 +44,8 @@ const MIN_HAIRPIN_WINDOW_MS = 50
 export const FILTER_ROUNDS = 2
 /** Silence is believed after this many of test I's round trips … */
 const SILENCE_RTTS = 8
-/** … but never before this (two retransmissions at the default RTO). */
-const MIN_SILENCE_MS = 700
+/** … but never before this (two retransmissions at the default RTO, plus slack for a loaded host). */
+const MIN_SILENCE_MS = 1000
 /** Servers that must all stay silent before UDP counts as blocked. */
 const UDP_BLOCKED_QUORUM = 2
 
