@@ -31,9 +31,14 @@ function decodeAttackFrame (kind: 'array' | 'map'): Buffer {
 
 /** Legitimate calls in a loop through a bound echo worker until `stop()`; latencies after `mark()`. */
 async function legitimateLoad (relay: RelayChild): Promise<{ mark: () => void, stop: () => Promise<{ latencies: number[], failures: number }> }> {
-  const worker = await RelayPeer.connect(relay.relayPort, '127.0.0.1', '127.0.5.1')
-  const ack = await worker.bind('legit')
-  if (!ack.ok) throw new Error(`legit bind refused: ${ack.reason}`)
+  // Under attack (and on a busy machine) a handshake may take more than the peer's 2 s frame wait: retry.
+  let worker: RelayPeer | undefined
+  for (let attempt = 0; worker === undefined; attempt++) {
+    const p = await RelayPeer.connect(relay.relayPort, '127.0.0.1', '127.0.5.1')
+    const ack = await p.bind('legit').catch((err: unknown) => { if (attempt >= 4) throw err })
+    if (ack?.ok === true) worker = p
+    else p.destroy()
+  }
   worker.serve(task => ({ result: task }))
   const agent = keepAliveAgent(1)
   let running = true
