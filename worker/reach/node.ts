@@ -13,14 +13,14 @@ import {
 } from '../../src/limits.ts'
 import { silentLogger, type Logger } from '../../src/log.ts'
 import { createBackendHandler } from '../backend-handler.ts'
-import { relayForEndpoint, type TaskHandler } from '../options.ts'
-import { createWorker } from '../worker.ts'
+import type { TaskHandler } from '../options.ts'
 import type { DirectoryNatType, ReachCapabilities } from '../../src/reach/capabilities.ts'
 import { createDirectFront, type DirectFront } from './direct-front.ts'
 import { DEFAULT_LADDER_TIMINGS, Ladder, type LadderTimings, type Transition } from './ladder.ts'
 import { createRegistrar, type Registrar } from './registrar.ts'
+import { createRelayBinder } from './relay-binder.ts'
 import { candidateLabel, electRelays, shuffled, type RelayCandidate } from './relay-choice.ts'
-import type { BoundRelay, RungContext, RungLine } from './rungs.ts'
+import type { RungContext, RungLine } from './rungs.ts'
 import { reachMetrics } from './status.ts'
 
 /** The directory the node registers with (and elects relays from). */
@@ -154,87 +154,15 @@ export async function createReachNode (o: ReachNodeOptions): Promise<ReachNode> 
   }
   const bindTimeoutMs = o.bindTimeoutMs ?? 5000
 
-  /** Registers the relay route a bind to `c` creates, so a ticket fetch has a token (only a register issues one). */
-  const preRegister = async (c: RelayCandidate): Promise<void> => {
-    if (registrar === undefined) return
-    const label = candidateLabel(c)
-    const base = new URL(c.httpUrl ?? `http://${formatHostPort(unbracketHost(c.host), DEFAULT_RELAY_HTTP_PORT)}`)
-    const endpoint = relayForEndpoint(unbracketHost(base.hostname), Number(base.port === '' ? 80 : base.port), o.nodeId)
-    await registrar.publish({
-      rung: 'relay', endpoint, transportMethod: 'turn_relay', exposureMode: 'relay_required',
-      metadata: { rung: 'relay', relay_endpoint: endpoint, relay: label, ...(c.nodeId === undefined ? {} : { relay_node_id: c.nodeId }), candidates: [endpoint] },
-      check: async () => await Promise.resolve('not bound yet'),
-      state: () => ({ relay: label, bound: false }),
-      close: async () => { await Promise.resolve() }
-    })
-  }
-
-  /** One bind attempt; a refusal (RELAY_ACK error) fails at once instead of waiting for the deadline. */
-  const bindOnce = async (c: RelayCandidate, signal: AbortSignal): Promise<BoundRelay> => {
-    const label = candidateLabel(c)
-    const token = registrar?.nodeToken ?? o.directory?.nodeToken
-    const worker = createWorker({
-      relayHost: c.host,
-      relayPort: c.port,
-      workerId: o.nodeId,
-      intent,
-      models,
-      handler,
-      maxConcurrent,
-      ...(directoryTarget !== undefined && token !== undefined ? { ticketDirectory: { url: directoryTarget.url, nodeToken: token, ...(c.nodeId === undefined ? {} : { relayNodeId: c.nodeId }) } } : {}),
-      reconnect: { minDelayMs: 500, maxDelayMs: 5000 },
-      stopGraceMs: o.stopGraceMs ?? STOP_GRACE_MS,
-      logger: log.child({ relay: label })
-    })
-    let lastError: ToolkitError | undefined
-    const refused = new AbortController()
-    worker.on('backoff', info => {
-      if (info.error === undefined) return
-      lastError = info.error
-      if (info.error.details?.reason !== undefined) refused.abort(info.error)
-    })
-    // The session's own view: `disconnect` fires before the worker leaves the bound state.
-    let dropped = false
-    const onDrop = (): void => {
-      dropped = true
-      ladderRef.current?.trigger(`relay ${label} session dropped`)
-    }
-    worker.on('disconnect', onDrop)
-    worker.on('bind', () => { dropped = false })
-    void worker.start().catch(() => undefined)
-    try {
-      const info = await worker.whenBound(AbortSignal.any([signal, refused.signal, AbortSignal.timeout(bindTimeoutMs)]))
-      const httpUrl = `http://${formatHostPort(unbracketHost(c.host), info.relayHttpPort)}`
-      learnedHttp.set(label, httpUrl)
-      return {
-        endpoint: info.endpoint,
-        httpUrl,
-        bound: () => !dropped && worker.state === 'bound',
-        close: async () => {
-          worker.off('disconnect', onDrop)
-          await worker.stop()
-        }
-      }
-    } catch (err) {
-      worker.off('disconnect', onDrop)
-      await worker.stop()
-      if (signal.aborted) throw err
-      if (refused.signal.aborted) throw refused.signal.reason as ToolkitError
-      throw new ToolkitError(ErrorCode.Aborted, `did not bind within ${bindTimeoutMs / 1000} s (${lastError?.message ?? 'no answer'})`, { cause: err })
-    }
-  }
-
-  const bindRelay = async (c: RelayCandidate, signal: AbortSignal): Promise<BoundRelay> => {
-    try {
-      return await bindOnce(c, signal)
-    } catch (err) {
-      const needsTicket = err instanceof ToolkitError && err.code === ErrorCode.TicketRequired
-      if (!needsTicket || registrar === undefined || registrar.nodeToken !== undefined || o.directory?.nodeToken !== undefined) throw err
-      await preRegister(c)
-      if (registrar.nodeToken === undefined) throw err
-      return await bindOnce(c, signal)
-    }
-  }
+  const bindRelay = createRelayBinder({
+    nodeId: o.nodeId, intent, models, handler, maxConcurrent, directoryTarget, bindTimeoutMs,
+    stopGraceMs: o.stopGraceMs ?? STOP_GRACE_MS,
+    presetToken: o.directory?.nodeToken,
+    registrar: () => registrar,
+    onDrop: reason => { ladderRef.current?.trigger(reason) },
+    onBound: (label, httpUrl) => { learnedHttp.set(label, httpUrl) },
+    logger: log
+  })
 
   const ctx: RungContext = {
     caps: o.capabilities,

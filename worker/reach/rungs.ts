@@ -96,8 +96,23 @@ function url (address: string, port: number): string {
   return `http://${formatHostPort(address, port)}`
 }
 
-function modeFor (v4: boolean, v6: boolean): string {
+/** A verified URL and the port the reflector dials for it. */
+interface Verified { family: 4 | 6, url: string, dialPort: number }
+
+/** The exposure mode of what was verified (the classifier's rule: both families, IPv4, or IPv6). */
+function modeOf (verified: readonly Verified[]): string {
+  const v4 = verified.some(v => v.family === 4)
+  const v6 = verified.some(v => v.family === 6)
   return v4 && v6 ? 'dual_stack_available' : v4 ? 'ipv4_public_direct' : 'ipv6_direct_pinhole_available'
+}
+
+/** Re-verifies every verified URL; undefined while all reach, else why not. */
+async function recheck (ctx: RungContext, verified: readonly Verified[], label: string, signal: AbortSignal): Promise<string | undefined> {
+  for (const v of verified) {
+    const r = await verifyFamily(ctx, v.family, v.dialPort, signal)
+    if (!r.reachable) return `${label} ipv${v.family} ${r.error ?? 'not reachable'}`
+  }
+  return undefined
 }
 
 /** Rung 1: a public address on this host, verified per family. */
@@ -107,12 +122,12 @@ export async function tryDirect (ctx: RungContext, signal: AbortSignal, pinholed
   if (local.ipv4.length === 0 && local.ipv6.length === 0) return { lines: [{ ok: false, text: 'direct no public address on this host' }] }
   const port = ctx.front.port
   const lines: RungLine[] = []
-  const verified: Array<{ family: 4 | 6, url: string }> = []
+  const verified: Verified[] = []
   for (const [family, list] of [[4, local.ipv4], [6, local.ipv6]] as const) {
     if (list.length === 0) continue
     const r = await verifyFamily(ctx, family, port, signal)
     if (r.reachable && r.observedAddress !== null && list.includes(r.observedAddress)) {
-      verified.push({ family, url: url(r.observedAddress, port) })
+      verified.push({ family, url: url(r.observedAddress, port), dialPort: port })
       lines.push({ ok: true, text: `direct ipv${family} ${url(r.observedAddress, port)} verified` })
     } else {
       const why = r.reachable ? `reflector saw ${r.observedAddress ?? '?'}, not a local address` : (r.error ?? 'not reachable')
@@ -121,23 +136,15 @@ export async function tryDirect (ctx: RungContext, signal: AbortSignal, pinholed
   }
   const first = verified[0]
   if (first === undefined) return { lines }
-  const v4 = verified.some(v => v.family === 4)
-  const v6 = verified.some(v => v.family === 6)
   return {
     lines,
     active: {
       rung: 'direct',
       endpoint: first.url,
       transportMethod: 'direct',
-      exposureMode: modeFor(v4, v6),
+      exposureMode: modeOf(verified),
       metadata: { rung: 'direct', candidates: verified.map(v => v.url) },
-      check: async s => {
-        for (const v of verified) {
-          const r = await verifyFamily(ctx, v.family, port, s)
-          if (!r.reachable) return `direct ipv${v.family} ${r.error ?? 'not reachable'}`
-        }
-        return undefined
-      },
+      check: async s => await recheck(ctx, verified, 'direct', s),
       state: () => ({ candidates: verified.map(v => v.url) }),
       close: async () => {}
     }
@@ -153,7 +160,7 @@ export async function tryMapped (ctx: RungContext, signal: AbortSignal): Promise
   const port = ctx.front.port
   const lines: RungLine[] = []
   const leases: HeldLease[] = []
-  const verified: Array<{ family: 4 | 6, url: string, dialPort: number }> = []
+  const verified: Verified[] = []
   const onRenew = (what: string) => (ok: boolean, error?: string): void => { if (!ok) ctx.trigger(`${what} lease renewal failed${error === undefined ? '' : `: ${error}`}`) }
   const seconds = `${Math.round(ctx.mapTimeoutMs / 100) / 10} s`
   let mapping: HeldMapping | undefined
@@ -197,14 +204,13 @@ export async function tryMapped (ctx: RungContext, signal: AbortSignal): Promise
     await closeAll()
     return { lines }
   }
-  const hasV4 = verified.some(v => v.family === 4)
   return {
     lines,
     active: {
       rung: 'upnp_mapped',
       endpoint: first.url,
       transportMethod: 'upnp_mapped',
-      exposureMode: modeFor(hasV4, verified.some(v => v.family === 6)),
+      exposureMode: modeOf(verified),
       metadata: {
         rung: 'upnp_mapped',
         candidates: verified.map(v => v.url),
@@ -215,11 +221,7 @@ export async function tryMapped (ctx: RungContext, signal: AbortSignal): Promise
         // A lease the router no longer renews is gone whenever the router says so, even while it still forwards.
         const expired = leases.find(l => l.expiresAt !== undefined && l.expiresAt < Date.now())
         if (expired !== undefined) return `upnp ${expired.kind} lease expired (renewal failed)`
-        for (const v of verified) {
-          const r = await verifyFamily(ctx, v.family, v.dialPort, s)
-          if (!r.reachable) return `upnp ipv${v.family} ${r.error ?? 'not reachable'}`
-        }
-        return undefined
+        return await recheck(ctx, verified, 'upnp', s)
       },
       state: () => ({ candidates: verified.map(v => v.url), leases: leases.map(leaseState) }),
       pinholes: pinholed === undefined ? [] : [pinholed],
