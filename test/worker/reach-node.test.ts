@@ -129,3 +129,21 @@ describe('reachable node on loopback', () => {
     }
   })
 })
+
+describe('iicp-worker --auto --supervised', () => {
+  it('exits 75 after --give-up-after with no rung (nothing public, no router answering, relay refused)', async () => {
+    const { spawn } = await import('node:child_process')
+    const bin = new URL('../../worker/bin/iicp-worker.ts', import.meta.url).pathname
+    const child = spawn(process.execPath, [bin, '--auto', '--worker-id', 'gives-up', '--echo', '--port', '0', '--host', '127.0.0.1',
+      '--relay', '127.0.0.1:1', '--reflector', 'http://127.0.0.1:1', '--gateway', 'http://127.0.0.1:1/rootDesc.xml', '--map-timeout', '0.3',
+      '--supervised', '--give-up-after', '1', '--retry-every', '0.3', '--log-level', 'silent'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.setEncoding('utf8').on('data', (c: string) => { out += c })
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
+    const [code] = await once(child, 'exit') as [number | null]
+    clearTimeout(timer)
+    assert.equal(code, 75, out)
+    assert.match(out, /✗ relay 127\.0\.0\.1:1 /)
+    assert.match(out, /exiting 75/)
+  })
+})
