@@ -34,6 +34,10 @@ export type MsgType = typeof MsgType[keyof typeof MsgType]
 /** How much of a large payload the relay-side decoder checks against the CBOR limits before buffering the rest. */
 const VERDICT_PREFIX_BYTES = 64 * 1024
 
+function undecodable (length: number, why: string): ToolkitError {
+  return new ToolkitError(ErrorCode.CborInvalid, `a ${length}-byte payload that ${why} closes the connection (it is not read further)`, { details: { reason: 'undecodable_large_payload', length } })
+}
+
 /** True when the first bytes of a `payloadLength`-byte map already exceed the decode limits (not merely end early). */
 function prefixBreaksLimits (prefix: Uint8Array, payloadLength: number): boolean {
   try {
@@ -134,11 +138,12 @@ export class FrameDecoder {
 
   /**
    * `maxControlPayload` bounds INIT, RELAY_BIND, PING and CLOSE (never above `maxPayload`).
-   * With `discardNonMapPayloads`, a payload whose first byte is not a CBOR map head is dropped
-   * as it arrives instead of buffered (no IICP message is anything else, so its parser would
-   * refuse it at that byte anyway): the frame is returned with that one byte as its payload.
-   * Likewise a payload over 64 KiB whose first 64 KiB already exceed the CBOR decode limits is
-   * returned as those 64 KiB, the rest dropped unbuffered.
+   * With `discardNonMapPayloads` (the relay's side), a payload whose first byte is not a CBOR
+   * map head is never buffered (no IICP message is anything else, so its parser would refuse it
+   * at that byte anyway): up to 64 KiB it is dropped as it arrives and the frame is returned with
+   * that one byte as its payload; a larger one, or one over 64 KiB whose first 64 KiB already
+   * exceed the CBOR decode limits, throws ERR_CBOR_INVALID at once, so the connection closes
+   * without reading the rest.
    */
   constructor (maxPayload = MAX_FRAME_PAYLOAD_BYTES, maxControlPayload = MAX_CONTROL_PAYLOAD_BYTES, discardNonMapPayloads = false) {
     this.#maxPayload = maxPayload
@@ -178,17 +183,13 @@ export class FrameDecoder {
       }
       if (this.#discardFirst === undefined && this.#discardNonMap && this.#header.length > 0 && this.#size > 0) {
         if (!this.#firstByteIsMap()) {
+          if (this.#header.length > VERDICT_PREFIX_BYTES) throw undecodable(this.#header.length, 'is not a CBOR map')
           this.#discardFirst = Buffer.from(this.#take(1))
           this.#discardLeft = this.#header.length - 1
         } else if (this.#header.length > VERDICT_PREFIX_BYTES && this.#size >= VERDICT_PREFIX_BYTES && !this.#prefixChecked) {
           // A large map whose first 64 KiB already break the decode limits is refused from them alone.
           this.#prefixChecked = true
-          const prefix = this.#peek(VERDICT_PREFIX_BYTES)
-          if (prefixBreaksLimits(prefix, this.#header.length)) {
-            this.#discardFirst = Buffer.from(prefix)
-            this.#skip(VERDICT_PREFIX_BYTES)
-            this.#discardLeft = this.#header.length - VERDICT_PREFIX_BYTES
-          }
+          if (prefixBreaksLimits(this.#peek(VERDICT_PREFIX_BYTES), this.#header.length)) throw undecodable(this.#header.length, 'exceeds the CBOR limits in its first 64 KiB')
         }
       }
       if (this.#discardFirst !== undefined) {

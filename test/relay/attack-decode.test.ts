@@ -91,10 +91,8 @@ describe('attack: CBOR decode cost (issue 7.1)', () => {
     assert.deepEqual(new FrameDecoder().push(response), [], 'RESPONSE keeps the 16 MiB limit')
   })
 
-  it('a bound worker sending a 512 KiB array-of-maps RESPONSE fails only its own call; the session keeps serving', async () => {
-    // The relay refuses the frame from its first 64 KiB and never sees its call id (at the end):
-    // the call ends at its forward deadline, with one answer.
-    const h = await startRelay({ forwardTimeoutMs: 500 })
+  it('a bound worker sending a 512 KiB array-of-maps RESPONSE loses its session; its call is answered at once', async () => {
+    const h = await startRelay()
     try {
       const p = await h.worker('w1')
       const answer = http(h.httpPort, '/v1/relay-for/w1/v1/task', { body: { task_id: 't1' } })
@@ -105,52 +103,64 @@ describe('attack: CBOR decode cost (issue 7.1)', () => {
       writeFrameHeader(out, 0, MsgType.Response, frame.length)
       frame.copy(out, 12)
       p.sendRaw(out)
-      const ans = await answer
-      assert.ok(ans.status === 500 || ans.status === 502, `status ${ans.status}`)
-      p.serve(task => ({ result: task }))
-      const ok = await http(h.httpPort, '/v1/relay-for/w1/v1/task', { body: { task_id: 't2' } })
-      assert.equal(ok.status, 200)
+      assert.equal((await answer).status, 502)
+      await p.expectClosed(2000)
+      const again = await h.worker('w1')
+      again.serve(task => ({ result: task }))
+      assert.equal((await http(h.httpPort, '/v1/relay-for/w1/v1/task', { body: { task_id: 't2' } })).status, 200)
     } finally {
       await h.close()
     }
   })
 })
 
-describe('attack: a 16 MiB non-map payload is never buffered (issue 7.1)', () => {
-  it('the relay-side decoder drops it as it arrives and hands on only its first byte', () => {
+describe('attack: a 16 MiB undecodable payload is never buffered (issue 7.1)', () => {
+  const big = (): Buffer => { const h = Buffer.alloc(12); writeFrameHeader(h, 0, MsgType.Response, 16 * 1024 * 1024); return h }
+
+  it('the relay-side decoder refuses a large non-map payload at its first byte', () => {
     const d = new FrameDecoder(undefined, undefined, true)
-    const h = Buffer.alloc(12)
-    writeFrameHeader(h, 0, MsgType.Response, 16 * 1024 * 1024)
-    assert.deepEqual(d.push(h), [])
-    const chunk = Buffer.alloc(64 * 1024, 0xa0)
-    chunk[0] = 0x9a
-    let frames = d.push(chunk)
-    for (let i = 1; i < 256; i++) {
-      assert.equal(d.bufferedBytes, 0)
-      frames = frames.concat(d.push(Buffer.alloc(64 * 1024, 0xa0)))
-    }
-    assert.equal(frames.length, 1)
-    assert.deepEqual([...(frames[0]?.payload ?? [])], [0x9a])
-    assert.throws(() => parseResponse(frames[0]?.payload ?? Buffer.alloc(0)), (e: unknown) => isToolkitError(e, ErrorCode.Protocol) && reason(e) === 'not_a_map')
-    // A large map whose first 64 KiB already break the limits is refused from them: 64 KiB held, not 16 MiB.
-    writeFrameHeader(h, 0, MsgType.Response, 16 * 1024 * 1024)
+    assert.deepEqual(d.push(big()), [])
+    assert.throws(() => d.push(Buffer.from([0x9a, 0x00, 0xff, 0xff, 0xfb])), (e: unknown) => isToolkitError(e, ErrorCode.CborInvalid) && reason(e) === 'undecodable_large_payload')
+  })
+
+  it('refuses a large map whose first 64 KiB break the CBOR limits, holding only those 64 KiB', () => {
+    const d = new FrameDecoder(undefined, undefined, true)
     const mapPayload = responseWithMaps(16 * 1024 * 1024 - 10, 'x')
     assert.equal(mapPayload.length, 16 * 1024 * 1024)
-    const got = d.push(Buffer.concat([h, mapPayload.subarray(0, 64 * 1024)]))
-    assert.deepEqual(got, [])
-    let held = d.bufferedBytes
-    frames = []
-    for (let o = 64 * 1024; o < mapPayload.length; o += 64 * 1024) {
-      frames = frames.concat(d.push(mapPayload.subarray(o, o + 64 * 1024)))
-      held = Math.max(held, d.bufferedBytes)
-    }
+    assert.deepEqual(d.push(big()), [])
+    assert.deepEqual(d.push(mapPayload.subarray(0, 32 * 1024)), [])
+    assert.throws(() => d.push(mapPayload.subarray(32 * 1024, 64 * 1024)), (e: unknown) => isToolkitError(e, ErrorCode.CborInvalid) && reason(e) === 'undecodable_large_payload')
+  })
+
+  it('drops a small non-map payload as it arrives and stays in sync (a PING that is not a map still gets its PONG)', () => {
+    const d = new FrameDecoder(undefined, undefined, true)
+    const h = Buffer.alloc(12)
+    writeFrameHeader(h, 0, MsgType.Ping, 1000)
+    const frames = [...d.push(h), ...d.push(Buffer.alloc(500, 0x41)), ...d.push(Buffer.alloc(500, 0x41))]
     assert.equal(frames.length, 1)
-    assert.equal(frames[0]?.payload.length, 64 * 1024)
-    assert.ok(held <= 64 * 1024, `held ${held}`)
-    // The stream stays in sync: the next frame decodes normally.
+    assert.deepEqual([...(frames[0]?.payload ?? [])], [0x41])
     const ping = Buffer.alloc(12 + 3)
     writeFrameHeader(ping, 0, MsgType.Ping, 3)
     ping.set([0xa1, 0x01, 0x40], 12)
     assert.equal(d.push(ping)[0]?.type, MsgType.Ping)
+  })
+
+  it('the worker holding the bad frame loses its session at once: its pending call is answered, the relay serves others', async () => {
+    const h = await startRelay()
+    try {
+      const attacker = await h.worker('attacker')
+      const other = await h.worker('other')
+      other.serve(task => ({ result: task }))
+      const answer = http(h.httpPort, '/v1/relay-for/attacker/v1/task', { body: { task_id: 't1' } })
+      await attacker.nextFrame()
+      attacker.sendRaw(big())
+      attacker.sendRaw(Buffer.from([0x9a, 0x00, 0xff, 0xff, 0xfb]))
+      await attacker.expectClosed(2000)
+      const ans = await answer
+      assert.equal(ans.status, 502)
+      assert.equal((await http(h.httpPort, '/v1/relay-for/other/v1/task', { body: { task_id: 't2' } })).status, 200)
+    } finally {
+      await h.close()
+    }
   })
 })
