@@ -166,7 +166,11 @@ export const IicpCode = {
   /** Long-poll bind: rate limited (429) or the relay is at session capacity (503). */
   BindLimited: 'IICP-E039',
   /** Long-poll bind: bind ticket invalid or required (401), or replayed (409). */
-  BindTicket: 'IICP-E040'
+  BindTicket: 'IICP-E040',
+  /** Directory register refusal (422, prefix of a field message): the endpoint is not publicly routable. */
+  DirectoryNotRoutable: 'IICP-E035',
+  /** Directory register refusal (422): the directory's dial-back to `{endpoint}/iicp/health` failed. */
+  DirectoryDialBack: 'IICP-E036'
 } as const
 
 /** One of the IICP wire error codes used in HTTP error bodies. */

@@ -7,7 +7,7 @@
  * refusal (`IICP-E035` routability, `IICP-E036` dial-back) is returned to the ladder, which
  * logs it and takes the next rung.
  */
-import { errorMessage } from '../../src/errors.ts'
+import { IicpCode, errorMessage } from '../../src/errors.ts'
 import type { Logger } from '../../src/log.ts'
 import {
   deregisterNode, refusalOf, registerNode, sendHeartbeat, type DirectoryTarget, type Registration
@@ -113,7 +113,7 @@ export function createRegistrar (o: RegistrarOptions): Registrar {
       const refusal = refusalOf(err)
       if (refusal !== undefined && refusal.status === 422) {
         state = 'refused'
-        const what = refusal.iicpCode === 'IICP-E035' ? 'endpoint not routable' : refusal.iicpCode === 'IICP-E036' ? 'directory could not reach the endpoint' : 'payload refused'
+        const what = refusal.iicpCode === IicpCode.DirectoryNotRoutable ? 'endpoint not routable' : refusal.iicpCode === IicpCode.DirectoryDialBack ? 'directory could not reach the endpoint' : 'payload refused'
         log.warn({ endpoint: active.endpoint, code: refusal.iicpCode, reason: refusal.fieldMessage }, `directory refused ${active.endpoint}: ${what}`)
         return `${refusal.iicpCode ?? refusal.code ?? 'HTTP 422'} ${what}`
       }
