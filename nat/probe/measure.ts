@@ -18,6 +18,8 @@ import { planReflectors, runCheck, type CheckContext, type ReflectorPlan, type V
 import type { ProbeIpv6, ProbeMapping, ProbeReachabilityCheck } from './schema.ts'
 import { emptyNatBehavior, runStunProbe, type DiscoverNatBehaviorFn, type LookupIpv4Fn, type StunProbeResult } from './stun.ts'
 
+/** Longest router discovery (SSDP, NAT-PMP) may take: a router that answers does so within a few hundred ms. */
+const GATEWAY_DISCOVERY_MAX_MS = 1200
 /** Longest the carrier hop check may take. */
 const HOP_CHECK_MAX_MS = 1500
 /** Share of the probe's deadline the STUN step may use (it follows --timeout, uncapped). */
@@ -90,7 +92,7 @@ function startGateway (s: MeasureSettings): Promise<GatewayProbeResult> {
   if (!s.upnp) return Promise.resolve({ discovered: undefined, section: emptyPortMapping('port mapping disabled (--no-upnp)'), firewall: null, withoutWan: [] })
   return runGatewayProbe({
     natPmp: s.natPmp, ipv6: s.ipv6, logger: s.logger,
-    timeoutMs: Math.min(1500, Math.floor(s.timeoutMs * 0.5)),
+    timeoutMs: Math.min(GATEWAY_DISCOVERY_MAX_MS, Math.floor(s.timeoutMs * 0.5)),
     callTimeoutMs: Math.min(1500, Math.floor(s.timeoutMs * 0.3)),
     ...(s.signal === undefined ? {} : { signal: s.signal }),
     ...(s.gateways === undefined ? {} : { gateways: s.gateways }),

@@ -7,7 +7,8 @@
  * address-restricted filter before their answers arrive. The mapping tests to OTHER-ADDRESS run
  * after them. Timeline within `timeoutMs` (T): mapping test I to every server, filtering tests II
  * and III and the hairpin test run concurrently and end by 0.6·T; mapping tests II and III then
- * have until T. A silent network therefore ends at T with `udpBlocked: true`, never an exception.
+ * have until T. When no server has answered test I by 0.6·T (three sends each), the network is
+ * silent and discovery ends there with `udpBlocked: true` (or `serversUnreachable`), never an exception.
  *
  * Silence is weak evidence, so a filtering verdict that rests on a missing answer is measured
  * {@link FILTER_ROUNDS} times at once (independent fresh sockets, each with retransmissions);
@@ -193,7 +194,9 @@ async function phaseOne (session: BehaviorSession, s: Settings, mappingSocket: S
   const notes: string[] = []
   const primary = s.usable[0] as TransportAddress
   const phaseOneMs = s.timeoutMs * FIRST_PHASE_SHARE
-  const testI = s.usable.map(server => session.track(session.binding(mappingSocket, server, s.timeoutMs)))
+  // Test I ends at the end of phase one when no server has answered by then (three sends each): a silent network.
+  const silentNetwork = new AbortController()
+  const testI = s.usable.map(server => session.track(session.binding(mappingSocket, server, s.timeoutMs, { signal: silentNetwork.signal })))
   const settledI: Array<Outcome<StunBindingResult> | undefined> = s.usable.map(() => undefined)
   testI.forEach((p, i) => { void p.then(o => { settledI[i] = o }) })
   // Ends the wait for silent filtering and hairpin tests once enough round trips have passed.
@@ -205,22 +208,26 @@ async function phaseOne (session: BehaviorSession, s: Settings, mappingSocket: S
   ]))
 
   const started = performance.now()
-  const primaryI = await (testI[0] as Promise<Outcome<StunBindingResult>>)
-  const anchor = primaryI.ok ? primaryI.value : undefined
+  const quietTimer = setTimeout(() => {
+    if (!settledI.some(o => o?.ok === true)) silentNetwork.abort(new ToolkitError(ErrorCode.StunTimeout, `no answer from any server within ${Math.round(phaseOneMs)} ms`))
+  }, Math.max(0, session.remaining(phaseOneMs)))
   let timer: NodeJS.Timeout | undefined
-  if (anchor !== undefined) {
-    const waitMs = Math.max(MIN_SILENCE_MS, SILENCE_RTTS * anchor.rttMs) - (performance.now() - started)
-    timer = setTimeout(() => { silence.abort() }, Math.max(0, waitMs))
-  }
-  const runHairpin = hairpin && anchor !== undefined
-  const hairpinFits = session.remaining(phaseOneMs) >= MIN_HAIRPIN_WINDOW_MS
-  if (runHairpin && !hairpinFits) notes.push('no time left for the hairpinning test')
-  const hairpinTask = runHairpin && hairpinFits ? session.track(hairpinTest(session, mappingSocket, anchor.mapped, phaseOneMs, silence.signal)) : undefined
   try {
+    const primaryI = await (testI[0] as Promise<Outcome<StunBindingResult>>)
+    const anchor = primaryI.ok ? primaryI.value : undefined
+    if (anchor !== undefined) {
+      const waitMs = Math.max(MIN_SILENCE_MS, SILENCE_RTTS * anchor.rttMs) - (performance.now() - started)
+      timer = setTimeout(() => { silence.abort() }, Math.max(0, waitMs))
+    }
+    const runHairpin = hairpin && anchor !== undefined
+    const hairpinFits = session.remaining(phaseOneMs) >= MIN_HAIRPIN_WINDOW_MS
+    if (runHairpin && !hairpinFits) notes.push('no time left for the hairpinning test')
+    const hairpinTask = runHairpin && hairpinFits ? session.track(hairpinTest(session, mappingSocket, anchor.mapped, phaseOneMs, silence.signal)) : undefined
     const filterRounds = (await Promise.all(rounds)).map(([ii, iii]) => ({ ii, iii }))
     return { testI, settledI, anchor, filterRounds, silenceCut: silence.signal.aborted, hairpin: hairpinTask, notes }
   } finally {
     clearTimeout(timer)
+    clearTimeout(quietTimer)
   }
 }
 

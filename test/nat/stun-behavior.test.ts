@@ -67,12 +67,12 @@ describe('NAT behaviour discovery against our server on 127.0.0.2 + 127.0.0.3 (n
 })
 
 describe('NAT behaviour discovery when nothing answers', () => {
-  it('reports udpBlocked within the default 2.5 s deadline and does not throw', async () => {
+  it('reports udpBlocked at 0.6 of the default 2.5 s deadline (no server answered three sends) and does not throw', async () => {
     await withFakes([{ primary: '127.0.0.2', silent: true }, { primary: '127.0.0.3', silent: true }], async ([a, b]) => {
       const startedAt = performance.now()
       const result = await discoverNatBehavior({ servers: [host(a!.primary), host(b!.primary)] })
       const elapsed = performance.now() - startedAt
-      assert.ok(elapsed >= 2400 && elapsed < 3000, `took ${elapsed} ms`)
+      assert.ok(elapsed >= 1400 && elapsed < 2400, `took ${elapsed} ms`)
       assert.equal(result.udpBlocked, true)
       assert.equal(result.mapping, 'unknown')
       assert.equal(result.filtering, 'unknown')
