@@ -1,8 +1,9 @@
 /**
  * The real CLIs as child processes: `iicp-relay` (also serving STUN on 127.0.0.2/127.0.0.3),
  * an `iicp-worker --echo` bound to it, a task over HTTP through the relay, `iicp-nat probe`
- * measured with the relay's STUN server and verified by its dial-back reflector, then SIGTERM
- * and a clean exit for both. Everything stays on loopback.
+ * given only the relay's URL (it reads the relay's STUN server from GET /v1/nat/info) and dialed
+ * back by its reflector (`--reflector-allow-private`: loopback proves local reachability only),
+ * then SIGTERM and a clean exit for both. Everything stays on loopback.
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -51,12 +52,12 @@ async function stop (child: Child): Promise<{ code: number | null, ms: number }>
 }
 
 describe('CLIs end to end', () => {
-  it('relay + worker + a task over HTTP + a verified NAT probe, then SIGTERM exits 0', async () => {
+  it('relay + worker + a task over HTTP + a NAT probe with only the relay URL, then SIGTERM exits 0', async () => {
     const relay = start('iicp-relay', ['--host', '127.0.0.1', '--http-port', '0', '--relay-port', '0', '--log-level', 'warn',
-      '--stun', '127.0.0.2:0', '--stun-alternate', '127.0.0.3:0'])
+      '--stun', '127.0.0.2:0', '--stun-alternate', '127.0.0.3:0', '--reflector-allow-private', '--trust-proxy', '10.0.0.0/8'])
     let worker: Child | undefined
     try {
-      const [, httpPort, relayPort, stunPrimary] = await relay.nextLine(
+      const [, httpPort, relayPort] = await relay.nextLine(
         /^iicp-relay listening http=http:\/\/127\.0\.0\.1:(\d+) relay=127\.0\.0\.1:(\d+) stun=(127\.0\.0\.2:\d+),127\.0\.0\.3:\d+$/)
       worker = start('iicp-worker', ['--relay', `127.0.0.1:${relayPort}`, '--worker-id', 'e2e-worker', '--model', 'echo', '--echo', '--log-level', 'warn'])
       const [, endpoint] = await worker.nextLine(/^iicp-worker bound .*endpoint=(\S+)$/)
@@ -73,14 +74,15 @@ describe('CLIs end to end', () => {
       const health = await fetch(`${endpoint}/iicp/health`, { signal: AbortSignal.timeout(5000) })
       assert.deepEqual(await health.json(), { status: 'ok', node_id: 'e2e-worker', via_relay: true, models: ['echo'] })
 
-      const probe = start('iicp-nat', ['probe', '--json', '--no-upnp', '--no-v6', '--port', '0',
-        '--stun', stunPrimary ?? '', '--reflector', `http://127.0.0.1:${httpPort}`])
+      const probe = start('iicp-nat', ['probe', '--json', '--no-upnp', '--no-v6', '--no-trace', '--port', '0', '--reflector', `http://127.0.0.1:${httpPort}`])
       let out = ''
       probe.proc.stdout.setEncoding('utf8').on('data', (d: string) => { out += d })
       const [code] = await once(probe.proc, 'exit') as [number | null]
-      assert.equal(code, 0, probe.stderr())
+      assert.equal(code, 1, probe.stderr())
       const report = JSON.parse(out) as ProbeReport
-      assert.equal(report.verification, 'verified')
+      assert.equal(report.inputs.stun_source, 'reflector')
+      assert.equal(report.reachability_checks[0]?.counted_as, 'local_only', 'a loopback dial-back proves local reachability only')
+      assert.equal(report.verification, 'self_attested')
       assert.equal(report.nat_behavior.method, 'rfc5780')
       assert.equal(report.nat_behavior.filtering, 'endpoint_independent')
       assert.equal(report.reachability_checks[0]?.reachable, true)
@@ -92,6 +94,13 @@ describe('CLIs end to end', () => {
       assert.equal(r.code, 0, `relay exit; stderr: ${relay.stderr()}`)
       assert.ok(r.ms < 5000, `relay took ${r.ms} ms to exit`)
     }
+  })
+
+  it('iicp-relay refuses a --trust-proxy that is not an IP or CIDR, exit 2', async () => {
+    const relay = start('iicp-relay', ['--http-port', '0', '--relay-port', '0', '--trust-proxy', 'proxy.example'])
+    const [code] = await once(relay.proc, 'exit') as [number | null]
+    assert.equal(code, 2)
+    assert.match(relay.stderr(), /--trust-proxy must be an IP or CIDR, got "proxy\.example"/)
   })
 
   it('iicp-relay refuses --stun-alternate without --stun in one line, exit 2', async () => {
