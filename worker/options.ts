@@ -66,7 +66,7 @@ export interface RegisterOptions {
 export interface ReconnectOptions {
   /** First delay. @default 2_000 */
   minDelayMs?: number
-  /** Largest delay. @default 60_000 */
+  /** Largest delay. @default 20_000 */
   maxDelayMs?: number
 }
 

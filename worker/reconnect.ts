@@ -1,7 +1,7 @@
 /**
  * The worker's reconnect loop, on p-retry. A failed attempt (connect error or timeout, refused
  * bind, handshake timeout) is retried after `min · 2^n · random[1, 2)`, capped at `max`
- * (upstream: 2, 4, 8, 16, 32, 60, 60 s, spec §3.2 step 8; the random factor keeps workers from
+ * (default cap 20 s; upstream: 2, 4, 8, 16, 32, 60, 60 s, spec §3.2 step 8; the random factor keeps workers from
  * returning in lockstep after a relay restart). A session that reached `bound` and then ended
  * resets the back-off: the next attempt follows after `min · random[1, 2)`.
  */
