@@ -26,6 +26,8 @@ const RELAY_BIN = fileURLToPath(new URL('../../relay/bin/iicp-relay.ts', import.
 const RELAYS = ['11.0.0.1', '11.0.0.2'] as const
 const DIRECTORY = { host: '11.0.0.4', port: 8081 }
 const FULL = process.env.IICP_LAB_LADDER_FULL === '1'
+/** `IICP_LAB_LADDER_ONLY=upnp-symmetric,public` runs only these rows (one topology at a time while developing). */
+const ONLY = process.env.IICP_LAB_LADDER_ONLY?.split(',')
 
 /** What a worker's registration said. */
 interface Registered { endpoint: string, transport_method: string, exposure_mode: string, nat_type: string, transport_metadata: Record<string, unknown> }
@@ -39,6 +41,8 @@ const TABLE: Array<{ name: TopologyName, method: string, endpoint: RegExp, full?
   { name: 'ipv6-open', method: 'direct', endpoint: /^http:\/\/\[2a00:12:0:[0-9a-f]+::2\]:9484$/ },
   { name: 'symmetric', method: 'turn_relay', endpoint: /\/v1\/relay-for\//, full: true },
   { name: 'udp-blocked', method: 'turn_relay', endpoint: /\/v1\/relay-for\//, full: true },
+  { name: 'upnp-full-cone', method: 'upnp_mapped', endpoint: /^http:\/\/11\.0\.\d+\.10:9484$/, full: true },
+  { name: 'upnp-symmetric', method: 'upnp_mapped', endpoint: /^http:\/\/11\.0\.\d+\.10:9484$/, full: true },
 ]
 
 describe('NAT lab: iicp-worker --auto climbs, keeps and registers its rung', { skip: SKIP ?? false }, () => {
@@ -83,7 +87,7 @@ describe('NAT lab: iicp-worker --auto climbs, keeps and registers its rung', { s
     return r.stdout.trim()
   }
 
-  const rows = TABLE.filter(t => FULL || t.full !== true)
+  const rows = TABLE.filter(t => ONLY?.includes(t.name) ?? (FULL || t.full !== true))
   it(`each topology registers its expected rung and a consumer completes a task through it (${rows.map(r => r.name).join(', ')})`, async () => {
     assert.ok(lab !== undefined)
     const l = lab

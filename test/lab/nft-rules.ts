@@ -86,31 +86,46 @@ export function inboundFirewallRules (family: 'ip' | 'ip6' | 'inet'): string {
 `
 }
 
+/** The IPv4 NAT a miniupnpd router applies besides miniupnpd's own mappings. */
+export type MiniupnpdRouterNat =
+  | { kind: 'port-restricted' | 'symmetric' }
+  | { kind: 'full-cone', wanIp: string, clientIp: string }
+
 /**
  * The nft skeleton miniupnpd 2.3 (nftables backend, default names) fills in, written by hand
  * because Debian's `nft_init.sh` is broken (spec §8.4): table `inet filter` with a forward chain
  * (policy drop; established and LAN-originated traffic pass; jump `miniupnpd`), NAT chains that
  * jump to `prerouting_miniupnpd`/`postrouting_miniupnpd`, and IPv4 masquerade for LAN traffic.
  * IPv6 inbound is therefore closed unless miniupnpd opens a pinhole.
+ *
+ * `nat` picks the router's own IPv4 NAT behind miniupnpd's chains: `port-restricted` (default,
+ * `masquerade`), `symmetric` (`masquerade random,fully-random`) or `full-cone` (1:1 DNAT + SNAT of
+ * the WAN address, inbound to the client accepted). miniupnpd's chains run first in every case.
  */
-export function miniupnpdSkeletonRules (): string {
+export function miniupnpdSkeletonRules (nat: MiniupnpdRouterNat = { kind: 'port-restricted' }): string {
+  const fullCone = nat.kind === 'full-cone'
+  const outbound = fullCone
+    ? `oifname "${WAN_IF}" ip saddr ${nat.clientIp} snat ip to ${nat.wanIp}`
+    : `oifname "${WAN_IF}" meta nfproto ipv4 masquerade${nat.kind === 'symmetric' ? ' random,fully-random' : ''}`
   return `table inet filter {
   chain forward {
     type filter hook forward priority filter; policy drop;
     ct state established,related accept
     iifname "${LAN_IF}" accept
-    jump miniupnpd
+    jump miniupnpd${fullCone ? `
+    iifname "${WAN_IF}" ip daddr ${nat.clientIp} ct status dnat accept` : ''}
   }
   chain miniupnpd {
   }
   chain prerouting {
     type nat hook prerouting priority dstnat; policy accept;
-    jump prerouting_miniupnpd
+    jump prerouting_miniupnpd${fullCone ? `
+    iifname "${WAN_IF}" ip daddr ${nat.wanIp} dnat ip to ${nat.clientIp}` : ''}
   }
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
     jump postrouting_miniupnpd
-    oifname "${WAN_IF}" meta nfproto ipv4 masquerade
+    ${outbound}
   }
   chain prerouting_miniupnpd {
   }

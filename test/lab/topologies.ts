@@ -2,13 +2,14 @@
  * NAT lab topologies. Each builder creates its router and client namespaces, links the edge
  * router's WAN to the lab's internet bridge, and loads the router's nft rules. Each topology
  * also states its ground truth (the behaviour its rules produce), which the judges confirm.
+ * (About 300 lines: one switch keeps each router's rules next to its ground truth.)
  */
 import { CARRIER_LAN, HOME_LAN, INET_V4_PLEN, INET_V6_PLEN, lanV6, publicLanV4, wanV4, wanV6 } from './addresses.ts'
 import type { LabProcess } from './processes.ts'
 import type { NamespaceSet } from './namespaces.ts'
 import { execIn, flushConntrack, ipIn, nftIn, sysctlIn } from './namespaces.ts'
 import {
-  LAN_IF, SEEN_SET, WAN_IF, fullConeRules, inboundFirewallRules, masqueradeRules,
+  LAN_IF, SEEN_SET, WAN_IF, fullConeRules, type MiniupnpdRouterNat, inboundFirewallRules, masqueradeRules,
   miniupnpdSkeletonRules, restrictedConeRules, udpBlockedRules
 } from './nft-rules.ts'
 import { startMiniupnpd } from './miniupnpd.ts'
@@ -19,21 +20,27 @@ export type Behaviour = 'none' | 'endpoint_independent' | 'address_dependent' | 
 /** `nat_type` vocabulary (spec §2.2). */
 export type NatType = 'direct' | 'full_cone' | 'restricted_cone' | 'port_restricted' | 'symmetric' | 'unknown'
 
-/** Topologies that run miniupnpd (they need the miniupnpd, upnpc and natpmpc binaries). */
-export const MINIUPNPD_TOPOLOGIES: readonly TopologyName[] = ['cgnat', 'upnp']
-
-/** Every topology the lab can build. */
+/** Every topology the judges' test (nat-behavior) checks. */
 export const TOPOLOGY_NAMES = [
   'public', 'firewalled-public', 'full-cone', 'restricted-cone', 'port-restricted', 'symmetric',
   'cgnat', 'cgnat-no-upnp', 'udp-blocked', 'ipv6-open', 'ipv6-firewalled', 'upnp'
 ] as const
 
+/**
+ * The `upnp` router with another IPv4 NAT behind miniupnpd (full cone, symmetric). Built by the
+ * same code as `upnp`; only the ladder's full table (`npm run lab:ladder`) uses them.
+ */
+export const UPNP_VARIANT_NAMES = ['upnp-full-cone', 'upnp-symmetric'] as const
+
 /** One topology name. */
-export type TopologyName = typeof TOPOLOGY_NAMES[number]
+export type TopologyName = typeof TOPOLOGY_NAMES[number] | typeof UPNP_VARIANT_NAMES[number]
+
+/** Topologies that run miniupnpd (they need the miniupnpd, upnpc and natpmpc binaries). */
+export const MINIUPNPD_TOPOLOGIES: readonly TopologyName[] = ['cgnat', 'upnp', ...UPNP_VARIANT_NAMES]
 
 /** True when `s` names a topology. */
 export function isTopologyName (s: string): s is TopologyName {
-  return (TOPOLOGY_NAMES as readonly string[]).includes(s)
+  return ([...TOPOLOGY_NAMES, ...UPNP_VARIANT_NAMES] as readonly string[]).includes(s)
 }
 
 /** What a topology's rules produce, by construction. */
@@ -160,7 +167,9 @@ const DESCRIPTIONS: Record<TopologyName, string> = {
   'udp-blocked': 'masquerade, and the router drops all outbound UDP',
   'ipv6-open': 'dual stack: IPv4 masquerade, routed IPv6 with no inbound firewall',
   'ipv6-firewalled': 'dual stack: IPv4 masquerade, routed IPv6 behind a stateful inbound firewall',
-  upnp: 'home router running miniupnpd (UPnP-IGD + NAT-PMP + IPv6 pinholes), masquerade, forward policy drop'
+  upnp: 'home router running miniupnpd (UPnP-IGD + NAT-PMP + IPv6 pinholes), masquerade, forward policy drop',
+  'upnp-full-cone': 'the upnp router with 1:1 NAT (DNAT + SNAT of the WAN address) instead of masquerade',
+  'upnp-symmetric': 'the upnp router with masquerade random,fully-random (address-and-port-dependent mapping)'
 }
 
 const NATTED: GroundTruth = {
@@ -274,16 +283,26 @@ export async function buildTopology (ctx: LabContext, name: TopologyName, n: num
         resetState: resetRouters([r])
       }
     }
-    case 'upnp': {
+    case 'upnp':
+    case 'upnp-full-cone':
+    case 'upnp-symmetric': {
       const v6 = lanV6(n)
       const r = await edgeRouter(ctx, n, `${tag}-rtr`, true)
       const c = await client(ctx, `${tag}-cli`, r, home, { addr: v6.client, gw: v6.router })
       await routeV6ToLan(ctx, n)
-      await nftIn(r, miniupnpdSkeletonRules())
+      const variant: Record<typeof name, { nat: MiniupnpdRouterNat, truth: GroundTruth }> = {
+        upnp: { nat: { kind: 'port-restricted' }, truth: NATTED },
+        'upnp-full-cone': {
+          nat: { kind: 'full-cone', wanIp: wanV4(n), clientIp: HOME_LAN.client },
+          truth: { ...NATTED, filtering: 'endpoint_independent', natType: 'full_cone', inboundV4Open: true }
+        },
+        'upnp-symmetric': { nat: { kind: 'symmetric' }, truth: { ...NATTED, mapping: 'address_and_port_dependent', natType: 'symmetric' } }
+      }
+      await nftIn(r, miniupnpdSkeletonRules(variant[name].nat))
       const igd = await startMiniupnpd(ctx, r, { lanNet: HOME_LAN.net, tag })
       return {
         ...base, clientNs: c, clientV4: HOME_LAN.client, clientV6: v6.client, publicV4: wanV4(n), gatewayV4: HOME_LAN.router, routerNs: [r],
-        truth: { ...NATTED, inboundV6Open: false },
+        truth: { ...variant[name].truth, inboundV6Open: false },
         miniupnpd: igd.process,
         igdUrl: `http://${HOME_LAN.router}:${igd.httpPort}/rootDesc.xml`,
         igdUrlV6: `http://[${v6.router}]:${igd.httpPort}/rootDesc.xml`,
