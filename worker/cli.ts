@@ -19,7 +19,11 @@ const SYNOPSIS = `Usage: ${NAME} --relay HOST:PORT --worker-id ID (--backend URL
 
 Dials an IICP relay, binds ID, and serves the tasks consumers POST to
 http://<relay>:<http port>/v1/relay-for/ID/v1/task, either on a local HTTP backend
-(POST <backend>/v1/task) or with a built-in echo handler.`
+(POST <backend>/v1/task) or with a built-in echo handler.
+
+With --auto the worker instead makes itself reachable by whichever way works (its own
+HTTP front directly, through a UPnP/NAT-PMP mapping, or through a relay), keeps it so and
+registers it with the directory: \`${NAME} --auto --help\` lists those flags.`
 
 const FLAGS: FlagSpec[] = [
   { name: 'relay', type: 'string', valueName: 'ADDRESS', env: 'IICP_RELAY_WORKER_ENDPOINT', description: `HOST:PORT (TCP, port defaults to ${DEFAULT_RELAY_ACCEPT_PORT}), iicpsec://HOST:PORT (TLS), wss://HOST/PATH (WebSocket) or https://HOST (long-poll)` },
