@@ -1,7 +1,8 @@
 /**
  * The local HTTP endpoint of `iicp-connect` (like frp's visitor port): `POST /v1/task` sends the
  * body to the worker through the best path and answers exactly what the relay would have
- * answered; `GET /iicp/connect/status` returns the client's status document. Bounded: body size,
+ * answered; `GET /iicp/connect/status` returns the client's status document and `GET /metrics`
+ * its Prometheus metrics (metrics.ts). Bounded: body size,
  * connection count, header and request deadlines.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
@@ -12,6 +13,7 @@ import { readBody } from '../../src/http/read-body.ts'
 import { HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, MAX_REQUEST_BODY_BYTES } from '../../src/limits.ts'
 import { listenTcp } from '../../src/transport/listen.ts'
 import type { ConnectClient } from './client.ts'
+import { createConnectMetrics } from './metrics.ts'
 
 /** Most concurrent connections to the local endpoint. */
 export const GATEWAY_MAX_CONNECTIONS = 1024
@@ -47,12 +49,17 @@ async function onTask (client: ConnectClient, req: IncomingMessage, res: ServerR
 
 /** Serves `client` on `host:port` (port 0 = ephemeral). */
 export async function startConnectGateway (client: ConnectClient, host: string, port: number): Promise<ConnectGateway> {
+  const metrics = createConnectMetrics(client)
   const server: Server = createServer({ headersTimeout: HTTP_HEADERS_TIMEOUT_MS, requestTimeout: HTTP_REQUEST_TIMEOUT_MS }, (req, res) => {
     const path = (req.url ?? '/').split('?')[0]
     if (req.method === 'POST' && path === '/v1/task') {
       void onTask(client, req, res)
     } else if (req.method === 'GET' && path === '/iicp/connect/status') {
       sendJson(res, 200, client.status())
+    } else if (req.method === 'GET' && path === '/metrics') {
+      metrics.metrics().then(text => {
+        res.writeHead(200, { 'content-type': metrics.contentType }).end(text)
+      }, (err: unknown) => { sendJsonError(res, 500, IicpCode.ForwardFailed, `metrics failed: ${errorMessage(err)}`) })
     } else {
       sendJsonError(res, 404, IicpCode.InvalidRequest, `no route for ${req.method ?? ''} ${path ?? ''}`)
     }

@@ -10,6 +10,7 @@ import { once } from 'node:events'
 import { createRelay, type Relay } from '../../relay/index.ts'
 import { createWorker, type Worker } from '../../worker/index.ts'
 import { createConnectClient, type ConnectClient } from '../../nat/connect/client.ts'
+import { startConnectGateway } from '../../nat/connect/gateway.ts'
 
 const LOOPBACK = '127.0.0.1'
 
@@ -71,6 +72,22 @@ describe('direct path on loopback', () => {
       assert.ok(status.time_to_direct_ms !== null)
       assert.equal(status.paths.direct.tasks, 1)
       assert.equal(status.paths.relay.tasks, 1)
+      // The same counters in Prometheus form on the gateway's GET /metrics.
+      const gateway = await startConnectGateway(client, LOOPBACK, 0)
+      try {
+        const res = await fetch(`http://${LOOPBACK}:${gateway.address.port}/metrics`, { signal: AbortSignal.timeout(5000) })
+        assert.equal(res.status, 200)
+        const text = await res.text()
+        assert.match(text, /^iicp_connect_path\{path="direct"\} 1$/m)
+        assert.match(text, /^iicp_connect_candidate_pair\{local_type="host",remote_type="host"\} 1$/m)
+        assert.match(text, /^iicp_connect_upgrades_total\{result="succeeded"\} 1$/m)
+        assert.match(text, /^iicp_connect_tasks_total\{path="relay"\} 1$/m)
+        assert.match(text, /^iicp_connect_bytes_total\{path="direct",direction="sent"\} [1-9]\d*$/m)
+        assert.match(text, /^iicp_connect_fallbacks_total 0$/m)
+        assert.match(text, /^iicp_connect_rtt_seconds [\d.e-]+$/m)
+      } finally {
+        await gateway.close()
+      }
     } finally {
       await client.close()
     }

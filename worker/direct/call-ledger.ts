@@ -12,14 +12,11 @@ export const LEDGER_RETENTION_MS = 60_000
 /** Most entries kept (running ones are never dropped). */
 export const LEDGER_MAX_ENTRIES = 4096
 
-interface Entry {
-  readonly outcome: Promise<unknown>
-  finishedAt: number | undefined
-}
-
 /** The ledger of direct-channel tasks. */
 export class CallLedger {
-  readonly #entries = new Map<string, Entry>()
+  readonly #entries = new Map<string, Promise<unknown>>()
+  /** Finished keys in the order they finished (so oldest first): pruning stops at the first one kept. */
+  readonly #finished = new Map<string, number>()
   readonly #retentionMs: number
   readonly #maxEntries: number
 
@@ -36,25 +33,22 @@ export class CallLedger {
   /** Runs `task` under `key` unless that key is running or recently finished: then its outcome is shared. */
   async run (key: string, task: () => Promise<unknown>): Promise<unknown> {
     const known = this.#entries.get(key)
-    if (known !== undefined) return await known.outcome
+    if (known !== undefined) return await known
     this.#prune()
     const outcome = task()
-    const entry: Entry = { outcome, finishedAt: undefined }
-    this.#entries.set(key, entry)
-    const finish = (): void => { entry.finishedAt = performance.now() }
+    this.#entries.set(key, outcome)
+    const finish = (): void => { this.#finished.set(key, performance.now()) }
     outcome.then(finish, finish)
     return await outcome
   }
 
+  /** Drops expired outcomes, then the oldest finished ones while full; O(1) per call amortised. */
   #prune (): void {
     const now = performance.now()
-    for (const [key, e] of this.#entries) {
-      if (e.finishedAt !== undefined && now - e.finishedAt > this.#retentionMs) this.#entries.delete(key)
-    }
-    if (this.#entries.size < this.#maxEntries) return
-    for (const [key, e] of this.#entries) {
-      if (this.#entries.size < this.#maxEntries) break
-      if (e.finishedAt !== undefined) this.#entries.delete(key)
+    for (const [key, finishedAt] of this.#finished) {
+      if (now - finishedAt <= this.#retentionMs && this.#entries.size < this.#maxEntries) break
+      this.#finished.delete(key)
+      this.#entries.delete(key)
     }
   }
 }

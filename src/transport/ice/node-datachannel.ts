@@ -167,7 +167,10 @@ class NativePeer implements IcePeer {
       send: (message: Buffer) => {
         if (this.#closed || !dc.isOpen()) return false
         try {
-          return dc.sendMessageBinary(message)
+          // libdatachannel answers false when it queued the message instead of sending it at
+          // once: that is backpressure (bufferedBytes), not a closed channel.
+          dc.sendMessageBinary(message)
+          return true
         } catch {
           return false
         }
