@@ -3,8 +3,9 @@
  * (upstream #359: 10 s) and cancellation.
  */
 import { connect, type Socket } from 'node:net'
-import { abortError, deadline, throwIfAborted } from '../src/abort.ts'
+import { deadline, throwIfAborted } from '../src/abort.ts'
 import { ErrorCode, ToolkitError } from '../src/errors.ts'
+import { awaitOpen } from './transports/await-open.ts'
 
 /** Options for {@link dialRelay}. */
 export interface DialOptions {
@@ -24,22 +25,12 @@ export async function dialRelay (host: string, port: number, options: DialOption
   const where = `${host}:${port}`
   const limit = deadline(options.timeoutMs, options.signal, ErrorCode.ConnectTimeout, `connect to ${where} timed out after ${options.timeoutMs} ms`)
   const socket = connect({ host, port })
-  let onConnect: (() => void) | undefined
-  let onError: ((err: Error) => void) | undefined
-  let onAbort: (() => void) | undefined
   try {
-    await new Promise<void>((resolve, reject) => {
-      onConnect = resolve
-      onError = (err: Error) => {
-        const reason = (err as NodeJS.ErrnoException).code ?? err.message
-        reject(reason === 'ECONNREFUSED'
-          ? new ToolkitError(ErrorCode.ConnectionRefused, `connect to ${where} refused: nothing listens there (is the relay running, and is this its relay-accept port, usually 9485?)`, { cause: err, details: { host, port } })
-          : new ToolkitError(ErrorCode.ConnectionClosed, `connect to ${where} failed (${reason})`, { cause: err, details: { host, port } }))
-      }
-      onAbort = () => { reject(abortError(limit.signal, `connect to ${where}`)) }
-      socket.once('connect', onConnect)
-      socket.once('error', onError)
-      limit.signal.addEventListener('abort', onAbort, { once: true })
+    await awaitOpen(socket, 'connect', limit.signal, `connect to ${where}`, err => {
+      const reason = (err as NodeJS.ErrnoException).code ?? err.message
+      return reason === 'ECONNREFUSED'
+        ? new ToolkitError(ErrorCode.ConnectionRefused, `connect to ${where} refused: nothing listens there (is the relay running, and is this its relay-accept port, usually 9485?)`, { cause: err, details: { host, port } })
+        : new ToolkitError(ErrorCode.ConnectionClosed, `connect to ${where} failed (${reason})`, { cause: err, details: { host, port } })
     })
     return socket
   } catch (err) {
@@ -47,8 +38,5 @@ export async function dialRelay (host: string, port: number, options: DialOption
     throw err
   } finally {
     limit.clear()
-    if (onConnect !== undefined) socket.off('connect', onConnect)
-    if (onError !== undefined) socket.off('error', onError)
-    if (onAbort !== undefined) limit.signal.removeEventListener('abort', onAbort)
   }
 }

@@ -1,4 +1,4 @@
-/** Waiting for a connection to open, with its deadline and clean listener removal (TLS and WebSocket dials). */
+/** Waiting for a connection to open, with its deadline and clean listener removal (TCP, TLS and WebSocket dials). */
 import type { EventEmitter } from 'node:events'
 import { abortError } from '../../src/abort.ts'
 import type { ToolkitError } from '../../src/errors.ts'
