@@ -7,11 +7,8 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import { errorMessage } from '../../src/errors.ts'
 import { listenTcp } from '../../src/transport/listen.ts'
+import { readGreeting } from '../reflector/greeting.ts'
 
-/** Longest greeting line read from a dialed-back connection. */
-const MAX_GREETING_BYTES = 256
-/** A dialed-back connection that sends nothing is dropped after this long. */
-const IDLE_MS = 2000
 /** Connections held at once. */
 const MAX_CONNECTIONS = 32
 
@@ -34,19 +31,7 @@ export async function openGreetingListener (port: number, family: 4 | 6): Promis
   const waiters = new Map<string, (from: string) => void>()
   const sockets = new Set<Socket>()
   const server: Server = createServer(socket => {
-    sockets.add(socket)
-    socket.setTimeout(IDLE_MS, () => socket.destroy())
-    socket.on('error', () => socket.destroy())
-    socket.on('close', () => sockets.delete(socket))
-    socket.setEncoding('latin1')
-    let buf = ''
-    socket.on('data', (chunk: string) => {
-      buf += chunk
-      const nl = buf.indexOf('\n')
-      if (nl === -1 && buf.length < MAX_GREETING_BYTES) return
-      waiters.get(buf.slice(0, nl === -1 ? undefined : nl).trim())?.(socket.remoteAddress ?? '')
-      socket.destroy()
-    })
+    readGreeting(socket, sockets, (line, from) => { waiters.get(line)?.(from) })
   })
   server.maxConnections = MAX_CONNECTIONS
   server.on('error', () => undefined)

@@ -13,6 +13,7 @@ import { tryParseIp } from '../net/addr.ts'
 import { httpRequest } from '../../src/http/request.ts'
 import { listenTcp } from '../../src/transport/listen.ts'
 import { DIALBACK_GREETING, DIALBACK_PATH } from './dialback.ts'
+import { readGreeting } from './greeting.ts'
 
 /** Default deadline of one reachability check. */
 const REACHABILITY_TIMEOUT_MS = 3000
@@ -96,19 +97,7 @@ async function listenForNonce (port: number, host: string | undefined, ipv6Only:
   let onArrive: ((from: string) => void) | undefined
   const arrived = new Promise<string>(resolve => { onArrive = resolve })
   const server = createServer(socket => {
-    sockets.add(socket)
-    socket.setTimeout(2000, () => socket.destroy())
-    socket.on('error', () => socket.destroy())
-    socket.on('close', () => sockets.delete(socket))
-    let buf = ''
-    socket.setEncoding('latin1')
-    socket.on('data', (chunk: string) => {
-      buf += chunk
-      const nl = buf.indexOf('\n')
-      if (nl === -1 && buf.length < 256) return
-      if (buf.slice(0, nl === -1 ? undefined : nl).trim() === expected) onArrive?.(socket.remoteAddress ?? '')
-      socket.destroy()
-    })
+    readGreeting(socket, sockets, (line, from) => { if (line === expected) onArrive?.(from) })
   })
   server.maxConnections = 16
   let bound: AddressInfo
