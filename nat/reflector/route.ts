@@ -24,7 +24,7 @@ import { ErrorCode, ToolkitError, errorMessage } from '../../src/errors.ts'
 import { parseJsonObject, readBody } from '../../src/http/read-body.ts'
 import type { ExtensionRoute, ExtensionRouteContext, RouteReply } from '../../src/http/route.ts'
 import { silentLogger, type Logger } from '../../src/log.ts'
-import { createFixedWindowLimiter } from '../../src/rate-limit.ts'
+import { createFixedWindowLimiter, rateLimitSource } from '../../src/rate-limit.ts'
 import { describeRange, tryParseIp, type ParsedIp } from '../net/addr.ts'
 import { DIALBACK_PATH, createLingering, dialBack } from './dialback.ts'
 
@@ -95,18 +95,6 @@ export interface DialbackRoute extends ExtensionRoute {
   cors: false
   /** Aborts in-flight dial-backs and ends lingering dial-back sockets (for shutdown). Idempotent. */
   close: () => void
-}
-
-function sourceKey (ip: string): string {
-  const p = tryParseIp(ip)
-  return p?.family === 6 ? `${expandPrefix64(p.address)}::/64` : ip
-}
-
-function expandPrefix64 (addr: string): string {
-  const [head = '', tail = ''] = addr.split('::')
-  const h = head === '' ? [] : head.split(':')
-  const t = tail === '' ? [] : tail.split(':')
-  return [...h, ...new Array<string>(8 - h.length - t.length).fill('0'), ...t].slice(0, 4).join(':')
 }
 
 type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number]
@@ -216,7 +204,7 @@ export function createDialbackRoute (options: ReflectorOptions = {}): DialbackRo
       reply.error(403, 'not_global', `the reflector dials only global unicast addresses; ${observed.address} is ${why}`, NO_STORE)
       return
     }
-    const verdict = limiter.hit(sourceKey(observed.address), performance.now())
+    const verdict = limiter.hit(rateLimitSource(observed.address), performance.now())
     if (!verdict.allowed) {
       log.debug({ peer: observed.address }, 'dial-back rate limited')
       if (verdict.reason === 'table_full') reply.error(503, 'busy', 'too many sources', NO_STORE)
