@@ -161,8 +161,10 @@ class NativePeer implements IcePeer {
       }), signal, 'direct path connect')
     }
     const dc = this.#dc
+    const isOpen = (): boolean => !this.#closed && dc.isOpen()
     return {
-      maxMessageBytes: Math.min(dc.maxMessageSize(), 64 * 1024),
+      maxMessageBytes: Math.min(dc.maxMessageSize(), 256 * 1024),
+      get open () { return isOpen() },
       get bufferedBytes () { return dc.isOpen() ? dc.bufferedAmount() : 0 },
       send: (message: Buffer) => {
         if (this.#closed || !dc.isOpen()) return false

@@ -48,6 +48,8 @@ export interface IcePeerOptions {
 export interface PeerChannel {
   /** Largest message `send` accepts. */
   readonly maxMessageBytes: number
+  /** Whether the channel still accepts messages. */
+  readonly open: boolean
   /** Bytes queued and not yet handed to the network. */
   readonly bufferedBytes: number
   /** Queues one message; false when the channel is closed. */
