@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
 import { ErrorCode, ToolkitError, errorMessage } from '../../src/errors.ts'
-import { LinkDecoder, LinkMac, LinkType, authMac, authOkMac, encodeCallBody, encodeLinkFrame, macEqual, type LinkFrame, type LinkMeta } from './link-wire.ts'
+import { LinkDecoder, LinkMac, LinkType, authMac, authOkMac, encodeCallBody, encodeLinkFrame, macEqual, turnCorkedWriter, type LinkFrame, type LinkMeta } from './link-wire.ts'
 
 /** Calls in flight on one channel; more fail at once rather than queue without bound. */
 const MAX_CALLS = 65_536
@@ -28,6 +28,7 @@ export class LinkChannel {
   /** Resolves once authenticated; rejects with ERR_FLEET_LINK. */
   readonly ready: Promise<void>
   readonly #socket: Socket
+  readonly #write: (frame: Buffer) => boolean
   readonly #decoder = new LinkDecoder()
   readonly #calls = new Map<number, CallSink>()
   readonly #nonce = randomBytes(16)
@@ -51,6 +52,7 @@ export class LinkChannel {
     this.ready.catch(() => {})
     const socket = connect({ host, port, noDelay: true })
     this.#socket = socket
+    this.#write = turnCorkedWriter(socket)
     const timer = setTimeout(() => { socket.destroy(linkError(`owner relay ${host}:${port} did not authenticate within ${o.connectTimeoutMs} ms`)) }, o.connectTimeoutMs)
     socket.on('data', (chunk: Buffer) => { this.#onData(chunk) })
     socket.on('error', () => {})
@@ -78,14 +80,14 @@ export class LinkChannel {
     const id = this.#nextId
     this.#nextId = this.#nextId >= 0xffffffff ? 1 : this.#nextId + 1
     this.#calls.set(id, sink)
-    this.#socket.write(this.#mac.frame(LinkType.Call, id, encodeCallBody(meta, task)))
+    this.#write(this.#mac.frame(LinkType.Call, id, encodeCallBody(meta, task)))
     return id
   }
 
   /** Forgets a call; `tellOwner` sends CANCEL so the owner aborts it too. */
   finish (id: number, tellOwner: boolean): void {
     if (!this.#calls.delete(id) || !tellOwner || this.#mac === undefined || this.closed) return
-    this.#socket.write(this.#mac.frame(LinkType.Cancel, id, Buffer.alloc(0)))
+    this.#write(this.#mac.frame(LinkType.Cancel, id, Buffer.alloc(0)))
   }
 
   /** Closes the connection; calls on it fail. */

@@ -15,7 +15,7 @@ import { listenTcp } from '../../src/transport/listen.ts'
 import type { FleetHost } from '../fleet-plugin.ts'
 import type { BoundWorkerSession } from '../session.ts'
 import { errorJson } from './link-codec.ts'
-import { LinkDecoder, LinkMac, LinkType, authMac, authOkMac, decodeCallBody, encodeLinkFrame, macEqual, type LinkFrame, type LinkMeta } from './link-wire.ts'
+import { LinkDecoder, LinkMac, LinkType, authMac, authOkMac, decodeCallBody, encodeLinkFrame, macEqual, turnCorkedWriter, type LinkFrame, type LinkMeta } from './link-wire.ts'
 
 /** A caller must authenticate within this long after connecting. */
 const AUTH_TIMEOUT_MS = 5_000
@@ -36,6 +36,7 @@ export interface LinkServerOptions {
 /** One authenticated (or authenticating) connection from another relay. */
 class LinkPeer {
   readonly #socket: Socket
+  readonly #write: (frame: Buffer) => boolean
   readonly #o: LinkServerOptions
   readonly #host: FleetHost
   readonly #decoder = new LinkDecoder()
@@ -46,6 +47,7 @@ class LinkPeer {
 
   constructor (socket: Socket, o: LinkServerOptions, host: FleetHost) {
     this.#socket = socket
+    this.#write = turnCorkedWriter(socket)
     this.#o = o
     this.#host = host
     socket.setNoDelay(true)
@@ -109,7 +111,7 @@ class LinkPeer {
 
   #send (type: number, id: number, body: Uint8Array): boolean {
     if (this.#socket.destroyed || this.#mac === undefined) return false
-    return this.#socket.write(this.#mac.frame(type, id, body))
+    return this.#write(this.#mac.frame(type, id, body))
   }
 
   #onCall (f: LinkFrame): void {

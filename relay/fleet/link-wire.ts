@@ -11,6 +11,7 @@
  * connection (its nonce differs).
  */
 import { createHash, createHmac, timingSafeEqual, type Hash } from 'node:crypto'
+import type { Socket } from 'node:net'
 import { ErrorCode, ToolkitError } from '../../src/errors.ts'
 import { MAX_FRAME_PAYLOAD_BYTES } from '../../src/limits.ts'
 
@@ -71,6 +72,27 @@ export class LinkDecoder {
     }
     this.#buf = off === this.#buf.length ? Buffer.alloc(0) : this.#buf.subarray(off)
     return frames
+  }
+}
+
+/**
+ * A writer for `socket` that corks it until the end of the event-loop turn: the frames of all
+ * the calls (or answers) of one turn leave in one writev, not one system call per frame.
+ * Returns what `socket.write` returns.
+ */
+export function turnCorkedWriter (socket: Socket): (frame: Buffer) => boolean {
+  let corked = false
+  const uncork = (): void => {
+    corked = false
+    socket.uncork()
+  }
+  return (frame) => {
+    if (!corked) {
+      corked = true
+      socket.cork()
+      setImmediate(uncork)
+    }
+    return socket.write(frame)
   }
 }
 
