@@ -138,9 +138,8 @@ class Client extends EventEmitter<ConnectClientEvents> implements ConnectClient 
   }
 
   async #sendDirect (channel: DirectChannel, taskJson: Uint8Array, task: object, taskId: string, signal: AbortSignal): Promise<TaskAnswer> {
-    const limit = AbortSignal.any([signal, AbortSignal.timeout(this.#o.taskTimeoutMs)])
     try {
-      const raw = await channel.call(taskJson, limit)
+      const raw = await channel.call(taskJson, signal, this.#o.taskTimeoutMs)
       const answer = answerFromWorkerResult(taskId, raw)
       this.#stats.task(channel.kind, taskJson.length, answer.body.length)
       return { ...answer, path: channel.kind }

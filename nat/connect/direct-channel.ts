@@ -55,8 +55,12 @@ export interface DirectChannel {
   readonly bytesSent: number
   readonly bytesReceived: number
   readonly inFlight: number
-  /** Sends one task; resolves with the worker's raw result JSON. Rejects with ERR_DIRECT_PATH when the path goes down first. */
-  call: (taskJson: Uint8Array, signal: AbortSignal) => Promise<Buffer>
+  /**
+   * Sends one task; resolves with the worker's raw result JSON. Rejects with ERR_DIRECT_PATH when
+   * the path goes down first, with ERR_FORWARD_TIMEOUT once `timeoutMs` has passed (checked on
+   * the keepalive tick, so within a second of it: no timer per call).
+   */
+  call: (taskJson: Uint8Array, signal: AbortSignal, timeoutMs: number) => Promise<Buffer>
   /** Sends CLOSE and closes; pending calls fail with ERR_DIRECT_PATH. Idempotent. */
   close: () => void
 }
@@ -106,20 +110,18 @@ export async function openDirectChannel (o: DirectChannelOptions): Promise<Direc
 }
 
 async function runChannel (peer: IcePeer, peerId: string, o: DirectChannelOptions, connectSignal: AbortSignal): Promise<DirectChannel> {
-  const pending = new Map<string, { resolve: (b: Buffer) => void, reject: (e: ToolkitError) => void }>()
+  const pending = new Map<string, { resolve: (b: Buffer) => void, reject: (e: ToolkitError) => void, deadline: number }>()
   /** Set once the channel is open; messages before that cannot arrive (they need the open channel). */
   const open: { pipe?: FramePipe, keepalive?: NodeJS.Timeout } = {}
   let down = false
   /** onDown reports only a channel that was open (a failed connect is the opener's error). */
   let opened = false
   let rttMs: number | undefined
-  const gone = new AbortController()
 
   function fail (reason: string, local: boolean): void {
     if (down) return
     down = true
     clearInterval(open.keepalive)
-    gone.abort(pathError(reason))
     open.pipe?.close()
     peer.close()
     for (const [callId, p] of pending) p.reject(pathError(`direct path lost: ${reason}`, callId))
@@ -157,9 +159,15 @@ async function runChannel (peer: IcePeer, peerId: string, o: DirectChannelOption
   open.pipe = pipe
   opened = true
   open.keepalive = setInterval(() => {
-    if (performance.now() - pipe.lastReceivedAt > PATH_DEAD_MS) {
+    const now = performance.now()
+    if (now - pipe.lastReceivedAt > PATH_DEAD_MS) {
       fail(`no answer for ${PATH_DEAD_MS} ms`, false)
       return
+    }
+    for (const [callId, p] of pending) {
+      if (now < p.deadline) continue
+      pending.delete(callId)
+      p.reject(new ToolkitError(ErrorCode.ForwardTimeout, 'no answer on the direct path before the task deadline'))
     }
     const echo = Buffer.allocUnsafe(8)
     echo.writeDoubleBE(performance.now(), 0)
@@ -176,11 +184,12 @@ async function runChannel (peer: IcePeer, peerId: string, o: DirectChannelOption
     get bytesSent () { return pipe.bytesSent },
     get bytesReceived () { return pipe.bytesReceived },
     get inFlight () { return pending.size },
-    call: async (taskJson, signal) => {
+    call: async (taskJson, signal, timeoutMs) => {
       if (down) throw pathError('direct path is down')
       if (pending.size >= MAX_CALLS_IN_FLIGHT) throw new ToolkitError(ErrorCode.SessionBusy, 'too many calls in flight on the direct path')
       const callId = randomUUID()
-      const answer = new Promise<Buffer>((resolve, reject) => { pending.set(callId, { resolve, reject }) })
+      const deadline = performance.now() + timeoutMs
+      const answer = new Promise<Buffer>((resolve, reject) => { pending.set(callId, { resolve, reject, deadline }) })
       const onAbort = (): void => {
         const p = pending.get(callId)
         pending.delete(callId)
@@ -190,7 +199,8 @@ async function runChannel (peer: IcePeer, peerId: string, o: DirectChannelOption
       signal.addEventListener('abort', onAbort, { once: true })
       try {
         try {
-          await pipe.write(encodeCall(callId, taskJson), AbortSignal.any([signal, gone.signal]))
+          // A channel going down wakes the write (FramePipe.close) and rejects `answer`.
+          await pipe.write(encodeCall(callId, taskJson), signal)
         } catch (err) {
           pending.delete(callId)
           if (signal.aborted) throw err
