@@ -1,7 +1,7 @@
 /**
  * `iicp-connect`: a local HTTP endpoint for one worker behind a relay. Any HTTP client posts
  * tasks to `http://127.0.0.1:8080/v1/task`; they travel through the relay at once and through a
- * direct (ICE) or TURN channel once one is open. `GET /iicp/connect/status` shows the path.
+ * direct (ICE) or TURN channel once one is open. `GET /iicp/connect/status` shows the path, `GET /metrics` the metrics.
  */
 import { boolFlag, hostPortFlag, parseFlags, stringFlag, usageError, type FlagSpec } from '../../src/cli/args.ts'
 import { formatHostPort } from '../../src/host-port.ts'
@@ -12,7 +12,7 @@ import { startConnectGateway } from './gateway.ts'
 const NAME = 'iicp-connect'
 const SYNOPSIS = `Usage: ${NAME} --relay URL --worker WID [--listen 127.0.0.1:8080] [options]
 
-Serves POST /v1/task and GET /iicp/connect/status on the listen address and sends every task to
+Serves POST /v1/task, GET /iicp/connect/status and GET /metrics on the listen address and sends every task to
 worker WID: through the relay at once, and through a direct or TURN path once one is open.`
 
 const FLAGS: FlagSpec[] = [
