@@ -7,6 +7,8 @@
  * session whose lease runs out, or whose id another relay now holds, is closed, so no id is
  * ever served by two relays. Binds accepted while Redis was unreachable (policy `accept`)
  * hold no lease until the next heartbeat claims them; one another relay holds by then is closed.
+ * An id whose lease ran out because Redis was unreachable is not accepted here again until
+ * Redis answers: its worker is meant to move to a relay that can claim it.
  */
 import { randomUUID } from 'node:crypto'
 import { ErrorCode, ToolkitError } from '../../src/errors.ts'
@@ -42,6 +44,8 @@ export class FleetDirectory implements SessionDirectory {
   readonly #claiming = new Map<string, Claim>()
   /** Claims of bound sessions, by worker id. */
   readonly #held = new Map<string, Claim>()
+  /** Ids whose lease ran out while Redis was unreachable; refused here until a heartbeat succeeds. */
+  readonly #lapsed = new Set<string>()
   /** Margin kept before a lease's end, for timer lateness. */
   readonly #guardMs: number
   #url = ''
@@ -90,6 +94,10 @@ export class FleetDirectory implements SessionDirectory {
     } catch {
       if (this.#o.policy === 'refuse') {
         this.#o.logger.warn({ workerId }, 'fleet: Redis unreachable, bind refused (policy refuse)')
+        return { ok: false, outcome: 'unavailable' }
+      }
+      if (this.#lapsed.has(workerId)) {
+        this.#o.logger.warn({ workerId }, 'fleet: Redis unreachable and this id\'s lease lapsed here, bind refused so the worker moves to another relay')
         return { ok: false, outcome: 'unavailable' }
       }
       this.#o.logger.warn({ workerId }, 'fleet: Redis unreachable, bind accepted on this relay; it is claimed fleet-wide once Redis is back')
@@ -149,6 +157,7 @@ export class FleetDirectory implements SessionDirectory {
     const sentAt = performance.now()
     try {
       const lost = new Set(await this.#o.store.refresh(claims.map(c => c.record), claims.map(c => c.workerId), this.#o.leaseTtlMs, this.#o.instanceId))
+      this.#lapsed.clear()
       for (const c of claims) {
         if (this.#held.get(c.workerId) !== c) continue
         if (lost.has(c.workerId)) this.#lose(c, 'another relay holds this worker id')
@@ -178,7 +187,10 @@ export class FleetDirectory implements SessionDirectory {
   #expireLeases (): void {
     const now = performance.now()
     for (const c of [...this.#held.values()]) {
-      if (c.leaseUntil !== undefined && c.leaseUntil - this.#guardMs <= now) this.#lose(c, 'its fleet lease ran out (Redis unreachable for longer than the lease)')
+      if (c.leaseUntil !== undefined && c.leaseUntil - this.#guardMs <= now) {
+        this.#lapsed.add(c.workerId)
+        this.#lose(c, 'its fleet lease ran out (Redis unreachable for longer than the lease)')
+      }
     }
     this.#armLeaseTimer()
   }

@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
 import { ErrorCode, ToolkitError, errorMessage } from '../../src/errors.ts'
-import { LinkDecoder, LinkMac, LinkType, authMac, authOkMac, encodeCallBody, encodeLinkFrame, macEqual, turnCorkedWriter, type LinkFrame, type LinkMeta } from './link-wire.ts'
+import { LinkSender } from './link-sender.ts'
+import { LinkDecoder, LinkMac, LinkType, authMac, authOkMac, encodeCallBody, encodeLinkFrame, macEqual, offersBatching, type LinkFrame, type LinkMeta } from './link-wire.ts'
 
 /** Calls in flight on one channel; more fail at once rather than queue without bound. */
 const MAX_CALLS = 65_536
@@ -28,7 +29,6 @@ export class LinkChannel {
   /** Resolves once authenticated; rejects with ERR_FLEET_LINK. */
   readonly ready: Promise<void>
   readonly #socket: Socket
-  readonly #write: (frame: Buffer) => boolean
   readonly #decoder = new LinkDecoder()
   readonly #calls = new Map<number, CallSink>()
   readonly #nonce = randomBytes(16)
@@ -36,6 +36,7 @@ export class LinkChannel {
   readonly #fleetId: string
   readonly #from: string
   #mac: LinkMac | undefined
+  #sender: LinkSender | undefined
   #challenge: Buffer | undefined
   #nextId = 1
   #failure: ToolkitError | undefined
@@ -52,7 +53,6 @@ export class LinkChannel {
     this.ready.catch(() => {})
     const socket = connect({ host, port, noDelay: true })
     this.#socket = socket
-    this.#write = turnCorkedWriter(socket)
     const timer = setTimeout(() => { socket.destroy(linkError(`owner relay ${host}:${port} did not authenticate within ${o.connectTimeoutMs} ms`)) }, o.connectTimeoutMs)
     socket.on('data', (chunk: Buffer) => { this.#onData(chunk) })
     socket.on('error', () => {})
@@ -75,19 +75,19 @@ export class LinkChannel {
 
   /** Starts a call; returns its id (for {@link LinkChannel.cancel}). Throws ERR_FLEET_LINK. */
   call (meta: LinkMeta, task: Uint8Array, sink: CallSink): number {
-    if (this.#mac === undefined || this.closed) throw this.#failure ?? linkError('owner relay link is not ready')
+    if (this.#sender === undefined || this.closed) throw this.#failure ?? linkError('owner relay link is not ready')
     if (this.#calls.size >= MAX_CALLS) throw linkError('owner relay link at its call limit')
     const id = this.#nextId
     this.#nextId = this.#nextId >= 0xffffffff ? 1 : this.#nextId + 1
     this.#calls.set(id, sink)
-    this.#write(this.#mac.frame(LinkType.Call, id, encodeCallBody(meta, task)))
+    this.#sender.send(LinkType.Call, id, encodeCallBody(meta, task))
     return id
   }
 
   /** Forgets a call; `tellOwner` sends CANCEL so the owner aborts it too. */
   finish (id: number, tellOwner: boolean): void {
-    if (!this.#calls.delete(id) || !tellOwner || this.#mac === undefined || this.closed) return
-    this.#write(this.#mac.frame(LinkType.Cancel, id, Buffer.alloc(0)))
+    if (!this.#calls.delete(id) || !tellOwner || this.#sender === undefined || this.closed) return
+    this.#sender.send(LinkType.Cancel, id, Buffer.alloc(0))
   }
 
   /** Closes the connection; calls on it fail. */
@@ -114,13 +114,16 @@ export class LinkChannel {
         this.#handshake(f)
         continue
       }
-      if (!this.#mac.check(f)) {
-        this.#fail('owner relay sent a frame with a bad MAC')
+      const opened = this.#mac.open(f)
+      if (opened === undefined) {
+        this.#fail('owner relay sent a frame with a bad MAC or a malformed batch')
         return
       }
-      const sink = this.#calls.get(f.id)
-      if (f.type === LinkType.Result || f.type === LinkType.Error || f.type === LinkType.End) this.#calls.delete(f.id)
-      sink?.frame(f.type, f.body)
+      for (const g of opened) {
+        const sink = this.#calls.get(g.id)
+        if (g.type === LinkType.Result || g.type === LinkType.Error || g.type === LinkType.End) this.#calls.delete(g.id)
+        sink?.frame(g.type, g.body)
+      }
     }
   }
 
@@ -131,7 +134,7 @@ export class LinkChannel {
         return
       }
       this.#challenge = Buffer.from(f.body)
-      const body = Buffer.from(JSON.stringify({ from: this.#from, nonce: this.#nonce.toString('hex') }), 'utf8')
+      const body = Buffer.from(JSON.stringify({ from: this.#from, nonce: this.#nonce.toString('hex'), batch: true }), 'utf8')
       this.#socket.write(encodeLinkFrame(LinkType.Auth, 0, body, authMac(this.#secret, this.#fleetId, this.#challenge, body)))
       return
     }
@@ -140,6 +143,7 @@ export class LinkChannel {
       return
     }
     this.#mac = new LinkMac(this.#secret, this.#fleetId, this.#challenge, this.#nonce, true)
+    this.#sender = new LinkSender(this.#socket, this.#mac, offersBatching(f.body))
     this.#settleReady()
   }
 }

@@ -15,7 +15,8 @@ import { listenTcp } from '../../src/transport/listen.ts'
 import type { FleetHost } from '../fleet-plugin.ts'
 import type { BoundWorkerSession } from '../session.ts'
 import { errorJson } from './link-codec.ts'
-import { LinkDecoder, LinkMac, LinkType, authMac, authOkMac, decodeCallBody, encodeLinkFrame, macEqual, turnCorkedWriter, type LinkFrame, type LinkMeta } from './link-wire.ts'
+import { LinkSender } from './link-sender.ts'
+import { BATCH_OFFER, LinkDecoder, LinkMac, LinkType, authMac, authOkMac, decodeCallBody, encodeLinkFrame, macEqual, offersBatching, type LinkFrame, type LinkMeta } from './link-wire.ts'
 
 /** A caller must authenticate within this long after connecting. */
 const AUTH_TIMEOUT_MS = 5_000
@@ -36,7 +37,6 @@ export interface LinkServerOptions {
 /** One authenticated (or authenticating) connection from another relay. */
 class LinkPeer {
   readonly #socket: Socket
-  readonly #write: (frame: Buffer) => boolean
   readonly #o: LinkServerOptions
   readonly #host: FleetHost
   readonly #decoder = new LinkDecoder()
@@ -44,10 +44,10 @@ class LinkPeer {
   readonly #calls = new Map<number, AbortController>()
   readonly #authTimer: NodeJS.Timeout
   #mac: LinkMac | undefined
+  #sender: LinkSender | undefined
 
   constructor (socket: Socket, o: LinkServerOptions, host: FleetHost) {
     this.#socket = socket
-    this.#write = turnCorkedWriter(socket)
     this.#o = o
     this.#host = host
     socket.setNoDelay(true)
@@ -77,10 +77,19 @@ class LinkPeer {
     }
     for (const f of frames) {
       if (this.#socket.destroyed) return
-      if (this.#mac === undefined) this.#onAuth(f)
-      else if (!this.#mac.check(f)) this.#refuse('bad frame MAC')
-      else if (f.type === LinkType.Call) this.#onCall(f)
-      else if (f.type === LinkType.Cancel) this.#calls.get(f.id)?.abort(new ToolkitError(ErrorCode.Aborted, 'calling relay cancelled the call'))
+      if (this.#mac === undefined) {
+        this.#onAuth(f)
+        continue
+      }
+      const opened = this.#mac.open(f)
+      if (opened === undefined) {
+        this.#refuse('bad frame MAC or malformed batch')
+        return
+      }
+      for (const g of opened) {
+        if (g.type === LinkType.Call) this.#onCall(g)
+        else if (g.type === LinkType.Cancel) this.#calls.get(g.id)?.abort(new ToolkitError(ErrorCode.Aborted, 'calling relay cancelled the call'))
+      }
     }
   }
 
@@ -95,13 +104,15 @@ class LinkPeer {
     } catch {
       nonce = Buffer.alloc(0)
     }
+    const batching = offersBatching(f.body)
     if (nonce.length !== 16) {
       this.#refuse('malformed AUTH')
       return
     }
     clearTimeout(this.#authTimer)
     this.#mac = new LinkMac(this.#o.secret, this.#o.fleetId, this.#challenge, nonce, false)
-    this.#socket.write(encodeLinkFrame(LinkType.AuthOk, 0, Buffer.alloc(0), authOkMac(this.#o.secret, this.#o.fleetId, this.#challenge, nonce)))
+    this.#sender = new LinkSender(this.#socket, this.#mac, batching)
+    this.#socket.write(encodeLinkFrame(LinkType.AuthOk, 0, batching ? BATCH_OFFER : Buffer.alloc(0), authOkMac(this.#o.secret, this.#o.fleetId, this.#challenge, nonce)))
   }
 
   #refuse (why: string): void {
@@ -110,8 +121,8 @@ class LinkPeer {
   }
 
   #send (type: number, id: number, body: Uint8Array): boolean {
-    if (this.#socket.destroyed || this.#mac === undefined) return false
-    return this.#write(this.#mac.frame(type, id, body))
+    if (this.#socket.destroyed || this.#sender === undefined) return false
+    return this.#sender.send(type, id, body)
   }
 
   #onCall (f: LinkFrame): void {

@@ -8,10 +8,11 @@
  * the two nonces; from then on every frame carries HMAC-SHA256(key, direction | sequence |
  * type | id | body) truncated to 16 bytes, with a per-direction sequence number, so a frame
  * cannot be forged, altered, replayed or reordered, and a recorded AUTH is useless on another
- * connection (its nonce differs).
+ * connection (its nonce differs). When both ends say so in the handshake (`batch` in AUTH and
+ * AUTH_OK), the frames one side writes in one event-loop turn travel as one BATCH frame whose
+ * body is those frames (with zero MACs) and whose MAC covers them all.
  */
 import { createHash, createHmac, timingSafeEqual, type Hash } from 'node:crypto'
-import type { Socket } from 'node:net'
 import { ErrorCode, ToolkitError } from '../../src/errors.ts'
 import { MAX_FRAME_PAYLOAD_BYTES } from '../../src/limits.ts'
 
@@ -25,7 +26,9 @@ export const LinkType = {
   Result: 20,
   Error: 21,
   Event: 22,
-  End: 23
+  End: 23,
+  /** Several frames of one event-loop turn under one MAC (link-sender.ts); `id` is their count. */
+  Batch: 30
 } as const
 
 /** Bytes before the body. */
@@ -46,12 +49,36 @@ export interface LinkFrame {
 /** Encodes a frame with `mac` (zeros before authentication). */
 export function encodeLinkFrame (type: number, id: number, body: Uint8Array, mac: Uint8Array = ZERO_MAC): Buffer {
   const out = Buffer.allocUnsafe(LINK_HEADER_BYTES + body.length)
-  out.writeUInt32BE(LINK_HEADER_BYTES - 4 + body.length, 0)
-  out[4] = type
-  out.writeUInt32BE(id, 5)
+  writeLinkHeader(out, type, id, body.length)
   out.set(mac.subarray(0, MAC_BYTES), 9)
   out.set(body, LINK_HEADER_BYTES)
   return out
+}
+
+/** Writes a frame header for a body of `bodyLength` bytes at `out[0..LINK_HEADER_BYTES)`. */
+export function writeLinkHeader (out: Buffer, type: number, id: number, bodyLength: number): void {
+  out.writeUInt32BE(LINK_HEADER_BYTES - 4 + bodyLength, 0)
+  out[4] = type
+  out.writeUInt32BE(id, 5)
+}
+
+/**
+ * The frames inside a BATCH body, or undefined when it is malformed: a length that overruns the
+ * body, a count that differs from `count`, or a frame that may not be batched (handshake or BATCH).
+ */
+export function splitBatch (body: Buffer, count: number): LinkFrame[] | undefined {
+  const frames: LinkFrame[] = []
+  let off = 0
+  while (off < body.length) {
+    if (body.length - off < LINK_HEADER_BYTES) return undefined
+    const len = body.readUInt32BE(off)
+    if (len < LINK_HEADER_BYTES - 4 || off + 4 + len > body.length) return undefined
+    const type = body[off + 4] ?? 0
+    if (type < LinkType.Call || type === LinkType.Batch) return undefined
+    frames.push({ type, id: body.readUInt32BE(off + 5), mac: ZERO_MAC, body: body.subarray(off + LINK_HEADER_BYTES, off + 4 + len) })
+    off += 4 + len
+  }
+  return frames.length === count ? frames : undefined
 }
 
 /** Splits a byte stream into frames; throws ERR_FLEET_LINK on an oversized frame. */
@@ -75,27 +102,6 @@ export class LinkDecoder {
   }
 }
 
-/**
- * A writer for `socket` that corks it until the end of the event-loop turn: the frames of all
- * the calls (or answers) of one turn leave in one writev, not one system call per frame.
- * Returns what `socket.write` returns.
- */
-export function turnCorkedWriter (socket: Socket): (frame: Buffer) => boolean {
-  let corked = false
-  const uncork = (): void => {
-    corked = false
-    socket.uncork()
-  }
-  return (frame) => {
-    if (!corked) {
-      corked = true
-      socket.cork()
-      setImmediate(uncork)
-    }
-    return socket.write(frame)
-  }
-}
-
 function hmac (key: string | Buffer, ...parts: Array<string | Uint8Array>): Buffer {
   const h = createHmac('sha256', key)
   for (const p of parts) h.update(p)
@@ -110,6 +116,19 @@ export function authMac (secret: string, fleetId: string, challenge: Uint8Array,
 /** The MAC of AUTH_OK: proves the owner knows the secret. */
 export function authOkMac (secret: string, fleetId: string, challenge: Uint8Array, callerNonce: Uint8Array): Buffer {
   return hmac(secret, `ok\n${fleetId}\n`, challenge, callerNonce).subarray(0, MAC_BYTES)
+}
+
+/** The AUTH_OK body of an owner that reads and writes BATCH frames. */
+export const BATCH_OFFER = Buffer.from('{"batch":true}', 'utf8')
+
+/** Whether an AUTH or AUTH_OK JSON body says its sender reads BATCH frames (older relays say nothing). */
+export function offersBatching (body: Buffer): boolean {
+  if (body.length === 0) return false
+  try {
+    return (JSON.parse(body.toString('utf8')) as { batch?: unknown }).batch === true
+  } catch {
+    return false
+  }
 }
 
 /** Constant-time comparison of two MACs. */
@@ -151,9 +170,25 @@ export class LinkMac {
     return encodeLinkFrame(type, id, body, mac)
   }
 
+  /** Signs a frame whose header and body are already in `out` (MAC at bytes 9..25), in place. */
+  signInPlace (out: Buffer): Buffer {
+    const body = out.subarray(LINK_HEADER_BYTES)
+    this.#mac(this.#sendDir, this.#sendSeq++, out[4] ?? 0, out.readUInt32BE(5), body).copy(out, 9)
+    return out
+  }
+
   /** Checks one received frame (in order). */
   check (f: LinkFrame): boolean {
     return macEqual(f.mac, this.#mac(this.#sendDir === 1 ? 2 : 1, this.#recvSeq++, f.type, f.id, f.body))
+  }
+
+  /**
+   * Checks one received frame and opens it: the frame itself, or the frames of a BATCH.
+   * Undefined when the MAC is wrong or the batch malformed (the link must then be closed).
+   */
+  open (f: LinkFrame): LinkFrame[] | undefined {
+    if (!this.check(f)) return undefined
+    return f.type === LinkType.Batch ? splitBatch(f.body, f.id) : [f]
   }
 
   #mac (dir: number, seq: bigint, type: number, id: number, body: Uint8Array): Buffer {

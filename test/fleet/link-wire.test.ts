@@ -1,7 +1,10 @@
 /** The fleet link's wire: frames split anywhere decode whole; a frame altered, replayed or reordered fails its MAC. */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { LinkDecoder, LinkMac, LinkType, decodeCallBody, encodeCallBody, encodeLinkFrame } from '../../relay/fleet/link-wire.ts'
+import { once } from 'node:events'
+import { createServer, connect, type Socket } from 'node:net'
+import { LinkDecoder, LinkMac, LinkType, decodeCallBody, encodeCallBody, encodeLinkFrame, splitBatch, type LinkFrame } from '../../relay/fleet/link-wire.ts'
+import { LinkSender } from '../../relay/fleet/link-sender.ts'
 
 const challenge = Buffer.alloc(16, 1)
 const nonce = Buffer.alloc(16, 2)
@@ -61,5 +64,86 @@ describe('fleet link MAC construction', () => {
     prefix.writeUInt32BE(9, 10)
     const expected = createHmac('sha256', key).update(prefix).update('body').digest().subarray(0, 16)
     assert.deepEqual(frame.subarray(9, 25), expected)
+  })
+})
+
+/** A connected loopback socket pair: `a` writes, everything `b` receives is collected. */
+async function socketPair (): Promise<{ a: Socket, received: () => Promise<Buffer>, close: () => Promise<void> }> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const port = (server.address() as { port: number }).port
+  const accepted = once(server, 'connection')
+  const a = connect(port, '127.0.0.1')
+  await once(a, 'connect')
+  const [b] = await accepted as [Socket]
+  const chunks: Buffer[] = []
+  b.on('data', (c: Buffer) => chunks.push(c))
+  return {
+    a,
+    received: async () => {
+      a.end()
+      await once(b, 'end')
+      return Buffer.concat(chunks)
+    },
+    close: async () => {
+      a.destroy()
+      b.destroy()
+      await new Promise(resolve => server.close(resolve))
+    }
+  }
+}
+
+describe('fleet link batches', () => {
+  const secret = 'secret-0123456789abcdef'
+
+  it('the frames of one turn leave as one BATCH under one MAC; a large body goes alone, in order', async () => {
+    const pair = await socketPair()
+    try {
+      const sender = new LinkSender(pair.a, new LinkMac(secret, 'f', challenge, nonce, true), true)
+      sender.send(LinkType.Call, 1, Buffer.from('one'))
+      sender.send(LinkType.Call, 2, Buffer.from('two'))
+      sender.send(LinkType.Cancel, 1, Buffer.alloc(0))
+      sender.send(LinkType.Call, 3, Buffer.alloc(100 * 1024, 7))
+      sender.send(LinkType.Call, 4, Buffer.from('four'))
+      await new Promise(resolve => setImmediate(resolve))
+      const wire = new LinkDecoder().push(await pair.received())
+      assert.deepEqual(wire.map(f => [f.type, f.id]), [[LinkType.Batch, 3], [LinkType.Call, 3], [LinkType.Call, 4]])
+      const owner = new LinkMac(secret, 'f', challenge, nonce, false)
+      const opened = wire.flatMap(f => owner.open(f) ?? assert.fail('a frame failed its MAC'))
+      assert.deepEqual(opened.map(f => [f.type, f.id, f.body.length]), [[LinkType.Call, 1, 3], [LinkType.Call, 2, 3], [LinkType.Cancel, 1, 0], [LinkType.Call, 3, 100 * 1024], [LinkType.Call, 4, 4]])
+      assert.equal(opened[1]?.body.toString(), 'two')
+    } finally {
+      await pair.close()
+    }
+  })
+
+  it('without the peer offering batches, the frames are signed one by one', async () => {
+    const pair = await socketPair()
+    try {
+      const sender = new LinkSender(pair.a, new LinkMac(secret, 'f', challenge, nonce, true), false)
+      sender.send(LinkType.Call, 1, Buffer.from('one'))
+      sender.send(LinkType.Call, 2, Buffer.from('two'))
+      await new Promise(resolve => setImmediate(resolve))
+      const wire = new LinkDecoder().push(await pair.received())
+      const owner = new LinkMac(secret, 'f', challenge, nonce, false)
+      assert.deepEqual(wire.map(f => [f.type, f.id, owner.check(f)]), [[LinkType.Call, 1, true], [LinkType.Call, 2, true]])
+    } finally {
+      await pair.close()
+    }
+  })
+
+  it('a batch that is altered, miscounted, nested or overrunning is refused', () => {
+    const inner = Buffer.concat([encodeLinkFrame(LinkType.Call, 1, Buffer.from('a')), encodeLinkFrame(LinkType.Call, 2, Buffer.from('b'))])
+    const decode = (buf: Buffer): LinkFrame => new LinkDecoder().push(buf)[0] as LinkFrame
+    const signed = new LinkMac(secret, 'f', challenge, nonce, true).frame(LinkType.Batch, 2, inner)
+    assert.equal(new LinkMac(secret, 'f', challenge, nonce, false).open(decode(signed))?.length, 2)
+    const tampered = Buffer.from(signed)
+    tampered[tampered.length - 1] = 0x63
+    assert.equal(new LinkMac(secret, 'f', challenge, nonce, false).open(decode(tampered)), undefined)
+    assert.equal(splitBatch(inner, 3), undefined, 'count differs')
+    assert.equal(splitBatch(inner.subarray(0, inner.length - 1), 2), undefined, 'overruns')
+    assert.equal(splitBatch(encodeLinkFrame(LinkType.Batch, 1, inner), 1), undefined, 'nested')
+    assert.equal(splitBatch(encodeLinkFrame(LinkType.Auth, 0, Buffer.from('{}')), 1), undefined, 'handshake frame inside')
   })
 })
