@@ -91,13 +91,16 @@ export async function openDirectChannel (o: DirectChannelOptions): Promise<Direc
       intent: CONNECT_INTENT,
       payload: encodeConnectOffer({ peerId, sdp: offerSdp(peer.local.sdp), candidates: [], iceServers: [...o.iceServers] })
     }, limit.signal)
-    peer.setRemote(parseConnectAnswer(answer, peerId))
+    const remote = parseConnectAnswer(answer, peerId)
+    peer.setRemote({ sdp: offerSdp(remote.sdp), candidates: [] })
     // Only now may the worker start its checks (see connect-intent.ts): trickle our candidates.
+    // The worker's candidates wait for the trickle's answer, so the worker checks first (see
+    // connect-intent.ts: the consumer is then ICE-connected before the worker's DTLS hello).
     const trickled = o.signalTask({
       task_id: `connect-${peerId}-candidates`,
       intent: CONNECT_INTENT,
       payload: encodeConnectCandidates({ peerId, candidates: peer.local.candidates })
-    }, limit.signal)
+    }, limit.signal).then(() => { peer?.addRemoteCandidates(remote.candidates) })
     const [channel] = await Promise.all([runChannel(peer, peerId, o, limit.signal), trickled])
     return channel
   } catch (err) {

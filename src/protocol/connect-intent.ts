@@ -11,7 +11,13 @@
  * the answer, as `{"intent": CONNECT_INTENT, "payload": {"v":1, "op":"candidates", "peer_id",
  * "candidates":[…]}}` (result `{"result": {"v":1, "peer_id"}}`). The worker's connectivity checks
  * therefore start only when the consumer knows the worker's fingerprint: a check that arrives
- * earlier can make the consumer start DTLS without it, and the handshake fails.
+ * earlier can make the consumer start DTLS without it, and the handshake fails. This consumer
+ * applies the answer's candidates only once that trickle task is answered, so the worker checks
+ * first: behind two filtering NATs the side whose check gets through first (the second to send)
+ * reaches ICE "connected" first, and the DTLS client (the worker: the answer says
+ * `a=setup:active`) must not be first, or libdatachannel drops its ClientHello and resends it
+ * only after 1 s. The worker ignores trickled candidates of an address family it has no
+ * candidate in (each unusable pair would delay its useful checks by libjuice's 50 ms pacing).
  *
  * When a direct channel dies with tasks unanswered, the consumer re-sends each through the relay
  * as `{"intent": CONNECT_INTENT, "payload": {"v":1, "op":"retry", "peer_id", "call_id", "task"}}`;
@@ -173,6 +179,27 @@ export function parseConnectRetry (payload: unknown): ConnectRetry | undefined {
   const callId = text(payload, 'call_id', CONNECT_LIMITS.peerIdChars)
   if (!Object.hasOwn(payload, 'task')) throw bad('retry without "task"')
   return { peerId, callId, task: payload.task }
+}
+
+/** The IP family of a candidate line's address (`candidate:1 1 UDP 2114977791 192.0.2.7 50000 typ host`); undefined for a hostname or a line that does not parse. */
+export function candidateFamily (candidate: string): 4 | 6 | undefined {
+  const address = candidate.replace(/^a=/, '').split(/\s+/)[4] ?? ''
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(address)) return 4
+  return address.includes(':') ? 6 : undefined
+}
+
+/**
+ * The remote candidates a side with `localCandidates` can use: those of an address family it has a
+ * candidate in (or of unknown family). Pairs it cannot use would still take a paced check slot each
+ * (50 ms in libjuice), delaying its useful checks.
+ */
+export function usableCandidates (remote: readonly string[], localCandidates: readonly string[]): string[] {
+  const families = new Set(localCandidates.map(candidateFamily))
+  if (families.size === 0) return [...remote]
+  return remote.filter(c => {
+    const family = candidateFamily(c)
+    return family === undefined || families.has(family)
+  })
 }
 
 /** True when a task object carries the connect intent. */

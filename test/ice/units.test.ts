@@ -6,8 +6,8 @@ import assert from 'node:assert/strict'
 import { createHmac } from 'node:crypto'
 import { describe, it } from 'node:test'
 import {
-  CONNECT_INTENT, encodeConnectAnswer, encodeConnectCandidates, encodeConnectOffer, encodeConnectRetry, isConnectTask,
-  parseConnectAnswer, parseConnectCandidates, parseConnectOffer, parseConnectRetry, parseIceServers
+  CONNECT_INTENT, candidateFamily, encodeConnectAnswer, encodeConnectCandidates, encodeConnectOffer, encodeConnectRetry, isConnectTask,
+  parseConnectAnswer, parseConnectCandidates, parseConnectOffer, parseConnectRetry, parseIceServers, usableCandidates
 } from '../../src/protocol/connect-intent.ts'
 import { candidateTypeOf, toNativeIceServer } from '../../src/transport/ice/node-datachannel.ts'
 import { iceServersFor, mintTurnCredential, validateIceServerConfig } from '../../relay/turn-credentials.ts'
@@ -27,6 +27,16 @@ describe('connect intent payloads', () => {
     assert.equal(parseConnectRetry(encodeConnectOffer(offer)), undefined)
     assert.ok(isConnectTask({ intent: CONNECT_INTENT }))
     assert.ok(!isConnectTask({ intent: 'urn:other' }))
+  })
+
+  it('keeps only remote candidates of a family the local side has', () => {
+    const v4 = 'candidate:1 1 UDP 2114977791 192.168.1.2 50000 typ host'
+    const v6 = 'a=candidate:2 1 UDP 2116026111 2a00:12:0:2::2 50001 typ host'
+    const mdns = 'candidate:3 1 UDP 2116026111 4b1d.local 50002 typ host'
+    assert.deepEqual([candidateFamily(v4), candidateFamily(v6), candidateFamily(mdns), candidateFamily('candidate:x')], [4, 6, undefined, undefined])
+    assert.deepEqual(usableCandidates([v4, v6, mdns], ['candidate:9 1 UDP 1 11.0.1.10 4000 typ srflx raddr 0.0.0.0 rport 0']), [v4, mdns])
+    assert.deepEqual(usableCandidates([v4, v6], [v6]), [v6])
+    assert.deepEqual(usableCandidates([v4, v6], []), [v4, v6])
   })
 
   it('refuses malformed payloads with ERR_BAD_REQUEST', () => {
@@ -108,5 +118,17 @@ describe('direct answers look like relay answers', () => {
     assert.equal(failed.status, 500)
     assert.deepEqual(JSON.parse(failed.body.toString()), { task_id: 't1', status: 'error', error: { message: 'nope' } })
     assert.equal(answerFromWorkerResult('t1', Buffer.from('[1]')).status, 500)
+    assert.equal(answerFromWorkerResult('t1', Buffer.from('{"result":')).status, 500)
+  })
+
+  it('splices a success without parsing it, and keeps what a failing worker said (like the relay)', () => {
+    const body = (raw: string): unknown => JSON.parse(answerFromWorkerResult('t"1', Buffer.from(raw)).body.toString())
+    assert.equal(answerFromWorkerResult('t1', Buffer.from(' {"result":{"x":"é"}} ')).body.toString(), '{"task_id":"t1","status":"completed","result":{"x":"é"}} ')
+    assert.deepEqual(body('{}'), { task_id: 't"1', status: 'completed' })
+    assert.deepEqual(body('{"error":null,"n":1}'), { task_id: 't"1', status: 'completed', error: null, n: 1 })
+    assert.deepEqual(body('{"result":1,"status":"partial"}'), { task_id: 't"1', status: 'partial', result: 1 })
+    const failed = answerFromWorkerResult('t1', Buffer.from('{"error":{"code":7},"hint":"h","task_id":"x"}'))
+    assert.equal(failed.status, 500)
+    assert.deepEqual(JSON.parse(failed.body.toString()), { task_id: 't1', status: 'error', error: { code: 7, message: '{"code":7}' }, hint: 'h' })
   })
 })

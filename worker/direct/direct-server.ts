@@ -6,7 +6,9 @@
  */
 import { ErrorCode, ToolkitError } from '../../src/errors.ts'
 import type { Logger } from '../../src/log.ts'
-import { CONNECT_VERSION, encodeConnectAnswer, isConnectTask, parseConnectCandidates, parseConnectOffer, parseConnectRetry } from '../../src/protocol/connect-intent.ts'
+import {
+  CONNECT_VERSION, encodeConnectAnswer, isConnectTask, parseConnectCandidates, parseConnectOffer, parseConnectRetry, usableCandidates
+} from '../../src/protocol/connect-intent.ts'
 import type { IceBackend } from '../../src/transport/ice/types.ts'
 import { nodeDataChannelBackend } from '../../src/transport/ice/node-datachannel.ts'
 import { DEFAULT_MAX_DIRECT_PEERS, type ResolvedWorkerOptions, type Task, type TaskHandler } from '../options.ts'
@@ -62,6 +64,8 @@ export function createDirectServer (o: DirectServerOptions): DirectServer {
   const log = o.logger.child({ component: 'direct' })
   const ledger = new CallLedger()
   const peers = new Map<string, DirectPeer>()
+  /** Each peer's own candidates (its trickled remote candidates are filtered by their family). */
+  const localCandidates = new Map<string, readonly string[]>()
   const stats: DirectServerStats = { peers: 0, accepted: 0, refused: 0, retries: 0 }
   let closed = false
 
@@ -94,11 +98,13 @@ export function createDirectServer (o: DirectServerOptions): DirectServer {
       logger: log,
       onClosed: () => {
         peers.delete(offer.peerId)
+        localCandidates.delete(offer.peerId)
         stats.peers = peers.size
         if (peers.size === 0 && closed) o.backend.release()
       }
     })
     peers.set(offer.peerId, served)
+    localCandidates.set(offer.peerId, peer.local.candidates)
     stats.peers = peers.size
     stats.accepted++
     log.debug({ peerId: offer.peerId, peers: peers.size }, 'connect offer answered')
@@ -114,7 +120,7 @@ export function createDirectServer (o: DirectServerOptions): DirectServer {
       if (trickle !== undefined) {
         const peer = peers.get(trickle.peerId)
         if (peer === undefined) throw new ToolkitError(ErrorCode.BadRequest, 'no direct peer with this peer_id')
-        peer.addCandidates(trickle.candidates)
+        peer.addCandidates(usableCandidates(trickle.candidates, localCandidates.get(trickle.peerId) ?? []))
         return { result: { v: CONNECT_VERSION, peer_id: trickle.peerId } }
       }
       const retry = parseConnectRetry(payload)

@@ -119,6 +119,8 @@ class NativePeer implements IcePeer {
         await raceSignal(new Promise<void>(resolve => {
           timer = setTimeout(resolve, timeoutMs)
           this.#pc.onGatheringStateChange(state => { if (state === 'complete') resolve() })
+          // Gathering may have completed between the check above and the callback's registration.
+          if (this.#pc.gatheringState() === 'complete') resolve()
         }), signal, 'ICE gathering')
       } finally {
         clearTimeout(timer)
@@ -126,7 +128,9 @@ class NativePeer implements IcePeer {
     }
     const description = this.#pc.localDescription()
     if (description === null || this.#closed) throw new ToolkitError(ErrorCode.ConnectionClosed, 'peer closed before its description was ready')
-    this.#local = { sdp: description.sdp, candidates: [...this.#candidates] }
+    // The SDP holds every candidate gathered so far; the candidate callbacks may still be queued.
+    const inSdp = description.sdp.match(/^a=candidate:.*$/gm)?.map(line => line.slice(2).trim()) ?? []
+    this.#local = { sdp: description.sdp, candidates: [...new Set([...inSdp, ...this.#candidates])] }
   }
 
   setRemote (remote: SignalledDescription): void {
