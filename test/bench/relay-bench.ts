@@ -40,6 +40,7 @@ function taskBody (payloadBytes: number): Buffer {
 function costOf (before: ProcessStats, after: ProcessStats, requests: number): ProcessCost {
   return {
     cpuUsPerRequest: (after.cpuUs - before.cpuUs) / requests,
+    sysUsPerRequest: (after.sysUs - before.sysUs) / requests,
     heapBytesPerRequest: after.heapAllocated / requests,
     externalBytesPerRequest: after.externalAllocated / requests,
     gcUsPerRequest: after.gcUs / requests

@@ -8,6 +8,8 @@ import type { LoadResult } from './load.ts'
 /** CPU and allocations of one process per request. */
 export interface ProcessCost {
   cpuUsPerRequest: number
+  /** The kernel (system) part of {@link ProcessCost.cpuUsPerRequest}, µs. */
+  sysUsPerRequest: number
   heapBytesPerRequest: number
   externalBytesPerRequest: number
   /** Garbage collection time per request (µs), part of the CPU figure. */
@@ -48,6 +50,10 @@ function cell (rows: LoadRow[], pick: (r: LoadRow) => number, digits: number): s
   return `${fmt(median(xs), digits)} (${fmt(Math.min(...xs), digits)}–${fmt(Math.max(...xs), digits)})`
 }
 
+/** CPU per request with its system part: `total [sys]`. */
+const cpuCell = (rows: LoadRow[], pick: (r: LoadRow) => ProcessCost): string =>
+  `${cell(rows, r => pick(r).cpuUsPerRequest, 1)} [${cell(rows, r => pick(r).sysUsPerRequest, 1)}]`
+
 const ratio = (r: LoadRow): number => r.relayed.reqPerSec / r.direct.reqPerSec
 const kb = (c: ProcessCost): number => (c.heapBytesPerRequest + c.externalBytesPerRequest) / 1024
 
@@ -67,13 +73,13 @@ export function formatReport (h: ReportHeader, runs: LoadRow[][]): string {
       `${cell(rows, r => r.direct.p99Ms, 3)} / ${cell(rows, r => r.relayed.p99Ms, 3)} | ${rows.map(r => `${r.direct.errors}/${r.relayed.errors}`).join(' ')} |`)
   }
   out.push('')
-  out.push('CPU per request (µs) and allocations per request (KiB, JS heap + external, estimated from GC statistics):')
+  out.push('CPU per request (µs, user + system; system part in brackets) and allocations per request (KiB, JS heap + external, estimated from GC statistics):')
   out.push('')
   out.push('| load | echo server CPU | relay CPU | worker CPU | relay/echo | worker/echo | GC µs echo / relay / worker | relay KiB | worker KiB | echo KiB |')
   out.push('|---|---|---|---|---|---|---|---|---|---|')
   for (const rows of byLoad) {
     const r0 = rows[0] as LoadRow
-    out.push(`| ${r0.size} c${r0.concurrency} | ${cell(rows, r => r.echo.cpuUsPerRequest, 1)} | ${cell(rows, r => r.relay.cpuUsPerRequest, 1)} | ${cell(rows, r => r.worker.cpuUsPerRequest, 1)} | ` +
+    out.push(`| ${r0.size} c${r0.concurrency} | ${cpuCell(rows, r => r.echo)} | ${cpuCell(rows, r => r.relay)} | ${cpuCell(rows, r => r.worker)} | ` +
       `${cell(rows, r => r.relay.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} | ${cell(rows, r => r.worker.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} | ` +
       `${cell(rows, r => r.echo.gcUsPerRequest, 0)} / ${cell(rows, r => r.relay.gcUsPerRequest, 0)} / ${cell(rows, r => r.worker.gcUsPerRequest, 0)} | ` +
       `${cell(rows, r => kb(r.relay), 1)} | ${cell(rows, r => kb(r.worker), 1)} | ${cell(rows, r => kb(r.echo), 1)} |`)
