@@ -6,7 +6,7 @@
  * the first task to the direct/TURN path and the candidate pair; exits 1 on any mismatch or any
  * task without its answer.
  *
- * Usage: npx node test/ice/direct-matrix.ts [--only worker:consumer] [--concurrency N]
+ * Usage: npx node test/ice/direct-matrix.ts [--only worker:consumer[,worker:consumer…]] [--concurrency N]
  */
 import { parseArgs } from 'node:util'
 import { LAB_BASE_BINARIES, labSkipReason } from '../helpers/lab-env.ts'
@@ -32,7 +32,8 @@ for (let i = 0; i < MATRIX_TOPOLOGIES.length; i++) {
 }
 cases.push({ worker: 'udp-blocked', consumer: 'full-cone', turn: true })
 cases.push({ worker: 'port-restricted', consumer: 'udp-blocked', turn: true })
-const selected = values.only === undefined ? cases : cases.filter(c => `${c.worker}:${c.consumer}` === values.only)
+const only = values.only?.split(',')
+const selected = only === undefined ? cases : cases.filter(c => only.includes(`${c.worker}:${c.consumer}`))
 
 const dl = await startDirectLab()
 const results: Array<PairResult & { expected: string }> = []

@@ -13,8 +13,28 @@ export const LAN_IF = 'lan0'
 export const SEEN_SET = { family: 'ip', table: 'filt', set: 'seen' } as const
 
 /**
+ * The input chain of a real home router (OpenWrt's fw4 `reject_to_wan`): new TCP and UDP from the
+ * WAN to the router itself are rejected by the firewall (TCP reset, ICMP port unreachable), as the
+ * kernel would answer a closed port, but the rejected packet's conntrack entry is never confirmed.
+ * Without it, a bare `masquerade` router takes a peer's first unsolicited UDP packet (an ICE check
+ * to its WAN address) into its own INPUT and confirms a conntrack entry for it; the local client's
+ * later packet to that peer then clashes with the entry and is mapped to another port, so hole
+ * punching between two such routers fails (see the README's direct paths section). ICMP passes.
+ * `family` is the table's: `ip` or `inet` (rules are written for either).
+ */
+function wanInputChain (family: 'ip' | 'inet'): string {
+  return `  chain input {
+    type filter hook input priority filter; policy accept;
+    iifname "${WAN_IF}" ct state new meta l4proto tcp reject with tcp reset
+    iifname "${WAN_IF}" ct state new meta l4proto udp reject with ${family === 'ip' ? 'icmp' : 'icmpx'} type port-unreachable
+  }
+`
+}
+
+/**
  * Port-restricted cone (Linux `masquerade`: endpoint-independent mapping, address-and-port-dependent
  * filtering), or symmetric with `random: true` (`masquerade random,fully-random`: address-and-port-dependent mapping).
+ * The router's own input is firewalled like a real router's ({@link wanInputChain}).
  */
 export function masqueradeRules (random = false): string {
   return `table ip nat {
@@ -23,6 +43,8 @@ export function masqueradeRules (random = false): string {
     oifname "${WAN_IF}" masquerade${random ? ' random,fully-random' : ''}
   }
 }
+table ip wan_input {
+${wanInputChain('ip')}}
 `
 }
 
@@ -96,7 +118,8 @@ export type MiniupnpdRouterNat =
  * because Debian's `nft_init.sh` is broken (spec §8.4): table `inet filter` with a forward chain
  * (policy drop; established and LAN-originated traffic pass; jump `miniupnpd`), NAT chains that
  * jump to `prerouting_miniupnpd`/`postrouting_miniupnpd`, and IPv4 masquerade for LAN traffic.
- * IPv6 inbound is therefore closed unless miniupnpd opens a pinhole.
+ * IPv6 inbound is therefore closed unless miniupnpd opens a pinhole. The router's own input is
+ * firewalled like a real router's ({@link wanInputChain}).
  *
  * `nat` picks the router's own IPv4 NAT behind miniupnpd's chains: `port-restricted` (default,
  * `masquerade`), `symmetric` (`masquerade random,fully-random`) or `full-cone` (1:1 DNAT + SNAT of
@@ -108,7 +131,7 @@ export function miniupnpdSkeletonRules (nat: MiniupnpdRouterNat = { kind: 'port-
     ? `oifname "${WAN_IF}" ip saddr ${nat.clientIp} snat ip to ${nat.wanIp}`
     : `oifname "${WAN_IF}" meta nfproto ipv4 masquerade${nat.kind === 'symmetric' ? ' random,fully-random' : ''}`
   return `table inet filter {
-  chain forward {
+${wanInputChain('inet')}  chain forward {
     type filter hook forward priority filter; policy drop;
     ct state established,related accept
     iifname "${LAN_IF}" accept
