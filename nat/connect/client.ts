@@ -11,8 +11,9 @@ import { EventEmitter } from 'node:events'
 import { sleep } from '../../src/abort.ts'
 import { ErrorCode, IicpCode, ToolkitError, errorMessage, isToolkitError } from '../../src/errors.ts'
 import { FORWARD_TIMEOUT_MS } from '../../src/limits.ts'
+import { parseJsonBytes } from '../../src/http/json-text.ts'
 import { silentLogger, type Logger } from '../../src/log.ts'
-import { CONNECT_INTENT, encodeConnectRetry, isConnectTask } from '../../src/protocol/connect-intent.ts'
+import { CONNECT_INTENT, encodeConnectRetry } from '../../src/protocol/connect-intent.ts'
 import { nodeDataChannelBackend } from '../../src/transport/ice/node-datachannel.ts'
 import type { IceBackend, IceServer } from '../../src/transport/ice/types.ts'
 
@@ -21,7 +22,7 @@ const DIRECT_FIRST_DEADLINE_MS = 4_000
 import { CONNECT_DEADLINE_MS, openDirectChannel, type DirectChannel } from './direct-channel.ts'
 import { createRelayPath, type HttpAnswer, type RelayPath } from './relay-path.ts'
 import { createConnectStats, type ConnectStats, type ConnectStatus, type PathKind } from './status.ts'
-import { answerFromWorkerResult } from './task-answer.ts'
+import { answerFromWorkerResult, directTaskId } from './task-answer.ts'
 
 /** Options for {@link createConnectClient}. */
 export interface ConnectClientOptions {
@@ -111,17 +112,10 @@ class Client extends EventEmitter<ConnectClientEvents> implements ConnectClient 
   async send (taskJson: Uint8Array, signal: AbortSignal = this.#closing.signal): Promise<TaskAnswer> {
     this.#stats.noteFirstTask()
     if (this.#o.direct !== false && this.#loop === undefined && !this.#closing.signal.aborted) this.#loop = this.#upgradeLoop()
-    let task: unknown
-    try {
-      task = JSON.parse(Buffer.from(taskJson.buffer, taskJson.byteOffset, taskJson.byteLength).toString('utf8'))
-    } catch {
-      task = undefined // the relay answers it with its own 400
-    }
     const channel = this.#channel
-    if (channel !== undefined && typeof task === 'object' && task !== null && !Array.isArray(task) && !isConnectTask(task)) {
-      const taskId = typeof (task as { task_id?: unknown }).task_id === 'string' ? (task as { task_id: string }).task_id : ''
-      return await this.#sendDirect(channel, taskJson, task, taskId, signal)
-    }
+    // Scanned, not parsed (a task of up to 16 MiB): not one object or a connect task goes to the relay.
+    const taskId = channel === undefined ? undefined : directTaskId(taskJson)
+    if (channel !== undefined && taskId !== undefined) return await this.#sendDirect(channel, taskJson, taskId, signal)
     return await this.#sendRelay(taskJson, signal)
   }
 
@@ -137,7 +131,7 @@ class Client extends EventEmitter<ConnectClientEvents> implements ConnectClient 
     return { ...answer, path: 'relay' }
   }
 
-  async #sendDirect (channel: DirectChannel, taskJson: Uint8Array, task: object, taskId: string, signal: AbortSignal): Promise<TaskAnswer> {
+  async #sendDirect (channel: DirectChannel, taskJson: Uint8Array, taskId: string, signal: AbortSignal): Promise<TaskAnswer> {
     try {
       const raw = await channel.call(taskJson, signal, this.#o.taskTimeoutMs)
       const answer = answerFromWorkerResult(taskId, raw)
@@ -149,6 +143,13 @@ class Client extends EventEmitter<ConnectClientEvents> implements ConnectClient 
       const callId = isToolkitError(err, ErrorCode.DirectPath) ? err.details?.callId : undefined
       if (typeof callId === 'string') {
         // The CALL may have reached the worker: the retry names it, so it runs at most once.
+        let task: unknown
+        try {
+          task = parseJsonBytes(Buffer.from(taskJson.buffer, taskJson.byteOffset, taskJson.byteLength))
+        } catch {
+          // Not JSON after all (a raw control character the scan does not look for): the worker could not run it.
+          return await this.#sendRelay(taskJson, signal)
+        }
         this.#stats.retried++
         const retry = { task_id: taskId, intent: CONNECT_INTENT, payload: encodeConnectRetry({ peerId: channel.peerId, callId, task }) }
         return await this.#sendRelay(Buffer.from(JSON.stringify(retry), 'utf8'), signal)

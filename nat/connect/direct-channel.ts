@@ -5,7 +5,7 @@
  * down and every unanswered call fails with ERR_DIRECT_PATH (`details.callId`), so the client can
  * re-send it through the relay as a ledger retry.
  */
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { deadline } from '../../src/abort.ts'
 import { ErrorCode, ToolkitError, errorMessage } from '../../src/errors.ts'
 import { CONNECT_INTENT, encodeConnectCandidates, encodeConnectOffer, parseConnectAnswer } from '../../src/protocol/connect-intent.ts'
@@ -120,6 +120,8 @@ async function runChannel (peer: IcePeer, peerId: string, o: DirectChannelOption
   /** onDown reports only a channel that was open (a failed connect is the opener's error). */
   let opened = false
   let rttMs: number | undefined
+  /** Call ids are unique per channel (and the peer id per worker), so a counter is enough: short frames, no random bytes per call. */
+  let nextCallId = 0
 
   function fail (reason: string, local: boolean): void {
     if (down) return
@@ -139,7 +141,8 @@ async function runChannel (peer: IcePeer, peerId: string, o: DirectChannelOption
       const p = pending.get(r.callId)
       if (p === undefined) return
       pending.delete(r.callId)
-      p.resolve(Buffer.from(r.body))
+      // A view into the received message (never reused); the HTTP answer is built from it by one copy.
+      p.resolve(r.body)
     } else if (frame.type === MsgType.Pong) {
       const echo = parsePingEcho(frame.payload)
       if (echo.length === 8) rttMs = performance.now() - Buffer.from(echo).readDoubleBE(0)
@@ -190,7 +193,7 @@ async function runChannel (peer: IcePeer, peerId: string, o: DirectChannelOption
     call: async (taskJson, signal, timeoutMs) => {
       if (down) throw pathError('direct path is down')
       if (pending.size >= MAX_CALLS_IN_FLIGHT) throw new ToolkitError(ErrorCode.SessionBusy, 'too many calls in flight on the direct path')
-      const callId = randomUUID()
+      const callId = (nextCallId++).toString(36)
       const deadline = performance.now() + timeoutMs
       const answer = new Promise<Buffer>((resolve, reject) => { pending.set(callId, { resolve, reject, deadline }) })
       const onAbort = (): void => {

@@ -7,7 +7,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { errorMessage, isToolkitError, ErrorCode, IicpCode } from '../../src/errors.ts'
+import { errorMessage, isToolkitError, ErrorCode, IicpCode, ToolkitError } from '../../src/errors.ts'
 import { sendJson, sendJsonBytes, sendJsonError } from '../../src/http/json-response.ts'
 import { readBody } from '../../src/http/read-body.ts'
 import { HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, MAX_REQUEST_BODY_BYTES } from '../../src/limits.ts'
@@ -27,7 +27,9 @@ export interface ConnectGateway {
 
 async function onTask (client: ConnectClient, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const gone = new AbortController()
-  res.on('close', () => { gone.abort() })
+  // 'close' also follows every finished answer: only a client gone before that cancels the task
+  // (an abort without a reason would build a DOMException, with its stack, per request).
+  res.on('close', () => { if (!res.writableFinished) gone.abort(new ToolkitError(ErrorCode.Aborted, 'HTTP client went away')) })
   let body: Buffer
   try {
     body = await readBody(req, MAX_REQUEST_BODY_BYTES, gone.signal)

@@ -1,77 +1,113 @@
 /**
  * Direct-path benchmark on loopback (`npm run bench:direct`, also run by `npm run bench`): the same
- * echo task over three paths, each behind an HTTP endpoint the load generator calls:
- *   direct HTTP   — the worker's handler served straight over HTTP (no relay, the floor)
- *   relayed       — POST /v1/relay-for/{wid}/v1/task on the relay, tunnelled to the worker over TCP
+ * echo task over three paths, each behind an HTTP endpoint the load generator (this process) calls:
+ *   direct HTTP    — the echo handler served straight over HTTP (no relay: the floor)
+ *   relayed        — POST /v1/relay-for/{wid}/v1/task on a relay, tunnelled to the worker over TCP
  *   direct channel — POST /v1/task on an iicp-connect gateway whose client has upgraded to the
- *                   ICE/SCTP data channel (node-datachannel) to the same worker
- * Loads: 1 KiB at c1 and c64, 1 MiB at c1. Everything runs in this one process on a shared
- * machine, so figures are for comparing paths within one run, not absolute.
+ *                    ICE/SCTP data channel (node-datachannel) to the same worker
+ * As deployed, every server is its own process: direct HTTP node, relay, worker (which serves the
+ * relayed path and the direct channel alike) and gateway. Loads: 1 KiB at c1 and c64, 1 MiB at
+ * c1. Each row is measured in interleaved slices so that load drift on a shared machine hits
+ * every path alike; compare paths within one run. CPU µs/req is the CPU time (all threads) of
+ * the path's processes per request, warm-up included, with each process's share.
+ *
+ * Flags: `--runs N` (repeat the whole table), `--load 1KiB-c64` (only that load; repeatable), `--cpu-prof DIR` (every child writes a V8 CPU
+ * profile into DIR). Env: IICP_BENCH_SECONDS (measured seconds per row, default 4). Everything
+ * stays on 127.0.0.1; every load is bounded in time and count.
  */
-import { once } from 'node:events'
-import { createServer } from 'node:http'
-import { createRelay } from '../../relay/index.ts'
-import { createWorker } from '../../worker/index.ts'
-import { createConnectClient } from '../../nat/connect/client.ts'
-import { startConnectGateway } from '../../nat/connect/gateway.ts'
-import { listenTcp } from '../../src/transport/listen.ts'
-import { echoResult } from './echo.ts'
+import { parseArgs } from 'node:util'
+import { startChild, statsOf, stopChild, type BenchChild } from './children.ts'
 import { runLoad } from './load.ts'
 
 const HOST = '127.0.0.1'
+const WORKER_ID = 'bench-direct'
 const DURATION_MS = Number(process.env.IICP_BENCH_SECONDS ?? '4') * 1000
-
-function taskBody (bytes: number): Buffer {
-  return Buffer.from(JSON.stringify({ task_id: 'bench', intent: 'urn:bench', payload: 'x'.repeat(bytes) }))
-}
-
-// Direct HTTP: the echo handler without any relay.
-const direct = createServer((req, res) => {
-  const chunks: Buffer[] = []
-  req.on('data', (c: Buffer) => chunks.push(c))
-  req.on('end', () => {
-    const task = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { task_id?: string, payload?: unknown }
-    const body = Buffer.from(JSON.stringify({ task_id: task.task_id, status: 'completed', ...echoResult(task) }))
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length }).end(body)
-  })
-})
-const directAddr = await listenTcp(direct, { host: HOST, port: 0 })
-
-const relay = createRelay({ host: HOST, httpPort: 0, relayPort: 0 })
-const relayAddr = await relay.listen()
-const worker = createWorker({ relayHost: HOST, relayPort: relayAddr.relayPort, workerId: 'bench', directBindAddress: HOST, handler: task => echoResult(task) })
-await worker.start()
-await worker.whenBound(AbortSignal.timeout(10_000))
-const client = createConnectClient({ relayUrl: `http://${HOST}:${relayAddr.httpPort}`, workerId: 'bench', bindAddress: HOST })
-const upgraded = once(client, 'path')
-await client.send(taskBody(16))
-await upgraded
-const gateway = await startConnectGateway(client, HOST, 0)
-
-const targets = [
-  { name: 'direct HTTP', url: new URL(`http://${HOST}:${directAddr.port}/v1/task`) },
-  { name: 'relayed', url: new URL(`http://${HOST}:${relayAddr.httpPort}/v1/relay-for/bench/v1/task`) },
-  { name: 'direct channel', url: new URL(`http://${HOST}:${gateway.address.port}/v1/task`) }
-]
-const loads = [
+/** Slices per row, interleaved with the other paths. */
+const ROUNDS = 3
+const WARMUP_MS = 300
+const MAX_REQUESTS = 1_000_000
+const LOADS = [
   { name: '1 KiB c1', bytes: 1024, concurrency: 1 },
   { name: '1 KiB c64', bytes: 1024, concurrency: 64 },
   { name: '1 MiB c1', bytes: 1024 * 1024, concurrency: 1 }
-]
-const lines = [`direct-path benchmark (loopback, one process, ${DURATION_MS / 1000} s per cell, shared CPU)`, 'load        path            req/s     p50 ms   p99 ms   MiB/s   errors']
-for (const load of loads) {
-  for (const t of targets) {
-    const r = await runLoad({ url: t.url, body: taskBody(load.bytes), concurrency: load.concurrency, durationMs: DURATION_MS, warmupMs: 500, maxRequests: 1_000_000 })
-    const mib = (r.reqPerSec * load.bytes) / (1024 * 1024)
-    lines.push(`${load.name.padEnd(11)} ${t.name.padEnd(15)} ${r.reqPerSec.toFixed(0).padStart(7)} ${r.p50Ms.toFixed(2).padStart(8)} ${r.p99Ms.toFixed(2).padStart(8)} ${mib.toFixed(1).padStart(7)} ${String(r.errors).padStart(8)}`)
+] as const
+const SERVER = new URL('./direct-bench-server.ts', import.meta.url)
+
+const { values: flags } = parseArgs({ options: { runs: { type: 'string', default: '1' }, 'cpu-prof': { type: 'string' }, load: { type: 'string', multiple: true } } })
+/** `--load 1KiB-c64` (repeatable) runs only the named loads. */
+const selected = LOADS.filter(l => flags.load === undefined || flags.load.includes(l.name.replace(' ', '').replace(' ', '-')))
+const runs = Math.max(1, Math.min(10, Number(flags.runs) || 1))
+
+function taskBody (bytes: number): Buffer {
+  return Buffer.from(JSON.stringify({ task_id: 'bench-1', intent: 'urn:iicp:intent:bench:echo:v1', payload: { data: 'x'.repeat(bytes) } }))
+}
+
+interface Path { name: string, url: URL, children: Array<BenchChild & { name: string }> }
+interface Cell { requests: number, seconds: number, errors: number, p50s: number[], p99s: number[], cpuUs: number[], total: number }
+
+function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length === 0 ? Number.NaN : s[Math.floor(s.length / 2)] as number
+}
+
+/** One slice of `load` on `path`, with the CPU its processes spent on it. */
+async function slice (path: Path, body: Buffer, concurrency: number, cell: Cell): Promise<void> {
+  const before = await Promise.all(path.children.map(statsOf))
+  const r = await runLoad({ url: path.url, body, concurrency, durationMs: DURATION_MS / ROUNDS, warmupMs: WARMUP_MS, maxRequests: MAX_REQUESTS })
+  const after = await Promise.all(path.children.map(statsOf))
+  cell.requests += r.requests
+  cell.seconds += r.seconds
+  cell.errors += r.errors
+  cell.p50s.push(r.p50Ms)
+  cell.p99s.push(r.p99Ms)
+  cell.total += r.total
+  for (const [i, a] of after.entries()) cell.cpuUs[i] = (cell.cpuUs[i] ?? 0) + a.cpuUs - (before[i]?.cpuUs ?? 0)
+}
+
+async function oneRun (): Promise<string[]> {
+  const prof = flags['cpu-prof']
+  const direct = await startChild(['direct'], prof)
+  const relay = await startChild(['relay'], prof)
+  const children = [direct, relay]
+  try {
+    const worker = await startChild(['worker', String(relay.info.relayPort), WORKER_ID], prof, SERVER)
+    children.push(worker)
+    const gateway = await startChild(['gateway', String(relay.info.httpPort), WORKER_ID], prof, SERVER)
+    children.push(gateway)
+    const paths: Path[] = [
+      { name: 'direct HTTP', url: new URL(`http://${HOST}:${direct.info.httpPort}/v1/task`), children: [{ ...direct, name: 'node' }] },
+      { name: 'relayed', url: new URL(`http://${HOST}:${relay.info.httpPort}/v1/relay-for/${WORKER_ID}/v1/task`), children: [{ ...relay, name: 'relay' }, { ...worker, name: 'worker' }] },
+      { name: 'direct channel', url: new URL(`http://${HOST}:${gateway.info.httpPort}/v1/task`), children: [{ ...gateway, name: 'gateway' }, { ...worker, name: 'worker' }] }
+    ]
+    const lines = ['load        path              req/s   p50 ms   p99 ms    MiB/s  errors  vs relayed                 CPU µs/req']
+    for (const load of selected) {
+      const body = taskBody(load.bytes)
+      const cells = paths.map((): Cell => ({ requests: 0, seconds: 0, errors: 0, p50s: [], p99s: [], cpuUs: [], total: 0 }))
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const [i, p] of paths.entries()) await slice(p, body, load.concurrency, cells[i] as Cell)
+      }
+      const relayedRps = (cells[1] as Cell).requests / (cells[1] as Cell).seconds
+      const relayedP50 = median((cells[1] as Cell).p50s)
+      for (const [i, p] of paths.entries()) {
+        const c = cells[i] as Cell
+        const rps = c.requests / c.seconds
+        const p50 = median(c.p50s)
+        const vs = i === 0 ? '' : `${(rps / relayedRps).toFixed(2)}× req/s, p50 ${(p50 / relayedP50).toFixed(2)}×`
+        const perReq = c.cpuUs.map(us => us / Math.max(1, c.total))
+        const cpu = `${perReq.reduce((a, b) => a + b, 0).toFixed(0)} (${p.children.map((ch, k) => `${ch.name} ${(perReq[k] ?? 0).toFixed(0)}`).join(' + ')})`
+        lines.push(`${load.name.padEnd(11)} ${p.name.padEnd(15)} ${rps.toFixed(0).padStart(7)} ${p50.toFixed(2).padStart(8)} ${median(c.p99s).toFixed(2).padStart(8)} ${((rps * load.bytes) / 2 ** 20).toFixed(1).padStart(8)} ${String(c.errors).padStart(7)}  ${vs.padEnd(26)} ${cpu}`)
+      }
+    }
+    const status = await (await fetch(`http://${HOST}:${gateway.info.httpPort}/iicp/connect/status`, { signal: AbortSignal.timeout(5_000) })).json() as { path?: string, fallbacks?: number, channel?: { pair?: { local?: { type?: string }, remote?: { type?: string } } } }
+    lines.push(`direct channel: pair ${status.channel?.pair?.local?.type ?? '-'}/${status.channel?.pair?.remote?.type ?? '-'}, still ${status.path ?? '?'}, fallbacks ${status.fallbacks ?? '?'}`)
+    return lines
+  } finally {
+    for (const c of children.reverse()) await stopChild(c)
   }
 }
-const status = client.status()
-lines.push(`direct channel: pair ${status.channel?.pair?.local.type ?? '-'}/${status.channel?.pair?.remote.type ?? '-'}, still ${status.path}, fallbacks ${status.fallbacks}`)
-process.stdout.write(`${lines.join('\n')}\n`)
 
-await gateway.close()
-await client.close()
-await worker.stop()
-await relay.close()
-await new Promise<void>(resolve => { direct.close(() => { resolve() }); direct.closeAllConnections() })
+process.stdout.write(`direct-path benchmark (loopback, each server its own process, ${DURATION_MS / 1000} s per row in ${ROUNDS} interleaved slices, shared CPU)\n`)
+for (let i = 0; i < runs; i++) {
+  const lines = await oneRun()
+  process.stdout.write(`${runs > 1 ? `run ${i + 1}/${runs}\n` : ''}${lines.join('\n')}\n`)
+}

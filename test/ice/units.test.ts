@@ -12,7 +12,7 @@ import {
 import { candidateTypeOf, toNativeIceServer } from '../../src/transport/ice/node-datachannel.ts'
 import { iceServersFor, mintTurnCredential, validateIceServerConfig } from '../../relay/turn-credentials.ts'
 import { CallLedger } from '../../worker/direct/call-ledger.ts'
-import { answerFromWorkerResult } from '../../nat/connect/task-answer.ts'
+import { answerFromWorkerResult, directTaskId } from '../../nat/connect/task-answer.ts'
 
 const PEER = 'AAAAAAAAAAAAAAAAAAAAAA'
 
@@ -119,6 +119,16 @@ describe('direct answers look like relay answers', () => {
     assert.deepEqual(JSON.parse(failed.body.toString()), { task_id: 't1', status: 'error', error: { message: 'nope' } })
     assert.equal(answerFromWorkerResult('t1', Buffer.from('[1]')).status, 500)
     assert.equal(answerFromWorkerResult('t1', Buffer.from('{"result":')).status, 500)
+  })
+
+  it('reads a task\'s task_id by a scan; bodies that are not one object and connect tasks stay on the relay', () => {
+    const id = (raw: string): string | undefined => directTaskId(Buffer.from(raw))
+    assert.equal(id('{"task_id":"a\\"b","payload":{"task_id":"inner"}}'), 'a"b')
+    assert.equal(id('{"payload":1}'), '')
+    assert.equal(id('[1]'), undefined)
+    assert.equal(id('{"task_id":'), undefined)
+    assert.equal(id(JSON.stringify({ task_id: 'c', intent: CONNECT_INTENT, payload: {} })), undefined)
+    assert.equal(id('{"task_id":"t","intent":"urn:other"}'), 't')
   })
 
   it('splices a success without parsing it, and keeps what a failing worker said (like the relay)', () => {

@@ -6,6 +6,7 @@
  * tasks: their outcome stays in the call ledger for the consumer's relayed retry.
  */
 import { ErrorCode, ToolkitError, errorMessage } from '../../src/errors.ts'
+import { parseJsonBytes } from '../../src/http/json-text.ts'
 import type { Logger } from '../../src/log.ts'
 import { MsgType, type Frame } from '../../src/protocol/frame.ts'
 import { encodePong, parseCall, parsePingEcho, peekCallId } from '../../src/protocol/messages.ts'
@@ -79,7 +80,7 @@ export function serveDirectPeer (peer: IcePeer, o: DirectPeerOptions): DirectPee
     try {
       const call = parseCall(payload)
       callId = call.callId
-      task = JSON.parse(call.body.toString('utf8'))
+      task = parseJsonBytes(call.body)
     } catch (err) {
       const id = peekCallId(payload)
       if (id !== undefined) runner.answer(id, { error: `invalid CALL: ${errorMessage(err)}` })

@@ -28,6 +28,11 @@ export class FramePipe {
   #batchBytes = 0
   #flushing: NodeJS.Immediate | undefined
   #closed = false
+  /**
+   * The channel's buffered bytes as read after the last flush: an upper bound until the next one
+   * (only this pipe adds to it), so a write costs no native call while the channel keeps up.
+   */
+  #bufferedAfterFlush = 0
 
   constructor (channel: PeerChannel, highWaterBytes = SOCKET_HIGH_WATER_BYTES, maxPayload = MAX_FRAME_PAYLOAD_BYTES) {
     this.#channel = channel
@@ -64,15 +69,17 @@ export class FramePipe {
       // A closed channel fails its calls through the peer's onClose; nothing to report here.
       if (!this.#channel.send(bytes.subarray(offset, Math.min(bytes.length, offset + max)))) return
     }
+    this.#bufferedAfterFlush = this.#channel.bufferedBytes
     // Writers held back by the batch itself get no buffered-low event when the channel took it all.
-    if (this.#channel.bufferedBytes <= this.#highWater) this.#wakeDrainWaiters()
+    if (this.#bufferedAfterFlush <= this.#highWater) this.#wakeDrainWaiters()
   }
 
   /** Queues a frame, then waits while the channel holds more than the high-water mark. */
   async write (frame: Buffer, signal: AbortSignal): Promise<void> {
     this.send(frame)
-    while (this.#channel.bufferedBytes + this.#batchBytes > this.#highWater) {
+    while (this.#bufferedAfterFlush + this.#batchBytes > this.#highWater) {
       await raceSignal(new Promise<void>(resolve => { this.#drainWaiters.push(resolve) }), signal, 'direct channel drain')
+      this.#bufferedAfterFlush = this.#channel.bufferedBytes
     }
   }
 

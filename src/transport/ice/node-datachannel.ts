@@ -165,13 +165,15 @@ class NativePeer implements IcePeer {
       }), signal, 'direct path connect')
     }
     const dc = this.#dc
-    const isOpen = (): boolean => !this.#closed && dc.isOpen()
+    // Tracked here (open event, then close/error/state events), not asked of the native channel
+    // per frame; a send that races a native close fails and the close event follows.
+    const isOpen = (): boolean => this.#opened && !this.#closed
     return {
       maxMessageBytes: Math.min(dc.maxMessageSize(), 256 * 1024),
       get open () { return isOpen() },
       get bufferedBytes () { return dc.isOpen() ? dc.bufferedAmount() : 0 },
       send: (message: Buffer) => {
-        if (this.#closed || !dc.isOpen()) return false
+        if (!isOpen()) return false
         try {
           // libdatachannel answers false when it queued the message instead of sending it at
           // once: that is backpressure (bufferedBytes), not a closed channel.
