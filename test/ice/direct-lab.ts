@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { createLab, type Lab, SERVER_READY_MS } from '../lab/lab.ts'
-import { execIn, ipIn, nftIn, sysctlIn } from '../lab/namespaces.ts'
+import { execIn, flushConntrack, ipIn, nftIn, sysctlIn } from '../lab/namespaces.ts'
 import type { LabProcess } from '../lab/processes.ts'
 import type { Topology, TopologyName } from '../lab/topologies.ts'
 
@@ -161,9 +161,9 @@ export async function runPair (dl: DirectLab, workerName: TopologyName, consumer
   }
 }
 
-/** Deletes the UDP NAT mappings of a topology's routers (its ICE path), leaving TCP flows alone. */
-export async function flushUdpMappings (t: Topology): Promise<void> {
-  for (const r of t.routerNs) await execIn(r, 'conntrack', ['-D', '-p', 'udp']).catch(() => undefined)
+/** `conntrack -F` in every router of a topology: all its NAT mappings, UDP and TCP, are forgotten. */
+export async function flushRouters (t: Topology): Promise<void> {
+  for (const r of t.routerNs) await flushConntrack(r)
 }
 
 /** Drops all forwarded UDP in a topology's routers (the path stops answering) until {@link unblockUdp}. */
