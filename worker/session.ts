@@ -51,6 +51,12 @@ export interface RelayConnection {
    * CLOSE is sent and the socket ended. Idempotent; resolves like {@link RelayConnection.ended}.
    */
   shutdown: (graceMs: number) => Promise<SessionEnd>
+  /**
+   * Sends a PING now, outside the keepalive interval: after a network change (a NAT that lost its
+   * mappings) the worker's packet restores the mapping the relay's next frame needs, or the reset
+   * it draws ends a dead session at once instead of at the next keepalive.
+   */
+  ping: () => void
 }
 
 /** The error message of tasks aborted by a stop. */
@@ -135,7 +141,7 @@ function runSession (socket: ByteStream, o: SessionOptions, signal: AbortSignal 
           conn.destroy(new ToolkitError(ErrorCode.IdleTimeout, `no frame from the relay for ${o.idleTimeoutMs} ms`, { details: { timeoutMs: o.idleTimeoutMs } }))
         }
       })
-      onBound({ relayHttpPort: step.relayHttpPort, ended, shutdown })
+      onBound({ relayHttpPort: step.relayHttpPort, ended, shutdown, ping: () => { if (phase === 'bound') conn.send(PING_FRAME) } })
       return
     }
     switch (frame.type) {

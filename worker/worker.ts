@@ -60,7 +60,8 @@ class RelayWorker extends EventEmitter<WorkerEvents> implements Worker {
     } else {
       this.#handler = options.handler as TaskHandler
     }
-    this.#direct = directServerFor(this.#o, this.#log)
+    // A direct consumer gone quiet hints at a network change: a PING restores the relay session's NAT mapping (or ends a dead session now).
+    this.#direct = directServerFor(this.#o, this.#log, () => { this.#session?.ping() })
     if (this.#direct !== undefined) this.#handler = this.#direct.wrap(this.#handler)
     const external = options.signal
     if (external !== undefined) {

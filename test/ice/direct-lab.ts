@@ -108,6 +108,16 @@ export async function startDirectLab (): Promise<DirectLab> {
   return { lab, turnSecret, coturnLog: () => turnLog.output(), close: async () => { await lab.close() } }
 }
 
+/** What {@link PairOptions.during} gets: both topologies and the pair's processes. */
+export interface DuringPair {
+  worker: Topology
+  consumer: Topology
+  connect: LabProcess
+  workerProcess: LabProcess
+  /** The load driver (it exits after printing its summary). */
+  driver: LabProcess
+}
+
 /** Options of one pair run. */
 export interface PairOptions {
   turn: boolean
@@ -117,8 +127,8 @@ export interface PairOptions {
   untilUpgradedMs?: number
   seconds?: number
   concurrency?: number
-  /** Runs while the load runs (e.g. flush NAT state), with both topologies and the iicp-connect process (log level info). */
-  during?: (worker: Topology, consumer: Topology, connect: LabProcess) => Promise<void>
+  /** Runs while the load runs (e.g. flush NAT state); the iicp-connect and worker processes log at level info. */
+  during?: (ctx: DuringPair) => Promise<void>
 }
 
 /** Builds two topologies, runs worker, iicp-connect and the driver, and removes everything again. */
@@ -129,13 +139,13 @@ export async function runPair (dl: DirectLab, workerName: TopologyName, consumer
     await Promise.all([routeViaInternet(w), routeViaInternet(c)])
     const relayHost = o.turn ? RELAY_WITH_TURN : RELAY_STUN_ONLY
     const wid = `w-${workerName}-${consumerName}-${randomBytes(3).toString('hex')}`
-    const worker = lab.startNode(`worker-${w.index}`, w.clientNs, '../../worker/bin/iicp-worker.ts', ['--relay', `${relayHost}:${RELAY_ACCEPT_PORT}`, '--worker-id', wid, '--echo', '--log-level', 'warn'])
+    const worker = lab.startNode(`worker-${w.index}`, w.clientNs, '../../worker/bin/iicp-worker.ts', ['--relay', `${relayHost}:${RELAY_ACCEPT_PORT}`, '--worker-id', wid, '--echo', '--log-level', o.during === undefined ? 'warn' : 'info'])
     const connect = lab.startNode(`connect-${c.index}`, c.clientNs, '../../nat/bin/iicp-connect.ts', ['--relay', `http://${relayHost}:${RELAY_HTTP_PORT}`, '--worker', wid, '--listen', `127.0.0.1:${CONNECT_PORT}`, '--log-level', o.during === undefined ? 'warn' : 'info', ...(o.turnOnly === true ? ['--turn-only'] : [])])
     await Promise.all([worker.waitFor(/bound/, SERVER_READY_MS), connect.waitFor(/listening/, SERVER_READY_MS)])
     const driverArgs = ['--url', `http://127.0.0.1:${CONNECT_PORT}`, '--concurrency', String(o.concurrency ?? 1),
       ...(o.untilUpgradedMs === undefined ? ['--seconds', String(o.seconds ?? 3)] : ['--until-upgraded', String(o.untilUpgradedMs)])]
     const driver = lab.startNode(`driver-${c.index}`, c.clientNs, '../ice/bin/direct-driver.ts', driverArgs)
-    if (o.during !== undefined) await o.during(w, c, connect)
+    if (o.during !== undefined) await o.during({ worker: w, consumer: c, connect, workerProcess: worker, driver })
     const line = await driver.waitFor(/^\{.*\}$/m, 120_000)
     const summary = JSON.parse(line[0]) as { sent: number, answered: number, wrong: number, paths: Record<string, number>, errors: string[], status: Record<string, unknown> }
     const status = summary.status

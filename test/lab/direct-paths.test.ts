@@ -52,7 +52,7 @@ describe('NAT lab: direct paths', { skip: SKIP ?? false, concurrency: 2 }, () =>
       turn: false,
       seconds: 16,
       concurrency: 2,
-      during: async (_w, consumer, connect) => {
+      during: async ({ consumer, connect }) => {
         await connect.waitFor(/direct path open/, 10_000)
         // A full flush of the consumer's fully-random NAT: every UDP and TCP flow through it (the
         // ICE path, the keep-alive connections to the relay) gets a new mapping on its next packet.
@@ -73,6 +73,33 @@ describe('NAT lab: direct paths', { skip: SKIP ?? false, concurrency: 2 }, () =>
     assert.ok(r.fallbacks >= 1, 'the flushed path was abandoned')
     assert.equal(r.path, 'direct')
     assert.ok((r.paths.relay ?? 0) > 0 && (r.paths.direct ?? 0) > 0)
+  })
+
+  it('conntrack -F in the worker\'s router while the channel is idle: the worker pings when its consumer goes quiet, the path stays up', async t => {
+    assert.ok(dl !== undefined)
+    let quietLine = ''
+    // The driver stops at the upgrade: afterwards only the consumer's keepalive PINGs cross the channel.
+    const r = await runPair(dl, 'port-restricted', 'full-cone', {
+      turn: false,
+      untilUpgradedMs: 10_000,
+      concurrency: 1,
+      during: async ({ worker, connect, workerProcess, driver }) => {
+        await connect.waitFor(/direct path open/, 10_000)
+        // No task in flight on either path any more: nothing the worker must answer.
+        await driver.exited
+        const mark = connect.mark()
+        const workerMark = workerProcess.mark()
+        // The worker's NAT forgets the channel's mapping: the consumer's PINGs are refused there,
+        // and a worker with nothing to answer would stay silent until the consumer gives up (3.5 s).
+        await flushRouters(worker)
+        quietLine = (await workerProcess.waitFor(/[^\n]*direct peer quiet[^\n]*/, 5_000, workerMark))[0]
+        // The worker's own PING restored the mapping: no loss within two of the consumer's dead deadlines.
+        await assert.rejects(connect.waitFor(/direct path lost/, 7_000, mark), /did not print/)
+      }
+    })
+    report(t, r)
+    t.diagnostic(`worker: ${quietLine.slice(-110)}`)
+    assert.equal(r.wrong, 0, r.errors.join(' | '))
   })
 
   it('TURN credentials from the relay work and are refused by coturn once expired', async () => {

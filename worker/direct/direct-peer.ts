@@ -9,11 +9,13 @@ import { ErrorCode, ToolkitError, errorMessage } from '../../src/errors.ts'
 import { parseJsonBytes } from '../../src/http/json-text.ts'
 import type { Logger } from '../../src/log.ts'
 import { MsgType, type Frame } from '../../src/protocol/frame.ts'
-import { encodePong, parseCall, parsePingEcho, peekCallId } from '../../src/protocol/messages.ts'
+import { encodePing, encodePong, parseCall, parsePingEcho, peekCallId } from '../../src/protocol/messages.ts'
 import { FramePipe } from '../../src/transport/ice/frame-pipe.ts'
 import type { IcePeer } from '../../src/transport/ice/types.ts'
 import type { TaskHandler } from '../options.ts'
 import { createTaskRunner, type TaskRunner } from '../task-runner.ts'
+
+const QUIET_PING = encodePing()
 
 /** Options for {@link serveDirectPeer}. */
 export interface DirectPeerOptions {
@@ -29,6 +31,14 @@ export interface DirectPeerOptions {
   deadAfterMs: number
   /** No CALL for this long: the peer is closed as idle. */
   idleAfterMs: number
+  /**
+   * No frame for this long (the consumer pings every second): the network may have changed. The
+   * peer then sends PINGs of its own, once per watchdog tick (they restore a NAT mapping its router
+   * lost, so the consumer's pings get through again), and calls `onQuiet` once per quiet spell.
+   * @default 1_500
+   */
+  quietAfterMs?: number
+  onQuiet?: () => void
   logger: Logger
   /** Called once when the peer is closed, for whatever reason. */
   onClosed: (reason: string) => void
@@ -108,10 +118,19 @@ export function serveDirectPeer (peer: IcePeer, o: DirectPeerOptions): DirectPee
   }, limit).then(channel => {
     if (closed) return
     pipe = new FramePipe(channel)
+    let quiet = false
     watchdog = setInterval(() => {
       const now = performance.now()
-      if (now - (pipe as FramePipe).lastReceivedAt > o.deadAfterMs) shut('consumer stopped answering')
+      const silentFor = now - (pipe as FramePipe).lastReceivedAt
+      if (silentFor > o.deadAfterMs) shut('consumer stopped answering')
       else if (runner.running + runner.queued === 0 && now - lastCallAt > o.idleAfterMs) shut('idle')
+      else if (silentFor > (o.quietAfterMs ?? 1_500)) {
+        try { pipe?.send(QUIET_PING) } catch { /* closed: shut follows */ }
+        if (!quiet) o.onQuiet?.()
+        quiet = true
+      } else {
+        quiet = false
+      }
     }, Math.min(1_000, o.deadAfterMs))
     watchdog.unref()
     log.debug({ pair: peer.selectedPair() }, 'direct channel open')

@@ -38,8 +38,16 @@ export interface DirectServerOptions {
   deadAfterMs?: number
   /** Bind the ICE agent to one address (tests on loopback). */
   bindAddress?: string
+  /**
+   * A consumer went quiet on its channel (the network may have changed, e.g. a NAT lost its
+   * mappings); called at most once per {@link QUIET_HINT_MIN_MS}. The worker pings its relay session.
+   */
+  onPeerQuiet?: () => void
   logger: Logger
 }
+
+/** Least time between two {@link DirectServerOptions.onPeerQuiet} calls. */
+export const QUIET_HINT_MIN_MS = 5_000
 
 /** Counters for status and tests. */
 export interface DirectServerStats {
@@ -68,6 +76,13 @@ export function createDirectServer (o: DirectServerOptions): DirectServer {
   const localCandidates = new Map<string, readonly string[]>()
   const stats: DirectServerStats = { peers: 0, accepted: 0, refused: 0, retries: 0 }
   let closed = false
+  let lastQuietHint = -Infinity
+  const peerQuiet = (): void => {
+    const now = performance.now()
+    if (o.onPeerQuiet === undefined || now - lastQuietHint < QUIET_HINT_MIN_MS) return
+    lastQuietHint = now
+    o.onPeerQuiet()
+  }
 
   async function accept (payload: unknown, handler: TaskHandler, signal: AbortSignal): Promise<unknown> {
     const offer = parseConnectOffer(payload)
@@ -95,6 +110,10 @@ export function createDirectServer (o: DirectServerOptions): DirectServer {
       connectTimeoutMs: DIRECT_CONNECT_MS,
       deadAfterMs: o.deadAfterMs ?? DIRECT_DEAD_MS,
       idleAfterMs: o.idleAfterMs ?? DIRECT_IDLE_MS,
+      onQuiet: () => {
+        log.info({ peerId: offer.peerId }, 'direct peer quiet; pinging it and the relay')
+        peerQuiet()
+      },
       logger: log,
       onClosed: () => {
         peers.delete(offer.peerId)
@@ -138,9 +157,10 @@ export function createDirectServer (o: DirectServerOptions): DirectServer {
 }
 
 /** The direct-path server a worker with these options runs (node-datachannel), or undefined with `direct: false`. */
-export function directServerFor (o: ResolvedWorkerOptions, logger: Logger): DirectServer | undefined {
+export function directServerFor (o: ResolvedWorkerOptions, logger: Logger, onPeerQuiet?: () => void): DirectServer | undefined {
   if (!o.direct) return undefined
   return createDirectServer({
+    ...(onPeerQuiet === undefined ? {} : { onPeerQuiet }),
     backend: nodeDataChannelBackend,
     maxPeers: o.maxDirectPeers,
     maxConcurrent: o.maxConcurrent,
