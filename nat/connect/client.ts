@@ -17,12 +17,34 @@ import { CONNECT_INTENT, encodeConnectRetry } from '../../src/protocol/connect-i
 import { nodeDataChannelBackend } from '../../src/transport/ice/node-datachannel.ts'
 import type { IceBackend, IceServer } from '../../src/transport/ice/types.ts'
 
-/** Deadline of the STUN-only first attempt when TURN servers exist. */
-const DIRECT_FIRST_DEADLINE_MS = 4_000
 import { CONNECT_DEADLINE_MS, openDirectChannel, type DirectChannel } from './direct-channel.ts'
 import { createRelayPath, type HttpAnswer, type RelayPath } from './relay-path.ts'
 import { createConnectStats, type ConnectStats, type ConnectStatus, type PathKind } from './status.ts'
 import { answerFromWorkerResult, directTaskId } from './task-answer.ts'
+
+/** Deadline of the STUN-only first attempt when TURN servers exist. */
+const DIRECT_FIRST_DEADLINE_MS = 4_000
+/** A worker that answered within this long is expected back after losing its relay session. */
+const RECENTLY_REACHED_MS = 60_000
+/**
+ * How long a task waits for such a worker to re-bind when the relay answers 404 `IICP-E030`
+ * (the task never reached the worker, so sending it again is safe). A worker's first re-bind
+ * attempt comes 2–4 s after it lost its session.
+ */
+const REBIND_WAIT_MS = 8_000
+/** First and largest pause between those attempts. */
+const REBIND_RETRY_MIN_MS = 250
+const REBIND_RETRY_MAX_MS = 1_000
+
+/** True for the relay's "no alive relay session for this worker" answer. */
+function isNoSession (answer: HttpAnswer): boolean {
+  if (answer.status !== 404) return false
+  try {
+    return (JSON.parse(answer.body.toString('utf8')) as { error?: { code?: unknown } } | null)?.error?.code === IicpCode.NoSession
+  } catch {
+    return false
+  }
+}
 
 /** Options for {@link createConnectClient}. */
 export interface ConnectClientOptions {
@@ -96,6 +118,8 @@ class Client extends EventEmitter<ConnectClientEvents> implements ConnectClient 
   /** Ends the wait on an open channel (set while one is open). */
   #wakeDown: ((reason: string) => void) | undefined
   #closed: Promise<void> | undefined
+  /** performance.now() of the worker's last answer on any path (-Infinity: never). */
+  #reachedAt = Number.NEGATIVE_INFINITY
 
   constructor (o: ConnectClientOptions) {
     super()
@@ -119,22 +143,45 @@ class Client extends EventEmitter<ConnectClientEvents> implements ConnectClient 
     return await this.#sendRelay(taskJson, signal)
   }
 
+  /**
+   * Sends through the relay. A worker that answered recently and is not bound now is re-binding
+   * (its NAT dropped the relay session, its relay restarted): the task waits for it, up to
+   * {@link REBIND_WAIT_MS}, instead of failing with 404 at once.
+   */
   async #sendRelay (taskJson: Uint8Array, signal: AbortSignal): Promise<TaskAnswer> {
-    let answer: HttpAnswer
+    const waitUntil = performance.now() + REBIND_WAIT_MS
+    let pause = REBIND_RETRY_MIN_MS
+    let waited = false
+    for (;;) {
+      const answer = await this.#postRelay(taskJson, signal)
+      if (!isNoSession(answer) || performance.now() - this.#reachedAt > RECENTLY_REACHED_MS || performance.now() + pause > waitUntil) {
+        this.#stats.task('relay', taskJson.length, answer.body.length)
+        return { ...answer, path: 'relay' }
+      }
+      if (!waited) this.#stats.rebindWaits++
+      waited = true
+      await sleep(pause, signal)
+      pause = Math.min(pause * 2, REBIND_RETRY_MAX_MS)
+    }
+  }
+
+  async #postRelay (taskJson: Uint8Array, signal: AbortSignal): Promise<HttpAnswer> {
     try {
-      answer = await this.#relay.post(taskJson, signal)
+      const answer = await this.#relay.post(taskJson, signal)
+      // 200 and 500 come from the worker; anything else is the relay's own answer.
+      if (answer.status === 200 || answer.status === 500) this.#reachedAt = performance.now()
+      return answer
     } catch (err) {
       if (signal.aborted) throw err
-      answer = relayError(502, IicpCode.ForwardFailed, `relay unreachable: ${errorMessage(err)}`)
+      return relayError(502, IicpCode.ForwardFailed, `relay unreachable: ${errorMessage(err)}`)
     }
-    this.#stats.task('relay', taskJson.length, answer.body.length)
-    return { ...answer, path: 'relay' }
   }
 
   async #sendDirect (channel: DirectChannel, taskJson: Uint8Array, taskId: string, signal: AbortSignal): Promise<TaskAnswer> {
     try {
       const raw = await channel.call(taskJson, signal, this.#o.taskTimeoutMs)
       const answer = answerFromWorkerResult(taskId, raw)
+      this.#reachedAt = performance.now()
       this.#stats.task(channel.kind, taskJson.length, answer.body.length)
       return { ...answer, path: channel.kind }
     } catch (err) {

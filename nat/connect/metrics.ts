@@ -79,6 +79,12 @@ export function createConnectMetrics (client: ConnectClient): Registry {
     collect () { this.reset(); this.inc(status().retried_tasks) }
   })
   new Counter({
+    name: 'iicp_connect_rebind_waits_total',
+    help: 'Tasks that found the worker re-binding to the relay (404 IICP-E030 after it had answered) and waited for it.',
+    registers: [registry],
+    collect () { this.reset(); this.inc(status().rebind_waits) }
+  })
+  new Counter({
     name: 'iicp_connect_tasks_total',
     help: 'Tasks answered, by the path that carried them.',
     labelNames: ['path'],

@@ -37,6 +37,8 @@ export interface ConnectStatus {
   fallbacks: number
   /** Tasks re-sent through the relay after their channel died. */
   retried_tasks: number
+  /** Tasks that found the worker re-binding (404 IICP-E030 after it had answered) and waited for it. */
+  rebind_waits: number
   /** Milliseconds from the first task to the first open channel. */
   time_to_direct_ms: number | null
   last_error: string | null
@@ -49,6 +51,7 @@ export interface ConnectStatus {
 export interface ConnectStats {
   upgrades: { attempts: number, succeeded: number, failed: number }
   retried: number
+  rebindWaits: number
   lastError: string | undefined
   nextAttemptAt: number | undefined
   noteFirstTask: () => void
@@ -73,6 +76,7 @@ export function createConnectStats (worker: string, relay: string, backend: stri
   const stats: ConnectStats = {
     upgrades: { attempts: 0, succeeded: 0, failed: 0 },
     retried: 0,
+    rebindWaits: 0,
     lastError: undefined,
     nextAttemptAt: undefined,
     noteFirstTask: () => { firstTaskAt ??= performance.now() },
@@ -111,6 +115,7 @@ export function createConnectStats (worker: string, relay: string, backend: stri
       upgrades: { ...stats.upgrades },
       fallbacks,
       retried_tasks: stats.retried,
+      rebind_waits: stats.rebindWaits,
       time_to_direct_ms: timeToDirect === undefined ? null : Math.round(timeToDirect),
       last_error: stats.lastError ?? null,
       last_fallback_reason: lastFallback ?? null,
