@@ -4,27 +4,34 @@
  * at concurrency 64 sent to the owner directly and to the other relay, which forwards it to the
  * owner over the internal link, in alternating rounds of one run. Prints req/s of both, the
  * forwarded/direct ratio and the p50 the hop adds. Everything stays on 127.0.0.1; every run is
- * bounded in time and count. Figures are only comparable within one run (shared CPU).
+ * bounded in time and count. Figures are only comparable within one run (shared CPU). Both paths
+ * are loaded once, unmeasured, before the rounds, so the first round does not meet cold JIT code.
+ * `--cpu-prof DIR`: every child writes a V8 CPU profile into DIR.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
+import { parseArgs } from 'node:util'
 import { RedisServer, redisSkipReason } from '../fleet/redis-server.ts'
 import { runLoad, type LoadResult } from './load.ts'
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000)
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 700)
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+/** The unmeasured load on each path before the rounds. */
+const WARM_ROUND_MS = 2000
 const CONCURRENCY = 64
 const PAYLOAD_BYTES = 1024
 const MAX_REQUESTS = 200_000
 const SECRET = 'bench-fleet-secret-0123456789'
 const RELAY_BIN = new URL('../../relay/bin/iicp-relay.ts', import.meta.url).pathname
 const WORKER_BIN = new URL('../../worker/bin/iicp-worker.ts', import.meta.url).pathname
+const { values: flags } = parseArgs({ options: { 'cpu-prof': { type: 'string' } } })
+const PROFILE = flags['cpu-prof'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${flags['cpu-prof']}`]
 
 async function startChild (args: string[], match: RegExp): Promise<{ child: ChildProcess, m: RegExpExecArray }> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, IICP_RELAY_FLEET_SECRET: SECRET } })
+  const child = spawn(process.execPath, [...PROFILE, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, IICP_RELAY_FLEET_SECRET: SECRET } })
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
   const timer = setTimeout(() => { child.kill('SIGKILL') }, 20_000)
   try {
@@ -100,8 +107,10 @@ try {
   const directCpu: number[][] = []
   const forwardedCpu: number[][] = []
   const procs = [owner.child, forwarder.child, worker.child]
+  const load = async (port: number, durationMs = DURATION_MS): Promise<LoadResult> => await runLoad({ url: new URL(`http://127.0.0.1:${port}${path}`), body, concurrency: CONCURRENCY, durationMs, warmupMs: WARMUP_MS, maxRequests: MAX_REQUESTS })
+  await load(owner.httpPort, WARM_ROUND_MS)
+  await load(forwarder.httpPort, WARM_ROUND_MS)
   for (let round = 0; round < ROUNDS; round++) {
-    const load = async (port: number): Promise<LoadResult> => await runLoad({ url: new URL(`http://127.0.0.1:${port}${path}`), body, concurrency: CONCURRENCY, durationMs: DURATION_MS, warmupMs: WARMUP_MS, maxRequests: MAX_REQUESTS })
     const d = await withCpu(procs, async () => await load(owner.httpPort))
     direct.push(d.load)
     directCpu.push(d.cpuUs)
