@@ -18,6 +18,7 @@
 import { parseArgs } from 'node:util'
 import { startChild, statsOf, stopChild, type BenchChild } from './children.ts'
 import { runLoad } from './load.ts'
+import { measureChannelFloor } from './channel-floor.ts'
 
 const HOST = '127.0.0.1'
 const WORKER_ID = 'bench-direct'
@@ -106,6 +107,8 @@ async function oneRun (): Promise<string[]> {
   }
 }
 
+const floors = [await measureChannelFloor(1, 2000), await measureChannelFloor(64, 2000)]
+process.stdout.write(`node-datachannel alone (two peers in this process, 1100-byte echo, no HTTP, no framing): ${floors.map(f => `c${f.concurrency} ${f.roundTripsPerSec.toFixed(0)} round trips/s, p50 ${f.p50Ms.toFixed(2)} ms, ${f.cpuUsPerRoundTrip.toFixed(0)} µs CPU each`).join('; ')}\n`)
 process.stdout.write(`direct-path benchmark (loopback, each server its own process, ${DURATION_MS / 1000} s per row in ${ROUNDS} interleaved slices, shared CPU)\n`)
 for (let i = 0; i < runs; i++) {
   const lines = await oneRun()
