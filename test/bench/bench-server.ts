@@ -1,5 +1,6 @@
 /**
- * Child-process entry for the benchmark. `direct`: an HTTP /v1/task echo node. `relay`: an
+ * Child-process entry for the benchmark. `direct`: an HTTP /v1/task echo node (and `/v1/raw`, which
+ * sends the body back unparsed: the cost floor of a node:http service). `relay`: an
  * iicp relay (options from the JSON in BENCH_RELAY_OPTIONS). `worker RELAY_PORT`: an echo worker bound to that relay. Prints one JSON line
  * with its ports, answers `'stats'` IPC messages with its CPU and allocation figures
  * (process-stats.ts), and runs until SIGTERM.
@@ -22,6 +23,13 @@ async function direct (): Promise<() => Promise<void>> {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
+      if (req.url === '/v1/raw') {
+        // The floor of any node:http service: the body back as it came, no JSON work.
+        const raw = Buffer.concat(chunks)
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': raw.length })
+        res.end(raw)
+        return
+      }
       const task = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { task_id?: string, payload?: unknown }
       const body = JSON.stringify({ task_id: task.task_id ?? '', status: 'completed', ...echoResult(task) })
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })

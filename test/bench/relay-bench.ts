@@ -61,6 +61,7 @@ async function oneRun (): Promise<LoadRow[]> {
   const relay = await startChild(['relay'], prof)
   const worker = await startChild(['worker', String(relay.info.relayPort)], prof)
   const directUrl = new URL(`http://127.0.0.1:${direct.info.httpPort}/v1/task`)
+  const rawUrl = new URL(`http://127.0.0.1:${direct.info.httpPort}/v1/raw`)
   const relayedUrl = new URL(`http://127.0.0.1:${relay.info.httpPort}/v1/relay-for/bench-worker/v1/task`)
   const rows: LoadRow[] = []
   try {
@@ -68,7 +69,9 @@ async function oneRun (): Promise<LoadRow[]> {
       const body = taskBody(bytes)
       const d = await measured([direct], directUrl, body, concurrency)
       const r = await measured([relay, worker], relayedUrl, body, concurrency)
-      rows.push({ size, concurrency, direct: d.load, relayed: r.load, echo: d.costs[0] as ProcessCost, relay: r.costs[0] as ProcessCost, worker: r.costs[1] as ProcessCost })
+      const row: LoadRow = { size, concurrency, direct: d.load, relayed: r.load, echo: d.costs[0] as ProcessCost, relay: r.costs[0] as ProcessCost, worker: r.costs[1] as ProcessCost }
+      if (bytes === 1024 && concurrency === 64) row.floor = (await measured([direct], rawUrl, body, concurrency)).costs[0] as ProcessCost
+      rows.push(row)
       process.stderr.write(`measured ${size} c=${concurrency}\n`)
     }
   } finally {

@@ -25,6 +25,8 @@ export interface LoadRow {
   echo: ProcessCost
   relay: ProcessCost
   worker: ProcessCost
+  /** The same server answering `/v1/raw` (the body back unparsed), measured at 1 KiB c64 only. */
+  floor?: ProcessCost
 }
 
 /** What the report header says about the runs. */
@@ -93,6 +95,10 @@ export function formatReport (h: ReportHeader, runs: LoadRow[][]): string {
   out.push('Targets (issue 13):')
   if (k64 !== undefined) {
     out.push(`- relay CPU / echo CPU, 1 KiB c64: ${cell(k64, r => r.relay.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} (target <= 1.0)`)
+    if (k64.every(r => r.floor !== undefined)) {
+      out.push(`  (floor: the echo server sending the body back unparsed costs ${cell(k64, r => r.floor?.cpuUsPerRequest ?? Number.NaN, 1)} µs = ` +
+        `${cell(k64, r => (r.floor?.cpuUsPerRequest ?? Number.NaN) / r.echo.cpuUsPerRequest, 2)}× the echo server: what node:http costs before any relaying)`)
+    }
   }
   for (const rows of [m1, m8]) {
     if (rows === undefined) continue
