@@ -157,7 +157,6 @@ export class FleetDirectory implements SessionDirectory {
     const sentAt = performance.now()
     try {
       const lost = new Set(await this.#o.store.refresh(claims.map(c => c.record), claims.map(c => c.workerId), this.#o.leaseTtlMs, this.#o.instanceId))
-      this.#lapsed.clear()
       for (const c of claims) {
         if (this.#held.get(c.workerId) !== c) continue
         if (lost.has(c.workerId)) this.#lose(c, 'another relay holds this worker id')
@@ -166,6 +165,8 @@ export class FleetDirectory implements SessionDirectory {
       const host = this.#host
       if (host !== undefined) {
         await this.#o.store.heartbeat({ instance: this.#o.instanceId, url: this.#url, sessions: host.sessionCount(), capacity: host.maxSessions, at: Date.now() }, this.#o.leaseTtlMs)
+        // Redis answered (a refresh of no claims does not ask it): lapsed ids may be claimed here again.
+        this.#lapsed.clear()
       }
     } catch (err) {
       this.#o.logger.debug({ err }, 'fleet: heartbeat failed')
