@@ -79,6 +79,8 @@ export class Ladder extends EventEmitter<LadderEvents> {
   #current: ActiveRung | undefined
   #checkQueued = false
   #unreachableSince: number | undefined
+  /** performance.now() when the ladder became unreachable: durations use the monotonic clock, not the wall clock. */
+  #unreachableAt: number | undefined
   #lastUpMove: number | undefined
   readonly #upSeen = new Map<Rung, number>()
   readonly #timers = new Set<NodeJS.Timeout>()
@@ -173,6 +175,7 @@ export class Ladder extends EventEmitter<LadderEvents> {
     const old = this.#current
     this.#current = active
     this.#unreachableSince = undefined
+    this.#unreachableAt = undefined
     clearTimeout(this.#retry)
     this.#record(old?.rung ?? null, active.rung, active.endpoint, reason)
     if (old !== undefined && old !== active) await old.close()
@@ -207,16 +210,17 @@ export class Ladder extends EventEmitter<LadderEvents> {
       this.#record(old.rung, null, null, reason)
       this.#o.unpublish()
     }
-    const now = Date.now()
-    this.#unreachableSince ??= now
+    const now = performance.now()
+    this.#unreachableSince ??= Date.now()
+    this.#unreachableAt ??= now
     const t = this.#o.timings
     this.#line(false, `no rung works; trying again in ${Math.round(t.retryMs / 100) / 10} s`)
-    if (this.#o.supervised && now - this.#unreachableSince >= t.giveUpAfterMs) {
+    if (this.#o.supervised && now - this.#unreachableAt >= t.giveUpAfterMs) {
       this.emit('give-up')
       return
     }
     clearTimeout(this.#retry)
-    this.#retry = setTimeout(() => { void this.#enqueue(async () => { if (this.#current === undefined) await this.#descend(0, 'retry') }) }, Math.min(t.retryMs, Math.max(1, t.giveUpAfterMs - (now - this.#unreachableSince))))
+    this.#retry = setTimeout(() => { void this.#enqueue(async () => { if (this.#current === undefined) await this.#descend(0, 'retry') }) }, Math.min(t.retryMs, Math.max(1, Math.ceil(t.giveUpAfterMs - (now - this.#unreachableAt)))))
     this.#retry.unref()
   }
 
@@ -246,7 +250,7 @@ export class Ladder extends EventEmitter<LadderEvents> {
         this.#upSeen.delete(rung)
         continue
       }
-      const now = Date.now()
+      const now = performance.now()
       const first = this.#upSeen.get(rung)
       const spaced = first !== undefined && now - first >= t.upMinSpacingMs
       const cooled = this.#lastUpMove === undefined || now - this.#lastUpMove >= t.upCooldownMs
