@@ -75,6 +75,26 @@ describe('NAT lab: direct paths', { skip: SKIP ?? false, concurrency: 2 }, () =>
     assert.ok((r.paths.relay ?? 0) > 0 && (r.paths.direct ?? 0) > 0)
   })
 
+  it('conntrack -F in the worker\'s fully random router mid-load: its relay session and the channel die together, every task is answered once, the direct path comes back', async t => {
+    assert.ok(dl !== undefined)
+    const r = await runPair(dl, 'symmetric', 'full-cone', {
+      turn: false,
+      seconds: 16,
+      concurrency: 2,
+      during: async ({ worker, connect }) => {
+        await connect.waitFor(/direct path open/, 10_000)
+        // Every mapping of the worker's NAT is new on its next packet: the relay's frames meet a
+        // router that no longer knows the session (reset), and the channel's packets leave from
+        // another port. Tasks wait in the consumer for the worker's re-bind (404 IICP-E030 retried).
+        await flushRouters(worker)
+      }
+    })
+    report(t, r)
+    assert.equal(r.wrong, 0, r.errors.join(' | '))
+    assert.equal(r.answered, r.sent)
+    assert.equal(r.path, 'direct', 'the direct path is back by the end of the run')
+  })
+
   it('conntrack -F in the worker\'s router while the channel is idle: the worker pings when its consumer goes quiet, the path stays up', async t => {
     assert.ok(dl !== undefined)
     let quietLine = ''
