@@ -3,11 +3,12 @@
  * sends the body back unparsed: the cost floor of a node:http service). `relay`: an
  * iicp relay (options from the JSON in BENCH_RELAY_OPTIONS). `worker RELAY_PORT`: an echo worker bound to that relay. Prints one JSON line
  * with its ports, answers `'stats'` IPC messages with its CPU and allocation figures
- * (process-stats.ts), and runs until SIGTERM.
+ * (process-stats.ts), and runs until SIGTERM. Each role loads only its own code (the relay
+ * and worker modules by dynamic import), as the real processes do: a larger heap makes every
+ * major GC dearer, which at 1 MiB is a large part of a process's CPU.
  */
 import { createServer } from 'node:http'
-import { createRelay, type RelayOptions } from '../../relay/index.ts'
-import { createWorker } from '../../worker/index.ts'
+import type { RelayOptions } from '../../relay/index.ts'
 import { echoResult } from './echo.ts'
 import { serveStats } from './process-stats.ts'
 
@@ -45,6 +46,7 @@ async function direct (): Promise<() => Promise<void>> {
 async function relay (): Promise<() => Promise<void>> {
   // The scale bench restarts a relay on the ports it had and raises its limits (BENCH_RELAY_OPTIONS).
   const extra = JSON.parse(process.env.BENCH_RELAY_OPTIONS ?? '{}') as RelayOptions
+  const { createRelay } = await import('../../relay/index.ts')
   const r = createRelay({ host: '127.0.0.1', httpPort: 0, relayPort: 0, bindRateLimit: 0, ...extra })
   const info = await r.listen()
   ready({ httpPort: info.httpPort, relayPort: info.relayPort })
@@ -52,6 +54,7 @@ async function relay (): Promise<() => Promise<void>> {
 }
 
 async function worker (relayPort: number): Promise<() => Promise<void>> {
+  const { createWorker } = await import('../../worker/index.ts')
   const w = createWorker({
     relayHost: '127.0.0.1',
     relayPort,

@@ -8,16 +8,23 @@
  * and ranges), `--load 1KiB-c64` (only that load; repeatable), `--cpu-prof DIR` (each child
  * writes a V8 CPU profile into DIR). Servers run in
  * child processes, the load generator in this one; everything stays on 127.0.0.1 and every run
- * is bounded in time and count.
+ * is bounded in time and count. Each load is measured in `BENCH_SLICES` (default 3) rounds of
+ * interleaved slices (direct, relayed, and for 1 KiB c64 the raw floor), so that the host
+ * speeding up or slowing down during a run hits both sides of a ratio alike; a process's cost
+ * counts only during its own path's slices.
  */
 import { parseArgs } from 'node:util'
 import { startChild, statsOf, stopChild, type BenchChild } from './children.ts'
-import { runLoad } from './load.ts'
+import { runLoad, type LoadResult } from './load.ts'
 import type { ProcessStats } from './process-stats.ts'
 import { formatReport, type LoadRow, type ProcessCost } from './report.ts'
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000)
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 700)
+/** Interleaved rounds per load: each path's DURATION_MS is cut into this many slices. */
+const SLICES = Math.max(1, Math.min(10, Number(process.env.BENCH_SLICES ?? 3)))
+/** Warm-up of the slices after the first (new keep-alive connections; the code is warm by then). */
+const SLICE_WARMUP_MS = 200
 const MAX_REQUESTS = 200_000
 const LOADS = [
   { size: '1 KiB', bytes: 1024, concurrency: 1 },
@@ -37,23 +44,59 @@ function taskBody (payloadBytes: number): Buffer {
   return Buffer.from(JSON.stringify({ task_id: 'bench-1', intent: 'urn:iicp:intent:bench:echo:v1', payload: { data: 'x'.repeat(payloadBytes) } }))
 }
 
-function costOf (before: ProcessStats, after: ProcessStats, requests: number): ProcessCost {
-  return {
-    cpuUsPerRequest: (after.cpuUs - before.cpuUs) / requests,
-    sysUsPerRequest: (after.sysUs - before.sysUs) / requests,
-    heapBytesPerRequest: after.heapAllocated / requests,
-    externalBytesPerRequest: after.externalAllocated / requests,
-    gcUsPerRequest: after.gcUs / requests
+/** One path's figures summed over its slices. */
+interface PathAcc {
+  requests: number
+  total: number
+  errors: number
+  seconds: number
+  p50s: number[]
+  p99s: number[]
+  /** Per child: CPU, system CPU, heap and external bytes allocated, GC time, summed over the slices. */
+  costs: Array<{ cpuUs: number, sysUs: number, heap: number, external: number, gcUs: number }>
+}
+
+function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length === 0 ? Number.NaN : s[Math.floor(s.length / 2)] as number
+}
+
+/** Runs one slice of load on `url` and adds it, and what `children` spent meanwhile, to `acc`. */
+async function slice (acc: PathAcc, children: BenchChild[], url: URL, body: Buffer, concurrency: number, warmupMs: number): Promise<void> {
+  // The first report resets each child's allocation and GC counters, so the second covers this slice only.
+  const before = await Promise.all(children.map(statsOf))
+  const r = await runLoad({ url, body, concurrency, durationMs: DURATION_MS / SLICES, warmupMs, maxRequests: MAX_REQUESTS })
+  const after = await Promise.all(children.map(statsOf))
+  acc.requests += r.requests
+  acc.total += r.total
+  acc.errors += r.errors
+  acc.seconds += r.seconds
+  acc.p50s.push(r.p50Ms)
+  acc.p99s.push(r.p99Ms)
+  for (const [i, a] of after.entries()) {
+    const b = before[i] as ProcessStats
+    const c = acc.costs[i] ??= { cpuUs: 0, sysUs: 0, heap: 0, external: 0, gcUs: 0 }
+    c.cpuUs += a.cpuUs - b.cpuUs
+    c.sysUs += a.sysUs - b.sysUs
+    c.heap += a.heapAllocated
+    c.external += a.externalAllocated
+    c.gcUs += a.gcUs
   }
 }
 
-/** Runs `load` against `url` and measures the cost of `children` over the whole run, warm-up included. */
-async function measured (children: BenchChild[], url: URL, body: Buffer, concurrency: number): Promise<{ load: Awaited<ReturnType<typeof runLoad>>, costs: ProcessCost[] }> {
-  const before = await Promise.all(children.map(statsOf))
-  const load = await runLoad({ url, body, concurrency, durationMs: DURATION_MS, warmupMs: WARMUP_MS, maxRequests: MAX_REQUESTS })
-  const after = await Promise.all(children.map(statsOf))
-  return { load, costs: children.map((_, i) => costOf(before[i] as ProcessStats, after[i] as ProcessStats, Math.max(1, load.total))) }
+/** The load figures of a path (p50/p99: the median of its slices'). */
+function loadOf (acc: PathAcc): LoadResult {
+  return { requests: acc.requests, total: acc.total, errors: acc.errors, seconds: acc.seconds, reqPerSec: acc.requests / acc.seconds, p50Ms: median(acc.p50s), p99Ms: median(acc.p99s) }
 }
+
+/** Child `i`'s cost per request on this path, warm-up requests included. */
+function costOf (acc: PathAcc, i: number): ProcessCost {
+  const c = acc.costs[i] ?? { cpuUs: 0, sysUs: 0, heap: 0, external: 0, gcUs: 0 }
+  const n = Math.max(1, acc.total)
+  return { cpuUsPerRequest: c.cpuUs / n, sysUsPerRequest: c.sysUs / n, heapBytesPerRequest: c.heap / n, externalBytesPerRequest: c.external / n, gcUsPerRequest: c.gcUs / n }
+}
+
+const emptyAcc = (): PathAcc => ({ requests: 0, total: 0, errors: 0, seconds: 0, p50s: [], p99s: [], costs: [] })
 
 async function oneRun (): Promise<LoadRow[]> {
   const prof = flags['cpu-prof']
@@ -67,10 +110,17 @@ async function oneRun (): Promise<LoadRow[]> {
   try {
     for (const { size, bytes, concurrency } of selected) {
       const body = taskBody(bytes)
-      const d = await measured([direct], directUrl, body, concurrency)
-      const r = await measured([relay, worker], relayedUrl, body, concurrency)
-      const row: LoadRow = { size, concurrency, direct: d.load, relayed: r.load, echo: d.costs[0] as ProcessCost, relay: r.costs[0] as ProcessCost, worker: r.costs[1] as ProcessCost }
-      if (bytes === 1024 && concurrency === 64) row.floor = (await measured([direct], rawUrl, body, concurrency)).costs[0] as ProcessCost
+      const d = emptyAcc()
+      const r = emptyAcc()
+      const raw = bytes === 1024 && concurrency === 64 ? emptyAcc() : undefined
+      for (let round = 0; round < SLICES; round++) {
+        const warmupMs = round === 0 ? WARMUP_MS : SLICE_WARMUP_MS
+        await slice(d, [direct], directUrl, body, concurrency, warmupMs)
+        await slice(r, [relay, worker], relayedUrl, body, concurrency, warmupMs)
+        if (raw !== undefined) await slice(raw, [direct], rawUrl, body, concurrency, warmupMs)
+      }
+      const row: LoadRow = { size, concurrency, direct: loadOf(d), relayed: loadOf(r), echo: costOf(d, 0), relay: costOf(r, 0), worker: costOf(r, 1) }
+      if (raw !== undefined) row.floor = costOf(raw, 0)
       rows.push(row)
       process.stderr.write(`measured ${size} c=${concurrency}\n`)
     }
@@ -86,5 +136,5 @@ for (let i = 0; i < runs; i++) {
   if (runs > 1) process.stderr.write(`run ${i + 1}/${runs}\n`)
   all.push(await oneRun())
 }
-const header = { node: process.version, durationMs: DURATION_MS, warmupMs: WARMUP_MS, runs }
+const header = { node: process.version, durationMs: DURATION_MS, warmupMs: WARMUP_MS, slices: SLICES, runs }
 process.stdout.write(flags.json ? `${JSON.stringify({ ...header, runs: all }, null, 2)}\n` : formatReport(header, all))

@@ -34,6 +34,8 @@ export interface ReportHeader {
   node: string
   durationMs: number
   warmupMs: number
+  /** Interleaved slices per path and load. */
+  slices: number
   runs: number
 }
 
@@ -64,7 +66,7 @@ export function formatReport (h: ReportHeader, runs: LoadRow[][]): string {
   const first = runs[0] ?? []
   const byLoad = first.map((_, i) => runs.map(run => run[i] as LoadRow))
   const out: string[] = []
-  out.push(`node ${h.node}, ${h.durationMs} ms per load after ${h.warmupMs} ms warm-up, loopback, ${h.runs} run(s)${h.runs > 1 ? ': median (min–max)' : ''}`)
+  out.push(`node ${h.node}, ${h.durationMs} ms per path and load in ${h.slices} interleaved slices (the first after ${h.warmupMs} ms of warm-up), loopback, ${h.runs} run(s)${h.runs > 1 ? ': median (min–max)' : ''}`)
   out.push('')
   out.push('| load | direct req/s | relayed req/s | ratio | p50 ms direct / relayed | added p50 ms | p99 ms direct / relayed | errors d/r |')
   out.push('|---|---|---|---|---|---|---|---|')
