@@ -109,6 +109,11 @@ export function formatReport (h: ReportHeader, runs: LoadRow[][]): string {
   for (const rows of [k64, m1, m8]) {
     if (rows === undefined) continue
     out.push(`- worker CPU / echo CPU, ${rows[0]?.size} c${rows[0]?.concurrency}: ${cell(rows, r => r.worker.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} (target <= 0.8)`)
+    if (rows[0]?.size === '1 MiB' && rows.every(r => r.floor !== undefined)) {
+      // The echo handler's JSON work (parse the task, serialise the answer) is what the worker runs too.
+      out.push(`  (the echo server's JSON work: ${cell(rows, r => 1 - (r.floor?.cpuUsPerRequest ?? Number.NaN) / r.echo.cpuUsPerRequest, 2)}× its CPU; ` +
+        `the body sent back unparsed costs ${cell(rows, r => (r.floor?.cpuUsPerRequest ?? Number.NaN) / r.echo.cpuUsPerRequest, 2)}×)`)
+    }
   }
   for (const rows of [k64, m1, m8]) {
     if (rows === undefined) continue
