@@ -140,7 +140,6 @@ export function createRelay (options: RelayOptions = {}): Relay {
     headersTimeoutMs: opts.httpHeadersTimeoutMs,
     requestTimeoutMs: opts.httpRequestTimeoutMs
   }, transports.httpFront)
-  transports.attach(http.server)
   let sweepTimer: NodeJS.Timeout | undefined
   let listening: Promise<RelayAddress> | undefined
   let closing: Promise<void> | undefined
@@ -149,8 +148,10 @@ export function createRelay (options: RelayOptions = {}): Relay {
     // A fleet member joins (internal listener, Redis) before it accepts binds or calls.
     await opts.fleet?.start({ alive: id => registry.alive(id), sessionCount: () => registry.size, maxSessions: opts.maxSessions, forwardTimeoutMs: opts.forwardTimeoutMs, metrics: metrics.registry })
     try {
+      await transports.attach(http.server)
       httpPort = await http.listen(opts.host, opts.httpPort)
     } catch (err) {
+      await transports.close()
       await opts.fleet?.close()
       throw err
     }

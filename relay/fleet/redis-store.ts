@@ -6,7 +6,7 @@
  * after a reconnect: each operation either completes within the command timeout or fails
  * at once, and the callers fall back (see the fleet's documented policy).
  */
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { ErrorCode, ToolkitError, errorMessage } from '../../src/errors.ts'
 import type { Logger } from '../../src/log.ts'
 
@@ -117,7 +117,9 @@ export function fleetUnavailable (err: unknown): ToolkitError {
 
 /** The fleet's Redis connection and operations. */
 export class RedisStore {
-  readonly #client: Redis & FleetScripts
+  readonly #o: RedisStoreOptions
+  /** Created by the first {@link RedisStore.connect} (ioredis is loaded then, not with the relay). */
+  #client: (Redis & FleetScripts) | undefined
   readonly #prefix: string
   readonly #logger: Logger
   #up = false
@@ -125,8 +127,20 @@ export class RedisStore {
   #rebuildingUntil = 0
 
   constructor (o: RedisStoreOptions) {
+    this.#o = o
     this.#prefix = `${o.fleetId}:`
     this.#logger = o.logger
+  }
+
+  /** The client; only operations run through {@link RedisStore.#run} (connected) reach it. */
+  get #c (): Redis & FleetScripts {
+    if (this.#client === undefined) throw fleetUnavailable('not connected')
+    return this.#client
+  }
+
+  async #createClient (): Promise<Redis & FleetScripts> {
+    const o = this.#o
+    const { Redis } = await import('ioredis')
     const client = new Redis(o.url, {
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -142,7 +156,6 @@ export class RedisStore {
     client.defineCommand('fleetRefresh', { lua: REFRESH_LUA })
     client.defineCommand('fleetRelease', { numberOfKeys: 1, lua: RELEASE_LUA })
     client.defineCommand('fleetHit', { numberOfKeys: 1, lua: HIT_LUA })
-    this.#client = client as Redis & FleetScripts
     const setUp = (up: boolean): void => {
       if (this.#up === up) return
       this.#up = up
@@ -160,6 +173,7 @@ export class RedisStore {
     client.on('end', () => { setUp(false) })
     // Connection errors are expected while Redis is down; the state change above is the report.
     client.on('error', (err: Error) => { this.#logger.debug({ err }, 'fleet: Redis connection error') })
+    return client as Redis & FleetScripts
   }
 
   /** True while the connection is ready. */
@@ -174,16 +188,22 @@ export class RedisStore {
 
   /** Connects, waiting at most `timeoutMs`; a Redis that is down now is redialled in the background. */
   async connect (timeoutMs: number): Promise<void> {
+    if (this.#closed) return
+    const client = this.#client ??= await this.#createClient()
+    if (this.#closed) {
+      client.disconnect()
+      return
+    }
     const ready = new Promise<void>(resolve => {
       const done = (): void => {
         clearTimeout(timer)
-        this.#client.off('ready', done)
+        client.off('ready', done)
         resolve()
       }
       const timer = setTimeout(done, timeoutMs)
-      this.#client.once('ready', done)
+      client.once('ready', done)
     })
-    this.#client.connect().catch(() => { /* retried by the retry strategy */ })
+    client.connect().catch(() => { /* retried by the retry strategy */ })
     await ready
   }
 
@@ -191,20 +211,22 @@ export class RedisStore {
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    const client = this.#client
+    if (client === undefined) return
     if (this.#up) {
       try {
-        await this.#client.quit()
+        await client.quit()
         return
       } catch {
         // Fall through to a hard disconnect.
       }
     }
-    this.#client.disconnect()
+    client.disconnect()
   }
 
   /** Claims `workerId` for `record`; false while another instance holds it. */
   async claim (workerId: string, record: OwnerRecord, ttlMs: number): Promise<boolean> {
-    return await this.#run(async () => await this.#client.fleetClaim(this.#ownerKey(workerId), record.t, record.i, JSON.stringify(record), ttlMs)) === 1
+    return await this.#run(async () => await this.#c.fleetClaim(this.#ownerKey(workerId), record.t, record.i, JSON.stringify(record), ttlMs)) === 1
   }
 
   /** Refreshes the given records; resolves with the worker ids whose claim another session holds now. */
@@ -215,7 +237,7 @@ export class RedisStore {
       const recs = records.slice(start, start + REFRESH_BATCH)
       const args: Array<string | number> = [ids.length, ...ids.map(id => this.#ownerKey(id)), ttlMs, instanceId]
       for (const r of recs) args.push(r.t, JSON.stringify(r))
-      const out = await this.#run(async () => await this.#client.fleetRefresh(...args))
+      const out = await this.#run(async () => await this.#c.fleetRefresh(...args))
       out.forEach((held, i) => { if (held !== 1) lost.push(ids[i] as string) })
     }
     return lost
@@ -223,12 +245,12 @@ export class RedisStore {
 
   /** Deletes the claim of `workerId` if `token` still holds it. */
   async release (workerId: string, token: string): Promise<void> {
-    await this.#run(async () => await this.#client.fleetRelease(this.#ownerKey(workerId), token))
+    await this.#run(async () => await this.#c.fleetRelease(this.#ownerKey(workerId), token))
   }
 
   /** The owner record of `workerId`, or undefined when no relay holds it. */
   async owner (workerId: string): Promise<OwnerRecord | undefined> {
-    const raw = await this.#run(async () => await this.#client.get(this.#ownerKey(workerId)))
+    const raw = await this.#run(async () => await this.#c.get(this.#ownerKey(workerId)))
     if (raw === null) return undefined
     try {
       const o = JSON.parse(raw) as Partial<OwnerRecord>
@@ -241,20 +263,20 @@ export class RedisStore {
 
   /** Consumes a ticket jti for `ttlMs`; false when it was already used in the fleet. */
   async consumeJti (jti: string, ttlMs: number): Promise<boolean> {
-    const res = await this.#run(async () => await this.#client.set(`${this.#prefix}jti:${jti}`, '1', 'PX', ttlMs, 'NX'))
+    const res = await this.#run(async () => await this.#c.set(`${this.#prefix}jti:${jti}`, '1', 'PX', ttlMs, 'NX'))
     return res === 'OK'
   }
 
   /** Counts one bind attempt for `source` in a window of `windowMs`; resolves with the count and the window's remaining ms. */
   async hit (source: string, windowMs: number): Promise<{ count: number, remainingMs: number }> {
-    const [count, pttl] = await this.#run(async () => await this.#client.fleetHit(`${this.#prefix}rate:${source}`, windowMs))
+    const [count, pttl] = await this.#run(async () => await this.#c.fleetHit(`${this.#prefix}rate:${source}`, windowMs))
     return { count, remainingMs: pttl > 0 ? pttl : windowMs }
   }
 
   /** Publishes this relay's heartbeat for `ttlMs`. */
   async heartbeat (member: MemberRecord, ttlMs: number): Promise<void> {
     const setKey = `${this.#prefix}members`
-    await this.#run(async () => await this.#client.multi()
+    await this.#run(async () => await this.#c.multi()
       .set(`${this.#prefix}member:${member.instance}`, JSON.stringify(member), 'PX', ttlMs)
       .zadd(setKey, member.at + ttlMs, member.instance)
       .zremrangebyscore(setKey, '-inf', member.at)
@@ -263,9 +285,9 @@ export class RedisStore {
 
   /** The relays whose heartbeat is alive. */
   async members (): Promise<MemberRecord[]> {
-    const names = await this.#run(async () => await this.#client.zrangebyscore(`${this.#prefix}members`, Date.now(), '+inf', 'LIMIT', 0, MAX_MEMBERS))
+    const names = await this.#run(async () => await this.#c.zrangebyscore(`${this.#prefix}members`, Date.now(), '+inf', 'LIMIT', 0, MAX_MEMBERS))
     if (names.length === 0) return []
-    const raws = await this.#run(async () => await this.#client.mget(names.map(n => `${this.#prefix}member:${n}`)))
+    const raws = await this.#run(async () => await this.#c.mget(names.map(n => `${this.#prefix}member:${n}`)))
     const out: MemberRecord[] = []
     for (const raw of raws) {
       if (raw === null) continue

@@ -23,7 +23,7 @@ export interface RelayTransports {
   /** Records a bind decision by transport (the accept server's `onBind`). */
   readonly onBind: (outcome: BindOutcome, transport: RelayTransport) => void
   /** Attaches the WebSocket endpoint and certificate reloads to the (not yet listening) HTTP server. */
-  attach: (httpServer: Server) => void
+  attach: (httpServer: Server) => Promise<void>
   /** Starts the TLS relay-accept listener if configured; resolves with its port. */
   listen: () => Promise<number | undefined>
   /** Re-reads the certificate and key; throws ERR_INVALID_CONFIG (nothing changes) for bad files. */
@@ -53,9 +53,9 @@ export function createRelayTransports (opts: ResolvedRelayOptions, acceptServer:
       preRoute: longPoll === undefined ? undefined : async (req, res, method, path, signal) => await longPoll.handle(req, res, method, path, signal)
     },
     onBind: metrics.bind,
-    attach (httpServer) {
+    async attach (httpServer) {
       if (certificates !== undefined) certificates.track(httpServer as unknown as Parameters<TlsCertificates['track']>[0])
-      if (opts.webSocket) detachWebSocket = attachWebSocketEndpoint(httpServer, { accept, secure: certificates !== undefined, logger })
+      if (opts.webSocket) detachWebSocket = await attachWebSocketEndpoint(httpServer, { accept, secure: certificates !== undefined, logger })
     },
     async listen () {
       if (tlsListener === undefined || opts.tlsRelayPort === undefined) return undefined

@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws'
+import type { WebSocket } from 'ws'
 import { unwrapIPv4Mapped } from '../../src/host-port.ts'
 import type { Logger } from '../../src/log.ts'
 import { FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD_BYTES } from '../../src/limits.ts'
@@ -35,8 +35,12 @@ function offered (req: IncomingMessage): string[] {
   return (req.headers['sec-websocket-protocol'] ?? '').split(',').map(p => p.trim()).filter(p => p !== '')
 }
 
-/** Serves WebSocket upgrades on `server`; returns a function that stops taking new ones. */
-export function attachWebSocketEndpoint (server: Server, ctx: WebSocketEndpointContext): () => void {
+/**
+ * Serves WebSocket upgrades on `server`; resolves with a function that stops taking new ones.
+ * `ws` is loaded here, so a relay without the WebSocket transport does not carry it.
+ */
+export async function attachWebSocketEndpoint (server: Server, ctx: WebSocketEndpointContext): Promise<() => void> {
+  const { WebSocketServer, createWebSocketStream } = await import('ws')
   const wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,

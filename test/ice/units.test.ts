@@ -9,7 +9,7 @@ import {
   CONNECT_INTENT, candidateFamily, encodeConnectAnswer, encodeConnectCandidates, encodeConnectOffer, encodeConnectRetry, isConnectTask,
   parseConnectAnswer, parseConnectCandidates, parseConnectOffer, parseConnectRetry, parseIceServers, usableCandidates
 } from '../../src/protocol/connect-intent.ts'
-import { candidateTypeOf, toNativeIceServer } from '../../src/transport/ice/node-datachannel.ts'
+import { candidateTypeOf, toNativeIceServer } from '../../src/transport/ice/native-peer.ts'
 import { iceServersFor, mintTurnCredential, validateIceServerConfig } from '../../relay/turn-credentials.ts'
 import { CallLedger } from '../../worker/direct/call-ledger.ts'
 import { answerFromWorkerResult, directTaskId } from '../../nat/connect/task-answer.ts'

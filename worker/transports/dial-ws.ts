@@ -4,7 +4,6 @@
  * Certificates are always verified; HTTPS_PROXY is honoured through the agent.
  */
 import type { Agent } from 'node:http'
-import { WebSocket, createWebSocketStream } from 'ws'
 import { deadline, throwIfAborted } from '../../src/abort.ts'
 import { ErrorCode, ToolkitError } from '../../src/errors.ts'
 import { FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD_BYTES } from '../../src/limits.ts'
@@ -31,6 +30,8 @@ export interface DialWebSocketOptions {
  */
 export async function dialWebSocket (url: URL, o: DialWebSocketOptions): Promise<ByteStream> {
   throwIfAborted(o.signal, 'dial')
+  // Loaded on first use: a worker that never dials a WebSocket does not carry `ws` in its heap.
+  const { WebSocket, createWebSocketStream } = await import('ws')
   const where = url.host
   const limit = deadline(o.timeoutMs, o.signal, ErrorCode.ConnectTimeout, `WebSocket connect to ${url.href} timed out after ${o.timeoutMs} ms`)
   const ws = new WebSocket(url, [RELAY_WS_PROTOCOL], {
