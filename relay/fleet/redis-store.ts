@@ -6,6 +6,7 @@
  * after a reconnect: each operation either completes within the command timeout or fails
  * at once, and the callers fall back (see the fleet's documented policy).
  */
+import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { ErrorCode, ToolkitError, errorMessage } from '../../src/errors.ts'
 import type { Logger } from '../../src/log.ts'
@@ -80,12 +81,24 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {n, redis.call('PTTL', KEYS[1])}`
 
+/**
+ * The fleet's epoch: `KEYS[1]` set to ARGV[1] when missing. Returns {1, value} when it was
+ * created now, {0, value} when it existed. The epoch lives as long as the fleet's data, so a
+ * relay that finds a value other than the one it knew is talking to a Redis that lost the data.
+ */
+const EPOCH_LUA = `
+local cur = redis.call('GET', KEYS[1])
+if cur then return {0, cur} end
+redis.call('SET', KEYS[1], ARGV[1])
+return {1, ARGV[1]}`
+
 /** The typed scripts, as ioredis defines them on the client. */
 interface FleetScripts {
   fleetClaim: (key: string, token: string, instance: string, value: string, ttlMs: number) => Promise<number>
   fleetRefresh: (...keysThenArgs: Array<string | number>) => Promise<number[]>
   fleetRelease: (key: string, token: string) => Promise<number>
   fleetHit: (key: string, windowMs: number) => Promise<[number, number]>
+  fleetEpoch: (key: string, candidate: string) => Promise<[number, string]>
 }
 
 /** Keys refreshed per script call. */
@@ -125,6 +138,8 @@ export class RedisStore {
   #up = false
   #closed = false
   #rebuildingUntil = 0
+  /** The epoch this relay last saw (undefined before its first connection). */
+  #epoch: string | undefined
 
   constructor (o: RedisStoreOptions) {
     this.#o = o
@@ -156,6 +171,7 @@ export class RedisStore {
     client.defineCommand('fleetRefresh', { lua: REFRESH_LUA })
     client.defineCommand('fleetRelease', { numberOfKeys: 1, lua: RELEASE_LUA })
     client.defineCommand('fleetHit', { numberOfKeys: 1, lua: HIT_LUA })
+    client.defineCommand('fleetEpoch', { numberOfKeys: 1, lua: EPOCH_LUA })
     const setUp = (up: boolean): void => {
       if (this.#up === up) return
       this.#up = up
@@ -164,9 +180,12 @@ export class RedisStore {
       o.onAvailability?.(up)
     }
     client.on('ready', () => {
-      // The epoch key lives as long as the fleet's data: missing means a new or wiped Redis.
-      client.set(`${this.#prefix}epoch`, String(Date.now()), 'NX').then(created => {
-        if (created === 'OK') this.#rebuildingUntil = performance.now() + o.rebuildMs
+      // The epoch key lives as long as the fleet's data: created now means a new or wiped Redis,
+      // and so does a value other than the one this relay knew (another relay re-created it first).
+      const fleetClient = client as Redis & FleetScripts
+      fleetClient.fleetEpoch(`${this.#prefix}epoch`, `${Date.now()}-${randomUUID()}`).then(([created, epoch]) => {
+        if (created === 1 || (this.#epoch !== undefined && epoch !== this.#epoch)) this.#rebuildingUntil = performance.now() + o.rebuildMs
+        this.#epoch = epoch
       }, () => {}).finally(() => { setUp(true) })
     })
     client.on('close', () => { setUp(false) })

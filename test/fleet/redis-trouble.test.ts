@@ -2,7 +2,7 @@
  * Redis trouble: a Redis restart under load (local calls never fail, cross-relay calls fail
  * fast with 503 and recover; new binds follow each relay's policy), and a partition between one
  * relay and Redis longer than the lease (that relay gives its ids up, its workers move, and no
- * id is ever held by two relays).
+ * id is ever held by two relays), and the rebuild window after a restart on every relay.
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -100,6 +100,28 @@ describe('Redis restart under load', { skip }, () => {
       stop.abort()
       await callers
       for (const p of peers) p.destroy()
+    }
+  })
+})
+
+describe('Redis restart: the directory counts as rebuilding on every relay', { skip }, () => {
+  it('not only on the first relay to reconnect: the others find an epoch other than the one they knew', async () => {
+    const redis = await RedisServer.start()
+    const members: FleetMember[] = []
+    try {
+      // A long heartbeat makes the rebuild window (heartbeat + command deadline) outlast the reconnects.
+      for (const name of ['e0', 'e1', 'e2']) members.push(await startMember(redis.url, { instanceId: name, fleet: { heartbeatMs: 5000 } }))
+      await eventually('every relay sees Redis', () => members.every(m => m.fleet.redisUp))
+      await redis.stop()
+      await eventually('the relays notice', () => members.every(m => !m.fleet.redisUp))
+      await redis.resume()
+      await eventually('every relay is back', () => members.every(m => m.fleet.status().redis !== 'down'))
+      // Before the epoch was compared, only the relay that re-created it counted as rebuilding; the others
+      // took a lost directory entry for a gone worker (404 instead of 503).
+      assert.deepEqual(members.map(m => m.fleet.status().redis), ['rebuilding', 'rebuilding', 'rebuilding'])
+    } finally {
+      await Promise.all(members.map(async m => { await m.close() }))
+      await redis.close()
     }
   })
 })
