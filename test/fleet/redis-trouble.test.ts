@@ -109,8 +109,8 @@ describe('Redis restart: the directory counts as rebuilding on every relay', { s
     const redis = await RedisServer.start()
     const members: FleetMember[] = []
     try {
-      // A long heartbeat makes the rebuild window (heartbeat + command deadline) outlast the reconnects.
-      for (const name of ['e0', 'e1', 'e2']) members.push(await startMember(redis.url, { instanceId: name, fleet: { heartbeatMs: 5000 } }))
+      // A long lease (heartbeat a third of it) makes the rebuild window (heartbeat + command deadline) outlast the reconnects.
+      for (const name of ['e0', 'e1', 'e2']) members.push(await startMember(redis.url, { instanceId: name, fleet: { leaseTtlMs: 15_000 } }))
       await eventually('every relay sees Redis', () => members.every(m => m.fleet.redisUp))
       await redis.stop()
       await eventually('the relays notice', () => members.every(m => !m.fleet.redisUp))
