@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util'
 import { startChild, statsOf, stopChild, type BenchChild } from './children.ts'
 import { runLoad } from './load.ts'
 import { measureChannelFloor } from './channel-floor.ts'
+import { median } from './median.ts'
 
 const HOST = '127.0.0.1'
 const WORKER_ID = 'bench-direct'
@@ -45,11 +46,6 @@ function taskBody (bytes: number): Buffer {
 
 interface Path { name: string, url: URL, children: Array<BenchChild & { name: string }> }
 interface Cell { requests: number, seconds: number, errors: number, p50s: number[], p99s: number[], cpuUs: number[], total: number }
-
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0 ? Number.NaN : s[Math.floor(s.length / 2)] as number
-}
 
 /** One slice of `load` on `path`, with the CPU its processes spent on it. */
 async function slice (path: Path, body: Buffer, concurrency: number, cell: Cell): Promise<void> {

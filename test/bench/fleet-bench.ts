@@ -15,6 +15,7 @@ import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { RedisServer, redisSkipReason } from '../fleet/redis-server.ts'
 import { runLoad, type LoadResult } from './load.ts'
+import { median } from './median.ts'
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000)
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 700)
@@ -77,11 +78,6 @@ async function withCpu (children: ChildProcess[], fn: () => Promise<LoadResult>)
   const load = await fn()
   const total = Math.max(1, load.requests)
   return { load, cpuUs: children.map((c, i) => (cpuSeconds(c.pid) - (before[i] ?? 0)) * 1e6 / total) }
-}
-
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)] ?? Number.NaN
 }
 
 const skip = redisSkipReason()

@@ -18,6 +18,7 @@ import { startChild, statsOf, stopChild, type BenchChild } from './children.ts'
 import { runLoad, type LoadResult } from './load.ts'
 import type { ProcessStats } from './process-stats.ts'
 import { formatReport, type LoadRow, type ProcessCost } from './report.ts'
+import { median } from './median.ts'
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000)
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 700)
@@ -54,11 +55,6 @@ interface PathAcc {
   p99s: number[]
   /** Per child: CPU, system CPU, heap and external bytes allocated, GC time, summed over the slices. */
   costs: Array<{ cpuUs: number, sysUs: number, heap: number, external: number, gcUs: number }>
-}
-
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0 ? Number.NaN : s[Math.floor(s.length / 2)] as number
 }
 
 /** Runs one slice of load on `url` and adds it, and what `children` spent meanwhile, to `acc`. */

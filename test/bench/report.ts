@@ -4,6 +4,7 @@
  * their measured values. With several runs every cell is `median (min–max)`.
  */
 import type { LoadResult } from './load.ts'
+import { median } from './median.ts'
 
 /** CPU and allocations of one process per request. */
 export interface ProcessCost {
@@ -37,12 +38,6 @@ export interface ReportHeader {
   /** Interleaved slices per path and load. */
   slices: number
   runs: number
-}
-
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[mid] as number : ((s[mid - 1] as number) + (s[mid] as number)) / 2
 }
 
 const fmt = (n: number, d: number): string => Number.isFinite(n) ? n.toFixed(d) : 'n/a'
