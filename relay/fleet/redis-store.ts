@@ -156,7 +156,7 @@ export class RedisStore {
   async #createClient (): Promise<Redis & FleetScripts> {
     const o = this.#o
     const { Redis } = await import('ioredis')
-    const client = new Redis(o.url, {
+    const client: Redis & FleetScripts = new Redis(o.url, {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
@@ -166,7 +166,7 @@ export class RedisStore {
       // A Redis that stops answering (partition, SIGSTOP) is dropped and redialled.
       socketTimeout: Math.max(1000, o.commandTimeoutMs * 2),
       retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 10), 500)
-    })
+    }) as Redis & FleetScripts
     client.defineCommand('fleetClaim', { numberOfKeys: 1, lua: CLAIM_LUA })
     client.defineCommand('fleetRefresh', { lua: REFRESH_LUA })
     client.defineCommand('fleetRelease', { numberOfKeys: 1, lua: RELEASE_LUA })
@@ -182,8 +182,7 @@ export class RedisStore {
     client.on('ready', () => {
       // The epoch key lives as long as the fleet's data: created now means a new or wiped Redis,
       // and so does a value other than the one this relay knew (another relay re-created it first).
-      const fleetClient = client as Redis & FleetScripts
-      fleetClient.fleetEpoch(`${this.#prefix}epoch`, `${Date.now()}-${randomUUID()}`).then(([created, epoch]) => {
+      client.fleetEpoch(`${this.#prefix}epoch`, `${Date.now()}-${randomUUID()}`).then(([created, epoch]) => {
         if (created === 1 || (this.#epoch !== undefined && epoch !== this.#epoch)) this.#rebuildingUntil = performance.now() + o.rebuildMs
         this.#epoch = epoch
       }, () => {}).finally(() => { setUp(true) })
@@ -192,7 +191,7 @@ export class RedisStore {
     client.on('end', () => { setUp(false) })
     // Connection errors are expected while Redis is down; the state change above is the report.
     client.on('error', (err: Error) => { this.#logger.debug({ err }, 'fleet: Redis connection error') })
-    return client as Redis & FleetScripts
+    return client
   }
 
   /** True while the connection is ready. */
