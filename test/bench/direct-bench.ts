@@ -20,6 +20,7 @@ import { startChild, statsOf, stopChild, type BenchChild } from './children.ts'
 import { runLoad } from './load.ts'
 import { measureChannelFloor } from './channel-floor.ts'
 import { median } from './median.ts'
+import { taskBody } from './echo.ts'
 
 const HOST = '127.0.0.1'
 const WORKER_ID = 'bench-direct'
@@ -39,10 +40,6 @@ const { values: flags } = parseArgs({ options: { runs: { type: 'string', default
 /** `--load 1KiB-c64` (repeatable) runs only the named loads. */
 const selected = LOADS.filter(l => flags.load === undefined || flags.load.includes(l.name.replace(' ', '').replace(' ', '-')))
 const runs = Math.max(1, Math.min(10, Number(flags.runs) || 1))
-
-function taskBody (bytes: number): Buffer {
-  return Buffer.from(JSON.stringify({ task_id: 'bench-1', intent: 'urn:iicp:intent:bench:echo:v1', payload: { data: 'x'.repeat(bytes) } }))
-}
 
 interface Path { name: string, url: URL, children: Array<BenchChild & { name: string }> }
 interface Cell { requests: number, seconds: number, errors: number, p50s: number[], p99s: number[], cpuUs: number[], total: number }

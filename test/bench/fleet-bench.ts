@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util'
 import { RedisServer, redisSkipReason } from '../fleet/redis-server.ts'
 import { runLoad, type LoadResult } from './load.ts'
 import { median } from './median.ts'
+import { taskBody } from './echo.ts'
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000)
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 700)
@@ -95,7 +96,7 @@ try {
   children.push(forwarder.child)
   const worker = await startChild([WORKER_BIN, '--relay', `127.0.0.1:${owner.relayPort}`, '--worker-id', 'bench-worker', '--echo', '--max-concurrent', '256', '--log-level', 'warn'], /bound worker=/)
   children.push(worker.child)
-  const body = Buffer.from(JSON.stringify({ task_id: 'bench-1', intent: 'urn:iicp:intent:bench:echo:v1', payload: { data: 'x'.repeat(PAYLOAD_BYTES) } }))
+  const body = taskBody(PAYLOAD_BYTES)
   const path = '/v1/relay-for/bench-worker/v1/task'
   const direct: LoadResult[] = []
   const forwarded: LoadResult[] = []

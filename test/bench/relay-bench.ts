@@ -19,6 +19,7 @@ import { runLoad, type LoadResult } from './load.ts'
 import type { ProcessStats } from './process-stats.ts'
 import { formatReport, type LoadRow, type ProcessCost } from './report.ts'
 import { median } from './median.ts'
+import { taskBody } from './echo.ts'
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000)
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 700)
@@ -40,10 +41,6 @@ const { values: flags } = parseArgs({
 /** `--load 1KiB-c64` (repeatable) runs only the named loads. */
 const selected = LOADS.filter(l => flags.load === undefined || flags.load.includes(`${l.size.replace(' ', '')}-c${l.concurrency}`))
 const runs = Math.max(1, Math.min(10, Number(flags.runs) || 1))
-
-function taskBody (payloadBytes: number): Buffer {
-  return Buffer.from(JSON.stringify({ task_id: 'bench-1', intent: 'urn:iicp:intent:bench:echo:v1', payload: { data: 'x'.repeat(payloadBytes) } }))
-}
 
 /** One path's figures summed over its slices. */
 interface PathAcc {

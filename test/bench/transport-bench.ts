@@ -16,6 +16,7 @@ import { Agent, request } from 'node:https'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createTestPki } from '../helpers/tls-certs.ts'
+import { taskBody } from './echo.ts'
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000)
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 500)
@@ -132,7 +133,7 @@ async function main (): Promise<void> {
     }
     const rows: Row[] = []
     for (const load of LOADS) {
-      const body = Buffer.from(JSON.stringify({ task_id: 'bench', intent: 'urn:iicp:intent:bench:echo:v1', payload: { data: 'x'.repeat(load.bytes) } }))
+      const body = taskBody(load.bytes)
       const slices = new Map<Transport, Slice[]>(TRANSPORTS.map(t => [t, []]))
       // One keep-alive pool per transport for the whole load: consumer handshakes happen once, in the first warm-up.
       const agents = new Map(TRANSPORTS.map(t => [t, new Agent({ keepAlive: true, maxSockets: load.concurrency, ca: pki.caPem })]))
