@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
 import { ErrorCode, ToolkitError, errorMessage } from '../../src/errors.ts'
 import { LinkSender } from './link-sender.ts'
-import { LinkDecoder, LinkMac, LinkType, authMac, authOkMac, encodeCallBody, encodeLinkFrame, macEqual, offersBatching, type LinkFrame, type LinkMeta } from './link-wire.ts'
+import { LinkDecoder, LinkMac, LinkType, authMac, authOkMac, encodeCallHead, encodeLinkFrame, macEqual, offersBatching, type LinkFrame, type LinkMeta } from './link-wire.ts'
 
 /** Calls in flight on one channel; more fail at once rather than queue without bound. */
 const MAX_CALLS = 65_536
@@ -68,6 +68,11 @@ export class LinkChannel {
     void this.ready.then(() => { clearTimeout(timer) }, () => {})
   }
 
+  /** True while the channel is authenticated and can carry calls. */
+  get usable (): boolean {
+    return this.#sender !== undefined && !this.closed
+  }
+
   /** True once the channel can no longer carry calls. */
   get closed (): boolean {
     return this.#failure !== undefined || this.#socket.destroyed
@@ -80,7 +85,7 @@ export class LinkChannel {
     const id = this.#nextId
     this.#nextId = this.#nextId >= 0xffffffff ? 1 : this.#nextId + 1
     this.#calls.set(id, sink)
-    this.#sender.send(LinkType.Call, id, encodeCallBody(meta, task))
+    this.#sender.send(LinkType.Call, id, task, encodeCallHead(meta))
     return id
   }
 

@@ -67,7 +67,8 @@ export class LinkClient implements RemoteCalls {
 
   async call (workerId: string, taskJson: Uint8Array, options: RemoteCallOptions): Promise<Buffer> {
     const meta: LinkMeta = { w: workerId, k: 'call', to: options.timeoutMs }
-    const located = await this.#locate(workerId, false)
+    // A fresh cached owner and an open channel are used without an await: most calls go where one just went.
+    const located = this.#cachedOwner(workerId) ?? await this.#locate(workerId, true)
     try {
       return await this.#callOnce(located.record, meta, taskJson, options)
     } catch (err) {
@@ -101,7 +102,8 @@ export class LinkClient implements RemoteCalls {
   }
 
   async #callOnce (record: OwnerRecord, meta: LinkMeta, taskJson: Uint8Array, options: RemoteCallOptions): Promise<Buffer> {
-    const channel = await this.#channel(record.u, options.signal)
+    const open = this.#channels.get(record.u)
+    const channel = open?.usable === true ? open : await this.#channel(record.u, options.signal)
     const { signal, timeoutMs } = options
     return await new Promise<Buffer>((resolve, reject) => {
       let id = 0
@@ -228,9 +230,15 @@ export class LinkClient implements RemoteCalls {
     return ch
   }
 
-  async #locate (workerId: string, fresh: boolean): Promise<Located> {
+  /** The cached owner of `workerId` while its entry is younger than `locateCacheMs`. */
+  #cachedOwner (workerId: string): Located | undefined {
     const hit = this.#owners.get(workerId)
-    if (!fresh && hit !== undefined && performance.now() - hit.at < this.#o.locateCacheMs) return { record: hit.record, cached: true }
+    return hit !== undefined && performance.now() - hit.at < this.#o.locateCacheMs ? { record: hit.record, cached: true } : undefined
+  }
+
+  async #locate (workerId: string, fresh: boolean): Promise<Located> {
+    const hit = fresh ? undefined : this.#cachedOwner(workerId)
+    if (hit !== undefined) return hit
     const record = await this.#o.store.owner(workerId)
     this.#owners.delete(workerId)
     // An entry naming this relay is a session that just ended here: nothing to forward to.

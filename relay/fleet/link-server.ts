@@ -145,9 +145,15 @@ class LinkPeer {
     const done = (): void => { if (this.#calls.get(f.id) === ac) this.#calls.delete(f.id) }
     if (call.meta.k === 'call') {
       session.call(call.task, { signal: ac.signal, timeoutMs: call.meta.to }).then(
-        answer => { this.#send(LinkType.Result, f.id, answer) },
-        (err: unknown) => { if (!ac.signal.aborted) this.#send(LinkType.Error, f.id, errorJson(err)) }
-      ).finally(done)
+        answer => {
+          done()
+          this.#send(LinkType.Result, f.id, answer)
+        },
+        (err: unknown) => {
+          done()
+          if (!ac.signal.aborted) this.#send(LinkType.Error, f.id, errorJson(err))
+        }
+      )
       return
     }
     void this.#stream(session, f.id, call.meta, call.task, ac.signal).finally(done)

@@ -55,11 +55,11 @@ export function encodeLinkFrame (type: number, id: number, body: Uint8Array, mac
   return out
 }
 
-/** Writes a frame header for a body of `bodyLength` bytes at `out[0..LINK_HEADER_BYTES)`. */
-export function writeLinkHeader (out: Buffer, type: number, id: number, bodyLength: number): void {
-  out.writeUInt32BE(LINK_HEADER_BYTES - 4 + bodyLength, 0)
-  out[4] = type
-  out.writeUInt32BE(id, 5)
+/** Writes a frame header (without its MAC) for a body of `bodyLength` bytes at `out[at..at + 9)`. */
+export function writeLinkHeader (out: Buffer, type: number, id: number, bodyLength: number, at = 0): void {
+  out.writeUInt32BE(LINK_HEADER_BYTES - 4 + bodyLength, at)
+  out[at + 4] = type
+  out.writeUInt32BE(id, at + 5)
 }
 
 /**
@@ -217,17 +217,20 @@ export interface LinkMeta {
   ti?: string
 }
 
-/** CALL body: `u16 meta length | meta JSON | task bytes`. */
-export function encodeCallBody (meta: LinkMeta, task: Uint8Array): Buffer {
-  const m = Buffer.from(JSON.stringify(meta), 'utf8')
-  const out = Buffer.allocUnsafe(2 + m.length + task.length)
-  out.writeUInt16BE(m.length, 0)
-  out.set(m, 2)
-  out.set(task, 2 + m.length)
+/**
+ * The head of a CALL body (`u16 meta length | meta JSON`); the task bytes follow it. It is sent
+ * apart from the task (LinkSender joins them into the frame), so the task is copied only once.
+ */
+export function encodeCallHead (meta: LinkMeta): Buffer {
+  const json = JSON.stringify(meta)
+  const n = Buffer.byteLength(json, 'utf8')
+  const out = Buffer.allocUnsafe(2 + n)
+  out.writeUInt16BE(n, 0)
+  out.write(json, 2, 'utf8')
   return out
 }
 
-/** Parses a CALL body; undefined when malformed. */
+/** Parses a CALL body (head and task); undefined when malformed. */
 export function decodeCallBody (body: Buffer): { meta: LinkMeta, task: Buffer } | undefined {
   if (body.length < 2) return undefined
   const n = body.readUInt16BE(0)

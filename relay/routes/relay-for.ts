@@ -20,7 +20,8 @@ const TASK_NAMES = jsonNames(['task_id'])
  * checked to be one JSON object (else 400) and its `task_id` read by a scan, not a parse.
  */
 export async function relayForTask (ctx: RouteContext, req: IncomingMessage, res: ServerResponse, workerId: string, signal: AbortSignal): Promise<void> {
-  if (ctx.registry.alive(workerId) === undefined && ctx.remote === undefined) {
+  const local = ctx.registry.alive(workerId) !== undefined
+  if (!local && ctx.remote === undefined) {
     // Answered before reading the body; the rest of the body is discarded by node:http.
     ctx.metrics.call('no_session')
     sendError(res, 404, IicpCode.NoSession, NO_SESSION)
@@ -29,8 +30,9 @@ export async function relayForTask (ctx: RouteContext, req: IncomingMessage, res
   let body: Buffer
   let taskId: string
   try {
-    // Read into a buffer the CALL frame is then built around, without copying the body again.
-    body = await readBody(req, ctx.maxRequestBodyBytes, signal, allocBodyWithFrameRoom)
+    // For a local session: read into a buffer the CALL frame is then built around, without
+    // copying the body again. A call for another relay of a fleet goes into a link frame instead.
+    body = await readBody(req, ctx.maxRequestBodyBytes, signal, local ? allocBodyWithFrameRoom : undefined)
     taskId = jsonStringAt(body, scanJsonObject(body, TASK_NAMES).spans[0]) ?? ''
   } catch (err) {
     sendBodyError(res, err)

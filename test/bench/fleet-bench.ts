@@ -18,9 +18,9 @@ import { runLoad, type LoadResult } from './load.ts'
 import { median } from './median.ts'
 import { taskBody } from './echo.ts'
 
-const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000)
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 2000)
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 700)
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8)
 /** The unmeasured load on each path before the rounds. */
 const WARM_ROUND_MS = 2000
 const CONCURRENCY = 64
@@ -108,24 +108,36 @@ try {
   await load(owner.httpPort, WARM_ROUND_MS)
   await load(forwarder.httpPort, WARM_ROUND_MS)
   for (let round = 0; round < ROUNDS; round++) {
-    const d = await withCpu(procs, async () => await load(owner.httpPort))
-    direct.push(d.load)
-    directCpu.push(d.cpuUs)
-    const f = await withCpu(procs, async () => await load(forwarder.httpPort))
-    forwarded.push(f.load)
-    forwardedCpu.push(f.cpuUs)
+    const measureDirect = async (): Promise<void> => {
+      const d = await withCpu(procs, async () => await load(owner.httpPort))
+      direct.push(d.load)
+      directCpu.push(d.cpuUs)
+    }
+    const measureForwarded = async (): Promise<void> => {
+      const f = await withCpu(procs, async () => await load(forwarder.httpPort))
+      forwarded.push(f.load)
+      forwardedCpu.push(f.cpuUs)
+    }
+    if (round % 2 === 0) {
+      await measureDirect()
+      await measureForwarded()
+    } else {
+      await measureForwarded()
+      await measureDirect()
+    }
     process.stderr.write(`round ${round + 1}/${ROUNDS}\n`)
   }
+  const roundRatios = forwarded.map((r, i) => r.reqPerSec / (direct[i]?.reqPerSec ?? Number.NaN))
   const cpu = (rows: number[][], i: number): number => median(rows.map(r => r[i] ?? Number.NaN))
   const cpuLine = (rows: number[][]): string => `owner ${cpu(rows, 0).toFixed(0)} + forwarder ${cpu(rows, 1).toFixed(0)} + worker ${cpu(rows, 2).toFixed(0)} = ${(cpu(rows, 0) + cpu(rows, 1) + cpu(rows, 2)).toFixed(0)} µs`
   const d = { reqPerSec: median(direct.map(r => r.reqPerSec)), p50Ms: median(direct.map(r => r.p50Ms)), p99Ms: median(direct.map(r => r.p99Ms)), errors: direct.reduce((n, r) => n + r.errors, 0) }
   const f = { reqPerSec: median(forwarded.map(r => r.reqPerSec)), p50Ms: median(forwarded.map(r => r.p50Ms)), p99Ms: median(forwarded.map(r => r.p99Ms)), errors: forwarded.reduce((n, r) => n + r.errors, 0) }
   const fmt = (x: number): string => x.toFixed(x < 10 ? 2 : 0)
   process.stdout.write([
-    `fleet hop benchmark (node ${process.version}, c${CONCURRENCY}, ${PAYLOAD_BYTES} B payload, ${ROUNDS} alternating rounds of ${DURATION_MS} ms, medians)`,
+    `fleet hop benchmark (node ${process.version}, c${CONCURRENCY}, ${PAYLOAD_BYTES} B payload, ${ROUNDS} rounds of ${DURATION_MS} ms per path, alternating, medians)`,
     `  direct to owner relay : ${fmt(d.reqPerSec)} req/s  p50 ${fmt(d.p50Ms)} ms  p99 ${fmt(d.p99Ms)} ms  errors ${d.errors}`,
     `  via forwarding relay  : ${fmt(f.reqPerSec)} req/s  p50 ${fmt(f.p50Ms)} ms  p99 ${fmt(f.p99Ms)} ms  errors ${f.errors}`,
-    `  ratio forwarded/direct: ${(f.reqPerSec / d.reqPerSec).toFixed(2)}  added p50: ${fmt(f.p50Ms - d.p50Ms)} ms`,
+    `  ratio forwarded/direct: ${median(roundRatios).toFixed(2)} (median of per-round ratios ${roundRatios.map(r => r.toFixed(2)).join(' ')}; ratio of medians ${(f.reqPerSec / d.reqPerSec).toFixed(2)})  added p50: ${fmt(f.p50Ms - d.p50Ms)} ms`,
     `  per round req/s direct ${direct.map(r => fmt(r.reqPerSec)).join(' ')} | forwarded ${forwarded.map(r => fmt(r.reqPerSec)).join(' ')}`,
     `  CPU per request, direct   : ${cpuLine(directCpu)}`,
     `  CPU per request, forwarded: ${cpuLine(forwardedCpu)}`,

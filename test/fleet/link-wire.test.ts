@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { createServer, connect, type Socket } from 'node:net'
-import { LinkDecoder, LinkMac, LinkType, decodeCallBody, encodeCallBody, encodeLinkFrame, splitBatch, type LinkFrame } from '../../relay/fleet/link-wire.ts'
+import { LinkDecoder, LinkMac, LinkType, decodeCallBody, encodeCallHead, encodeLinkFrame, splitBatch, type LinkFrame } from '../../relay/fleet/link-wire.ts'
 import { LinkSender } from '../../relay/fleet/link-sender.ts'
 
 const challenge = Buffer.alloc(16, 1)
@@ -42,12 +42,12 @@ describe('fleet link wire', () => {
   })
 
   it('a CALL body carries the metadata and the task bytes', () => {
-    const body = encodeCallBody({ w: 'w1', k: 'stream', to: 500, s: 'sess', ti: 'task' }, Buffer.from('{"a":1}'))
+    const body = Buffer.concat([encodeCallHead({ w: 'w1', k: 'stream', to: 500, s: 'sess', ti: 'task' }), Buffer.from('{"a":1}')])
     const call = decodeCallBody(body)
     assert.deepEqual(call?.meta, { w: 'w1', k: 'stream', to: 500, s: 'sess', ti: 'task' })
     assert.equal(call?.task.toString(), '{"a":1}')
     assert.equal(decodeCallBody(Buffer.from([0, 5, 1])), undefined)
-    assert.equal(decodeCallBody(encodeCallBody({ w: '', k: 'call', to: 1 }, Buffer.alloc(0))), undefined)
+    assert.equal(decodeCallBody(encodeCallHead({ w: '', k: 'call', to: 1 })), undefined)
   })
 })
 
@@ -68,7 +68,8 @@ describe('fleet link MAC construction', () => {
 })
 
 /** A connected loopback socket pair: `a` writes, everything `b` receives is collected. */
-async function socketPair (): Promise<{ a: Socket, received: () => Promise<Buffer>, close: () => Promise<void> }> {
+/** Two connected loopback sockets; `paused`: the receiving side reads nothing until `received()`. */
+async function socketPair (paused = false): Promise<{ a: Socket, received: () => Promise<Buffer>, close: () => Promise<void> }> {
   const server = createServer()
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
@@ -78,10 +79,12 @@ async function socketPair (): Promise<{ a: Socket, received: () => Promise<Buffe
   await once(a, 'connect')
   const [b] = await accepted as [Socket]
   const chunks: Buffer[] = []
-  b.on('data', (c: Buffer) => chunks.push(c))
+  const read = (): void => { b.on('data', (c: Buffer) => chunks.push(c)) }
+  if (!paused) read()
   return {
     a,
     received: async () => {
+      if (paused) read()
       a.end()
       await once(b, 'end')
       return Buffer.concat(chunks)
@@ -113,6 +116,35 @@ describe('fleet link batches', () => {
       const opened = wire.flatMap(f => owner.open(f) ?? assert.fail('a frame failed its MAC'))
       assert.deepEqual(opened.map(f => [f.type, f.id, f.body.length]), [[LinkType.Call, 1, 3], [LinkType.Call, 2, 3], [LinkType.Cancel, 1, 0], [LinkType.Call, 3, 100 * 1024], [LinkType.Call, 4, 4]])
       assert.equal(opened[1]?.body.toString(), 'two')
+    } finally {
+      await pair.close()
+    }
+  })
+
+  it('batches of many turns arrive intact while earlier ones are still being written (reused batch buffer)', async () => {
+    const pair = await socketPair(true)
+    try {
+      const sender = new LinkSender(pair.a, new LinkMac(secret, 'f', challenge, nonce, true), true)
+      const turns = 200
+      // 3 × 20 KiB per turn fits the reused buffer; 12 MiB in all outgrows the socket buffers, so
+      // later turns are built while earlier writes are still queued.
+      for (let turn = 0; turn < turns; turn++) {
+        for (let k = 0; k < 3; k++) sender.send(LinkType.Call, turn * 3 + k, Buffer.alloc(20 * 1024, (turn + k) % 256), Buffer.from(`h${turn}`))
+        await new Promise(resolve => setImmediate(resolve))
+      }
+      assert.ok(pair.a.writableLength > 0, 'the receiver is not reading, so writes are queued')
+      const owner = new LinkMac(secret, 'f', challenge, nonce, false)
+      const wire = new LinkDecoder().push(await pair.received())
+      assert.equal(wire.length, turns)
+      const opened = wire.flatMap(f => owner.open(f) ?? assert.fail('a batch failed its MAC'))
+      assert.equal(opened.length, turns * 3)
+      opened.forEach((f, i) => {
+        const turn = Math.floor(i / 3)
+        const head = `h${turn}`
+        assert.equal(f.id, i)
+        assert.equal(f.body.subarray(0, head.length).toString(), head)
+        assert.ok(f.body.subarray(head.length).equals(Buffer.alloc(20 * 1024, (turn + (i % 3)) % 256)), `frame ${i} body`)
+      })
     } finally {
       await pair.close()
     }
