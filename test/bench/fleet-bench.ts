@@ -141,6 +141,8 @@ try {
     `  per round req/s direct ${direct.map(r => fmt(r.reqPerSec)).join(' ')} | forwarded ${forwarded.map(r => fmt(r.reqPerSec)).join(' ')}`,
     `  CPU per request, direct   : ${cpuLine(directCpu)}`,
     `  CPU per request, forwarded: ${cpuLine(forwardedCpu)}`,
+    // With each relay on a machine of its own, the busiest relay bounds the req/s of each path.
+    `  relays on machines of their own (from CPU per request): forwarded/direct capacity ${(cpu(directCpu, 0) / Math.max(cpu(forwardedCpu, 0), cpu(forwardedCpu, 1))).toFixed(2)}`,
     ''
   ].join('\n'))
 } finally {
