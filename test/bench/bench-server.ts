@@ -1,7 +1,9 @@
 /**
  * Child-process entry for the benchmark. `direct`: an HTTP /v1/task echo node (and `/v1/raw`, which
  * sends the body back unparsed: the cost floor of a node:http service). `relay`: an
- * iicp relay (options from the JSON in BENCH_RELAY_OPTIONS). `worker RELAY_PORT`: an echo worker bound to that relay. Prints one JSON line
+ * iicp relay (options from the JSON in BENCH_RELAY_OPTIONS). `worker RELAY_PORT`: an echo worker bound to that relay.
+ * `minimal-relay` and `minimal-worker LINK_PORT`: the reference relay and its echo worker
+ * (minimal-relay.ts). Prints one JSON line
  * with its ports, answers `'stats'` IPC messages with its CPU and allocation figures
  * (process-stats.ts), and runs until SIGTERM. Each role loads only its own code (the relay
  * and worker modules by dynamic import), as the real processes do: a larger heap makes every
@@ -68,11 +70,30 @@ async function worker (relayPort: number): Promise<() => Promise<void>> {
   return async () => { await w.stop() }
 }
 
-const stop = mode === 'direct'
-  ? await direct()
-  : mode === 'relay'
-    ? await relay()
-    : await worker(Number(relayPortArg))
+async function minimalRelay (): Promise<() => Promise<void>> {
+  const { startMinimalRelay } = await import('./minimal-relay.ts')
+  const r = await startMinimalRelay()
+  ready({ httpPort: r.httpPort, relayPort: r.linkPort })
+  return r.stop
+}
+
+async function minimalWorker (linkPort: number): Promise<() => Promise<void>> {
+  const { startMinimalWorker } = await import('./minimal-relay.ts')
+  const stop = await startMinimalWorker(linkPort)
+  ready({ bound: true })
+  return stop
+}
+
+const ROLES: Record<string, () => Promise<() => Promise<void>>> = {
+  direct,
+  relay,
+  worker: async () => await worker(Number(relayPortArg)),
+  'minimal-relay': minimalRelay,
+  'minimal-worker': async () => await minimalWorker(Number(relayPortArg))
+}
+const role = ROLES[mode ?? '']
+if (role === undefined) throw new Error(`unknown bench role ${mode ?? ''}`)
+const stop = await role()
 serveStats()
 process.once('SIGTERM', () => {
   process.disconnect?.()

@@ -9,9 +9,9 @@
  * writes a V8 CPU profile into DIR). Servers run in
  * child processes, the load generator in this one; everything stays on 127.0.0.1 and every run
  * is bounded in time and count. Each load is measured in `BENCH_SLICES` (default 3) rounds of
- * interleaved slices (direct, relayed, and at c64 and c8 the raw floor), so that the host
- * speeding up or slowing down during a run hits both sides of a ratio alike; a process's cost
- * counts only during its own path's slices.
+ * interleaved slices (direct, relayed, through the minimal reference relay of minimal-relay.ts,
+ * and at c64 and c8 the raw floor), so that the host speeding up or slowing down during a run
+ * hits both sides of a ratio alike; a process's cost counts only during its own path's slices.
  */
 import { parseArgs } from 'node:util'
 import { startChild, statsOf, stopChild, type BenchChild } from './children.ts'
@@ -96,6 +96,9 @@ async function oneRun (): Promise<LoadRow[]> {
   const direct = await startChild(['direct'], prof)
   const relay = await startChild(['relay'], prof)
   const worker = await startChild(['worker', String(relay.info.relayPort)], prof)
+  const minRelay = await startChild(['minimal-relay'], prof)
+  const minWorker = await startChild(['minimal-worker', String(minRelay.info.relayPort)], prof)
+  const minimalUrl = new URL(`http://127.0.0.1:${minRelay.info.httpPort}/v1/task`)
   const directUrl = new URL(`http://127.0.0.1:${direct.info.httpPort}/v1/task`)
   const rawUrl = new URL(`http://127.0.0.1:${direct.info.httpPort}/v1/raw`)
   const relayedUrl = new URL(`http://127.0.0.1:${relay.info.httpPort}/v1/relay-for/bench-worker/v1/task`)
@@ -105,22 +108,33 @@ async function oneRun (): Promise<LoadRow[]> {
       const body = taskBody(bytes)
       const d = emptyAcc()
       const r = emptyAcc()
+      const m = emptyAcc()
       // The raw floor (node:http with no JSON work) where a target is read against it.
       const raw = concurrency > 1 ? emptyAcc() : undefined
       for (let round = 0; round < SLICES; round++) {
         const warmupMs = round === 0 ? WARMUP_MS : SLICE_WARMUP_MS
         await slice(d, [direct], directUrl, body, concurrency, warmupMs)
         await slice(r, [relay, worker], relayedUrl, body, concurrency, warmupMs)
+        await slice(m, [minRelay, minWorker], minimalUrl, body, concurrency, warmupMs)
         if (raw !== undefined) await slice(raw, [direct], rawUrl, body, concurrency, warmupMs)
       }
-      const row: LoadRow = { size, concurrency, direct: loadOf(d), relayed: loadOf(r), echo: costOf(d, 0), relay: costOf(r, 0), worker: costOf(r, 1) }
+      const row: LoadRow = {
+        size,
+        concurrency,
+        direct: loadOf(d),
+        relayed: loadOf(r),
+        echo: costOf(d, 0),
+        relay: costOf(r, 0),
+        worker: costOf(r, 1),
+        minimal: { relayed: loadOf(m), relay: costOf(m, 0), worker: costOf(m, 1) }
+      }
       if (raw !== undefined) row.floor = costOf(raw, 0)
       rows.push(row)
       process.stderr.write(`measured ${size} c=${concurrency}\n`)
     }
   } finally {
-    await Promise.all([stopChild(worker), stopChild(direct)])
-    await stopChild(relay)
+    await Promise.all([stopChild(worker), stopChild(direct), stopChild(minWorker)])
+    await Promise.all([stopChild(relay), stopChild(minRelay)])
   }
   return rows
 }

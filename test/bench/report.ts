@@ -1,7 +1,8 @@
 /**
  * The benchmark's text report: one table of throughput and latency, one of cost per request
- * (CPU and allocations of the echo server, relay and worker), and the issue-13 targets with
- * their measured values. With several runs every cell is `median (min–max)`.
+ * (CPU and allocations of the echo server, relay and worker), one of the minimal reference relay
+ * in the same slices, and the issue-13 targets with their measured values, each beside what the
+ * reference relay reaches. With several runs every cell is `median (min–max)`.
  */
 import type { LoadResult } from './load.ts'
 import { median } from './median.ts'
@@ -26,8 +27,10 @@ export interface LoadRow {
   echo: ProcessCost
   relay: ProcessCost
   worker: ProcessCost
-  /** The same server answering `/v1/raw` (the body back unparsed), measured at 1 KiB c64 only. */
+  /** The same server answering `/v1/raw` (the body back unparsed), measured at c64 and c8. */
   floor?: ProcessCost
+  /** The minimal reference relay and its echo worker (minimal-relay.ts), in the same slices. */
+  minimal?: { relayed: LoadResult, relay: ProcessCost, worker: ProcessCost }
 }
 
 /** What the report header says about the runs. */
@@ -83,6 +86,23 @@ export function formatReport (h: ReportHeader, runs: LoadRow[][]): string {
       `${cell(rows, r => r.echo.gcUsPerRequest, 0)} / ${cell(rows, r => r.relay.gcUsPerRequest, 0)} / ${cell(rows, r => r.worker.gcUsPerRequest, 0)} | ` +
       `${cell(rows, r => kb(r.relay), 1)} | ${cell(rows, r => kb(r.worker), 1)} | ${cell(rows, r => kb(r.echo), 1)} |`)
   }
+  if (first.every(r => r.minimal !== undefined)) {
+    out.push('')
+    out.push('The minimal reference relay in the same slices (node:http front, one TCP link, no checks, limits, deadlines, metrics or IICP framing; its worker runs the same echo handler):')
+    out.push('')
+    out.push('| load | req/s | ratio to direct | added p50 ms | relay CPU | worker CPU | relay/echo | worker/echo |')
+    out.push('|---|---|---|---|---|---|---|---|')
+    for (const rows of byLoad) {
+      const r0 = rows[0] as LoadRow
+      const mini = (r: LoadRow): NonNullable<LoadRow['minimal']> => r.minimal as NonNullable<LoadRow['minimal']>
+      out.push(`| ${r0.size} c${r0.concurrency} | ${cell(rows, r => mini(r).relayed.reqPerSec, 0)} | ${cell(rows, r => mini(r).relayed.reqPerSec / r.direct.reqPerSec, 2)} | ` +
+        `${cell(rows, r => mini(r).relayed.p50Ms - r.direct.p50Ms, 3)} | ${cpuCell(rows, r => mini(r).relay)} | ${cpuCell(rows, r => mini(r).worker)} | ` +
+        `${cell(rows, r => mini(r).relay.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} | ${cell(rows, r => mini(r).worker.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} |`)
+    }
+  }
+  /** ` (minimal relay: X)` when the rows carry the reference relay's figures. */
+  const ref = (rows: LoadRow[], pick: (m: NonNullable<LoadRow['minimal']>, r: LoadRow) => number, digits: number): string =>
+    rows.every(r => r.minimal !== undefined) ? ` (minimal relay: ${cell(rows, r => pick(r.minimal as NonNullable<LoadRow['minimal']>, r), digits)})` : ''
   const find = (size: string, c: number): LoadRow[] | undefined => byLoad.find(rows => rows[0]?.size === size && rows[0].concurrency === c)
   const k1 = find('1 KiB', 1)
   const k64 = find('1 KiB', 64)
@@ -91,7 +111,7 @@ export function formatReport (h: ReportHeader, runs: LoadRow[][]): string {
   out.push('')
   out.push('Targets (issue 13):')
   if (k64 !== undefined) {
-    out.push(`- relay CPU / echo CPU, 1 KiB c64: ${cell(k64, r => r.relay.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} (target <= 1.0)`)
+    out.push(`- relay CPU / echo CPU, 1 KiB c64: ${cell(k64, r => r.relay.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} (target <= 1.0)${ref(k64, (m, r) => m.relay.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)}`)
     if (k64.every(r => r.floor !== undefined)) {
       out.push(`  (floor: the echo server sending the body back unparsed costs ${cell(k64, r => r.floor?.cpuUsPerRequest ?? Number.NaN, 1)} µs = ` +
         `${cell(k64, r => (r.floor?.cpuUsPerRequest ?? Number.NaN) / r.echo.cpuUsPerRequest, 2)}× the echo server: what node:http costs before any relaying)`)
@@ -99,11 +119,11 @@ export function formatReport (h: ReportHeader, runs: LoadRow[][]): string {
   }
   for (const rows of [m1, m8]) {
     if (rows === undefined) continue
-    out.push(`- relay CPU / echo CPU, 1 MiB c${rows[0]?.concurrency}: ${cell(rows, r => r.relay.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} (target <= 0.3)`)
+    out.push(`- relay CPU / echo CPU, 1 MiB c${rows[0]?.concurrency}: ${cell(rows, r => r.relay.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} (target <= 0.3)${ref(rows, (m, r) => m.relay.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)}`)
   }
   for (const rows of [k64, m1, m8]) {
     if (rows === undefined) continue
-    out.push(`- worker CPU / echo CPU, ${rows[0]?.size} c${rows[0]?.concurrency}: ${cell(rows, r => r.worker.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} (target <= 0.8)`)
+    out.push(`- worker CPU / echo CPU, ${rows[0]?.size} c${rows[0]?.concurrency}: ${cell(rows, r => r.worker.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} (target <= 0.8)${ref(rows, (m, r) => m.worker.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)}`)
     if (rows[0]?.size === '1 MiB' && rows.every(r => r.floor !== undefined)) {
       // The echo handler's JSON work (parse the task, serialise the answer) is what the worker runs too.
       out.push(`  (the echo server's JSON work: ${cell(rows, r => 1 - (r.floor?.cpuUsPerRequest ?? Number.NaN) / r.echo.cpuUsPerRequest, 2)}× its CPU; ` +
@@ -112,8 +132,8 @@ export function formatReport (h: ReportHeader, runs: LoadRow[][]): string {
   }
   for (const rows of [k64, m1, m8]) {
     if (rows === undefined) continue
-    out.push(`- relayed/direct req/s, ${rows[0]?.size} c${rows[0]?.concurrency}: ${cell(rows, ratio, 2)} (target >= 0.65)`)
+    out.push(`- relayed/direct req/s, ${rows[0]?.size} c${rows[0]?.concurrency}: ${cell(rows, ratio, 2)} (target >= 0.65)${ref(rows, (m, r) => m.relayed.reqPerSec / r.direct.reqPerSec, 2)}`)
   }
-  if (k1 !== undefined) out.push(`- added p50, 1 KiB c1: ${cell(k1, r => r.relayed.p50Ms - r.direct.p50Ms, 3)} ms (target <= 0.15 ms)`)
+  if (k1 !== undefined) out.push(`- added p50, 1 KiB c1: ${cell(k1, r => r.relayed.p50Ms - r.direct.p50Ms, 3)} ms (target <= 0.15 ms)${ref(k1, (m, r) => m.relayed.p50Ms - r.direct.p50Ms, 3)}`)
   return `${out.join('\n')}\n`
 }
