@@ -10,6 +10,9 @@ import { relayMain } from '../cli.ts'
 import { ICE_SERVER_FLAGS, iceServerRoutesFromFlags } from '../ice-servers-route.ts'
 import { tryParseIpLiteral } from '../../src/host-port.ts'
 import { boolFlag, hostPortFlag, listFlag, runCli, stringFlag, usageError, type FlagSpec, type FlagValues } from '../../src/cli/args.ts'
+import { applyGcHeadroom } from '../../src/cli/gc-headroom.ts'
+
+applyGcHeadroom()
 
 const NAT_FLAGS: FlagSpec[] = [
   { name: 'no-reflector', type: 'boolean', env: 'IICP_RELAY_NO_REFLECTOR', description: 'do not serve the NAT dial-back reflector (POST /v1/nat/dialback)' },

@@ -11,6 +11,7 @@
  */
 import { createServer } from 'node:http'
 import type { RelayOptions } from '../../relay/index.ts'
+import { applyGcHeadroom } from '../../src/cli/gc-headroom.ts'
 import { echoResult } from './echo.ts'
 import { serveStats } from './process-stats.ts'
 
@@ -93,6 +94,8 @@ const ROLES: Record<string, () => Promise<() => Promise<void>>> = {
 }
 const role = ROLES[mode ?? '']
 if (role === undefined) throw new Error(`unknown bench role ${mode ?? ''}`)
+// The relay and the worker run with the GC headroom their CLIs apply (IICP_GC_HEADROOM=off: without).
+if (mode === 'relay' || mode === 'worker') applyGcHeadroom()
 const stop = await role()
 serveStats()
 process.once('SIGTERM', () => {

@@ -15,6 +15,8 @@ export interface BenchChild {
   info: Record<string, number>
 }
 
+/** `BENCH_NODE_FLAGS`: Node/V8 flags for every child (e.g. `--initial-old-space-size=64`), as an operator would run the servers. */
+const V8_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(f => f !== '')
 const START_TIMEOUT_MS = 15_000
 const STOP_TIMEOUT_MS = 5_000
 const STATS_TIMEOUT_MS = 5_000
@@ -22,7 +24,7 @@ const STATS_TIMEOUT_MS = 5_000
 /** Starts `bench-server.ts ARGS` (or another child entry) and resolves once it printed its ready line. */
 export async function startChild (args: string[], cpuProfDir?: string, entry = new URL('./bench-server.ts', import.meta.url)): Promise<BenchChild> {
   const prof = cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir, '--cpu-prof-name', `${args[0] ?? 'child'}-${Date.now()}.cpuprofile`]
-  const child = spawn(process.execPath, [...prof, entry.pathname, ...args], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+  const child = spawn(process.execPath, [...prof, ...V8_FLAGS, entry.pathname, ...args], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
   const timer = setTimeout(() => { child.kill('SIGKILL') }, START_TIMEOUT_MS)
   try {
