@@ -30,7 +30,7 @@ export interface LoadRow {
   /** The same server answering `/v1/raw` (the body back unparsed), measured at c64 and c8. */
   floor?: ProcessCost
   /** The minimal reference relay and its echo worker (minimal-relay.ts), in the same slices. */
-  minimal?: { relayed: LoadResult, relay: ProcessCost, worker: ProcessCost }
+  minimal: { relayed: LoadResult, relay: ProcessCost, worker: ProcessCost }
 }
 
 /** What the report header says about the runs. */
@@ -66,43 +66,39 @@ export function formatReport (h: ReportHeader, runs: LoadRow[][]): string {
   const out: string[] = []
   out.push(`node ${h.node}, ${h.durationMs} ms per path and load in ${h.slices} interleaved slices (the first after ${h.warmupMs} ms of warm-up), loopback, ${h.runs} run(s)${h.runs > 1 ? ': median (min–max)' : ''}`)
   out.push('')
-  out.push('| load | direct req/s | relayed req/s | ratio | p50 ms direct / relayed | added p50 ms | p99 ms direct / relayed | errors d/r |')
-  out.push('|---|---|---|---|---|---|---|---|')
-  for (const rows of byLoad) {
-    const r0 = rows[0] as LoadRow
-    out.push(`| ${r0.size} c${r0.concurrency} | ${cell(rows, r => r.direct.reqPerSec, 0)} | ${cell(rows, r => r.relayed.reqPerSec, 0)} | ${cell(rows, ratio, 2)} | ` +
-      `${cell(rows, r => r.direct.p50Ms, 3)} / ${cell(rows, r => r.relayed.p50Ms, 3)} | ${cell(rows, r => r.relayed.p50Ms - r.direct.p50Ms, 3)} | ` +
-      `${cell(rows, r => r.direct.p99Ms, 3)} / ${cell(rows, r => r.relayed.p99Ms, 3)} | ${rows.map(r => `${r.direct.errors}/${r.relayed.errors}`).join(' ')} |`)
+  /** A markdown table with one row per load: `cells` gives the columns after the load's name. */
+  const table = (header: string[], cells: (rows: LoadRow[]) => string[]): void => {
+    out.push(`| load | ${header.join(' | ')} |`, `|---|${header.map(() => '---|').join('')}`)
+    for (const rows of byLoad) {
+      const r0 = rows[0] as LoadRow
+      out.push(`| ${r0.size} c${r0.concurrency} | ${cells(rows).join(' | ')} |`)
+    }
   }
+  table(['direct req/s', 'relayed req/s', 'ratio', 'p50 ms direct / relayed', 'added p50 ms', 'p99 ms direct / relayed', 'errors d/r'], rows => [
+    cell(rows, r => r.direct.reqPerSec, 0), cell(rows, r => r.relayed.reqPerSec, 0), cell(rows, ratio, 2),
+    `${cell(rows, r => r.direct.p50Ms, 3)} / ${cell(rows, r => r.relayed.p50Ms, 3)}`, cell(rows, r => r.relayed.p50Ms - r.direct.p50Ms, 3),
+    `${cell(rows, r => r.direct.p99Ms, 3)} / ${cell(rows, r => r.relayed.p99Ms, 3)}`, rows.map(r => `${r.direct.errors}/${r.relayed.errors}`).join(' ')
+  ])
   out.push('')
   out.push('CPU per request (µs, user + system; system part in brackets) and allocations per request (KiB, JS heap + external, estimated from GC statistics):')
   out.push('')
-  out.push('| load | echo server CPU | relay CPU | worker CPU | relay/echo | worker/echo | GC µs echo / relay / worker | relay KiB | worker KiB | echo KiB |')
-  out.push('|---|---|---|---|---|---|---|---|---|---|')
-  for (const rows of byLoad) {
-    const r0 = rows[0] as LoadRow
-    out.push(`| ${r0.size} c${r0.concurrency} | ${cpuCell(rows, r => r.echo)} | ${cpuCell(rows, r => r.relay)} | ${cpuCell(rows, r => r.worker)} | ` +
-      `${cell(rows, r => r.relay.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} | ${cell(rows, r => r.worker.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} | ` +
-      `${cell(rows, r => r.echo.gcUsPerRequest, 0)} / ${cell(rows, r => r.relay.gcUsPerRequest, 0)} / ${cell(rows, r => r.worker.gcUsPerRequest, 0)} | ` +
-      `${cell(rows, r => kb(r.relay), 1)} | ${cell(rows, r => kb(r.worker), 1)} | ${cell(rows, r => kb(r.echo), 1)} |`)
-  }
-  if (first.every(r => r.minimal !== undefined)) {
-    out.push('')
-    out.push('The minimal reference relay in the same slices (node:http front, one TCP link, no checks, limits, deadlines, metrics or IICP framing; its worker runs the same echo handler):')
-    out.push('')
-    out.push('| load | req/s | ratio to direct | added p50 ms | relay CPU | worker CPU | relay/echo | worker/echo |')
-    out.push('|---|---|---|---|---|---|---|---|')
-    for (const rows of byLoad) {
-      const r0 = rows[0] as LoadRow
-      const mini = (r: LoadRow): NonNullable<LoadRow['minimal']> => r.minimal as NonNullable<LoadRow['minimal']>
-      out.push(`| ${r0.size} c${r0.concurrency} | ${cell(rows, r => mini(r).relayed.reqPerSec, 0)} | ${cell(rows, r => mini(r).relayed.reqPerSec / r.direct.reqPerSec, 2)} | ` +
-        `${cell(rows, r => mini(r).relayed.p50Ms - r.direct.p50Ms, 3)} | ${cpuCell(rows, r => mini(r).relay)} | ${cpuCell(rows, r => mini(r).worker)} | ` +
-        `${cell(rows, r => mini(r).relay.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} | ${cell(rows, r => mini(r).worker.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)} |`)
-    }
-  }
-  /** ` (minimal relay: X)` when the rows carry the reference relay's figures. */
-  const ref = (rows: LoadRow[], pick: (m: NonNullable<LoadRow['minimal']>, r: LoadRow) => number, digits: number): string =>
-    rows.every(r => r.minimal !== undefined) ? ` (minimal relay: ${cell(rows, r => pick(r.minimal as NonNullable<LoadRow['minimal']>, r), digits)})` : ''
+  table(['echo server CPU', 'relay CPU', 'worker CPU', 'relay/echo', 'worker/echo', 'GC µs echo / relay / worker', 'relay KiB', 'worker KiB', 'echo KiB'], rows => [
+    cpuCell(rows, r => r.echo), cpuCell(rows, r => r.relay), cpuCell(rows, r => r.worker),
+    cell(rows, r => r.relay.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2), cell(rows, r => r.worker.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2),
+    `${cell(rows, r => r.echo.gcUsPerRequest, 0)} / ${cell(rows, r => r.relay.gcUsPerRequest, 0)} / ${cell(rows, r => r.worker.gcUsPerRequest, 0)}`,
+    cell(rows, r => kb(r.relay), 1), cell(rows, r => kb(r.worker), 1), cell(rows, r => kb(r.echo), 1)
+  ])
+  out.push('')
+  out.push('The minimal reference relay in the same slices (node:http front, one TCP link, no checks, limits, deadlines, metrics or IICP framing; its worker runs the same echo handler):')
+  out.push('')
+  table(['req/s', 'ratio to direct', 'added p50 ms', 'relay CPU', 'worker CPU', 'relay/echo', 'worker/echo'], rows => [
+    cell(rows, r => r.minimal.relayed.reqPerSec, 0), cell(rows, r => r.minimal.relayed.reqPerSec / r.direct.reqPerSec, 2),
+    cell(rows, r => r.minimal.relayed.p50Ms - r.direct.p50Ms, 3), cpuCell(rows, r => r.minimal.relay), cpuCell(rows, r => r.minimal.worker),
+    cell(rows, r => r.minimal.relay.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2), cell(rows, r => r.minimal.worker.cpuUsPerRequest / r.echo.cpuUsPerRequest, 2)
+  ])
+  /** ` (minimal relay: X)`: what the reference relay reaches for a target. */
+  const ref = (rows: LoadRow[], pick: (m: LoadRow['minimal'], r: LoadRow) => number, digits: number): string =>
+    ` (minimal relay: ${cell(rows, r => pick(r.minimal, r), digits)})`
   const find = (size: string, c: number): LoadRow[] | undefined => byLoad.find(rows => rows[0]?.size === size && rows[0].concurrency === c)
   const k1 = find('1 KiB', 1)
   const k64 = find('1 KiB', 64)
