@@ -21,18 +21,36 @@ const START_TIMEOUT_MS = 15_000
 const STOP_TIMEOUT_MS = 5_000
 const STATS_TIMEOUT_MS = 5_000
 
-/** Starts `bench-server.ts ARGS` (or another child entry) and resolves once it printed its ready line. */
+/**
+ * Starts `bench-server.ts ARGS` (or another child entry) and resolves once it printed its ready
+ * line (a JSON object). Other lines before it, such as V8 tracing from `BENCH_NODE_FLAGS`
+ * (`--trace-deopt`), go to stderr; the child is killed if it never gets ready.
+ */
 export async function startChild (args: string[], cpuProfDir?: string, entry = new URL('./bench-server.ts', import.meta.url)): Promise<BenchChild> {
   const prof = cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir, '--cpu-prof-name', `${args[0] ?? 'child'}-${Date.now()}.cpuprofile`]
   const child = spawn(process.execPath, [...prof, ...V8_FLAGS, entry.pathname, ...args], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
+  const ready = new Promise<string>((resolve) => {
+    let first = true
+    lines.on('line', (line: string) => {
+      if (first && line.startsWith('{')) {
+        first = false
+        resolve(line)
+      } else {
+        process.stderr.write(`[${args[0] ?? 'child'}] ${line}\n`)
+      }
+    })
+  })
   const timer = setTimeout(() => { child.kill('SIGKILL') }, START_TIMEOUT_MS)
   try {
-    const [line] = await Promise.race([
-      once(lines, 'line') as Promise<[string]>,
+    const line = await Promise.race([
+      ready,
       once(child, 'exit').then(() => { throw new Error(`bench child ${args.join(' ')} exited early`) })
     ])
     return { child, info: JSON.parse(line) as Record<string, number> }
+  } catch (err) {
+    child.kill('SIGKILL')
+    throw err
   } finally {
     clearTimeout(timer)
   }
