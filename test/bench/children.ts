@@ -23,18 +23,18 @@ const STATS_TIMEOUT_MS = 5_000
 
 /**
  * Starts `bench-server.ts ARGS` (or another child entry) and resolves once it printed its ready
- * line (a JSON object). Other lines before it, such as V8 tracing from `BENCH_NODE_FLAGS`
- * (`--trace-deopt`), go to stderr; the child is killed if it never gets ready.
+ * line (a JSON object). Its other output lines, such as V8 tracing from `BENCH_NODE_FLAGS`
+ * (`--trace-deopt`), go to stderr marked with its role; the child is killed if it never gets ready.
  */
 export async function startChild (args: string[], cpuProfDir?: string, entry = new URL('./bench-server.ts', import.meta.url)): Promise<BenchChild> {
   const prof = cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir, '--cpu-prof-name', `${args[0] ?? 'child'}-${Date.now()}.cpuprofile`]
   const child = spawn(process.execPath, [...prof, ...V8_FLAGS, entry.pathname, ...args], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
   const ready = new Promise<string>((resolve) => {
-    let first = true
+    let waiting = true
     lines.on('line', (line: string) => {
-      if (first && line.startsWith('{')) {
-        first = false
+      if (waiting && line.startsWith('{')) {
+        waiting = false
         resolve(line)
       } else {
         process.stderr.write(`[${args[0] ?? 'child'}] ${line}\n`)
