@@ -18,7 +18,7 @@ import { nodeDataChannelBackend } from '../../src/transport/ice/node-datachannel
 import type { IceBackend, IceServer } from '../../src/transport/ice/types.ts'
 
 import { CONNECT_DEADLINE_MS, openDirectChannel, type DirectChannel } from './direct-channel.ts'
-import { createRelayPath, type HttpAnswer, type RelayPath } from './relay-path.ts'
+import { createRelayPath, isRebindAnswer, type HttpAnswer, type RelayPath } from './relay-path.ts'
 import { createConnectStats, type ConnectStats, type ConnectStatus, type PathKind } from './status.ts'
 import { answerFromWorkerResult, directTaskId } from './task-answer.ts'
 
@@ -35,16 +35,6 @@ const REBIND_WAIT_MS = 8_000
 /** First and largest pause between those attempts. */
 const REBIND_RETRY_MIN_MS = 250
 const REBIND_RETRY_MAX_MS = 1_000
-
-/** True for the relay's "no alive relay session for this worker" answer. */
-function isNoSession (answer: HttpAnswer): boolean {
-  if (answer.status !== 404) return false
-  try {
-    return (JSON.parse(answer.body.toString('utf8')) as { error?: { code?: unknown } } | null)?.error?.code === IicpCode.NoSession
-  } catch {
-    return false
-  }
-}
 
 /** Options for {@link createConnectClient}. */
 export interface ConnectClientOptions {
@@ -146,15 +136,16 @@ class Client extends EventEmitter<ConnectClientEvents> implements ConnectClient 
   /**
    * Sends through the relay. A worker that answered recently and is not bound now is re-binding
    * (its NAT dropped the relay session, its relay restarted): the task waits for it, up to
-   * {@link REBIND_WAIT_MS}, instead of failing with 404 at once.
+   * {@link REBIND_WAIT_MS}, instead of failing with 404 at once. An `idempotent` task (a ledger
+   * retry) also waits out a 502 from a session that died around its CALL.
    */
-  async #sendRelay (taskJson: Uint8Array, signal: AbortSignal): Promise<TaskAnswer> {
+  async #sendRelay (taskJson: Uint8Array, signal: AbortSignal, idempotent = false): Promise<TaskAnswer> {
     const waitUntil = performance.now() + REBIND_WAIT_MS
     let pause = REBIND_RETRY_MIN_MS
     let waited = false
     for (;;) {
       const answer = await this.#postRelay(taskJson, signal)
-      if (!isNoSession(answer) || performance.now() - this.#reachedAt > RECENTLY_REACHED_MS || performance.now() + pause > waitUntil) {
+      if (!isRebindAnswer(answer, idempotent) || performance.now() - this.#reachedAt > RECENTLY_REACHED_MS || performance.now() + pause > waitUntil) {
         this.#stats.task('relay', taskJson.length, answer.body.length)
         return { ...answer, path: 'relay' }
       }
@@ -199,7 +190,7 @@ class Client extends EventEmitter<ConnectClientEvents> implements ConnectClient 
         }
         this.#stats.retried++
         const retry = { task_id: taskId, intent: CONNECT_INTENT, payload: encodeConnectRetry({ peerId: channel.peerId, callId, task }) }
-        return await this.#sendRelay(Buffer.from(JSON.stringify(retry), 'utf8'), signal)
+        return await this.#sendRelay(Buffer.from(JSON.stringify(retry), 'utf8'), signal, true)
       }
       if (isToolkitError(err, ErrorCode.DirectPath)) return await this.#sendRelay(taskJson, signal)
       // The direct deadline passed: answered like the relay's forward timeout.

@@ -80,7 +80,7 @@ export function createConnectMetrics (client: ConnectClient): Registry {
   })
   new Counter({
     name: 'iicp_connect_rebind_waits_total',
-    help: 'Tasks that found the worker re-binding to the relay (404 IICP-E030 after it had answered) and waited for it.',
+    help: 'Tasks that found the worker re-binding to the relay (404 IICP-E030 after it had answered, or 502 IICP-E031 on a ledger retry) and waited for it.',
     registers: [registry],
     collect () { this.reset(); this.inc(status().rebind_waits) }
   })

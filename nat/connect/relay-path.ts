@@ -5,7 +5,7 @@
  */
 import { Agent } from 'node:http'
 import { Agent as HttpsAgent } from 'node:https'
-import { ErrorCode, ToolkitError } from '../../src/errors.ts'
+import { ErrorCode, IicpCode, ToolkitError } from '../../src/errors.ts'
 import { httpRequest } from '../../src/http/request.ts'
 import { MAX_REQUEST_BODY_BYTES } from '../../src/limits.ts'
 import { parseIceServers } from '../../src/protocol/connect-intent.ts'
@@ -18,6 +18,28 @@ export interface HttpAnswer {
   body: Buffer
   /** `retry-after`, when the relay sent one. */
   retryAfter?: string
+}
+
+/** The `error.code` of a relay's own error answer (404 or 502), or undefined. */
+function relayErrorCode (answer: HttpAnswer): unknown {
+  if (answer.status !== 404 && answer.status !== 502) return undefined
+  try {
+    return (JSON.parse(answer.body.toString('utf8')) as { error?: { code?: unknown } } | null)?.error?.code
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * True when the worker may be re-binding and the task can be sent again: the relay's 404
+ * `IICP-E030` (the task never reached the worker), and for a ledger retry (which the worker runs
+ * at most once) also 502 `IICP-E031` (the session died around the CALL, or the relay was out of
+ * reach: the CALL may have reached the worker, and the ledger makes a second send harmless).
+ */
+export function isRebindAnswer (answer: HttpAnswer, idempotent: boolean): boolean {
+  const code = relayErrorCode(answer)
+  return (answer.status === 404 && code === IicpCode.NoSession) ||
+    (idempotent && answer.status === 502 && code === IicpCode.ForwardFailed)
 }
 
 /** The relayed path. */

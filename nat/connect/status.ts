@@ -37,7 +37,7 @@ export interface ConnectStatus {
   fallbacks: number
   /** Tasks re-sent through the relay after their channel died. */
   retried_tasks: number
-  /** Tasks that found the worker re-binding (404 IICP-E030 after it had answered) and waited for it. */
+  /** Tasks that found the worker re-binding (404 IICP-E030 after it had answered, or 502 IICP-E031 on a ledger retry) and waited for it. */
   rebind_waits: number
   /** Milliseconds from the first task to the first open channel. */
   time_to_direct_ms: number | null

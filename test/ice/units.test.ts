@@ -1,6 +1,7 @@
 /**
  * Direct-path units: the connect intent's payloads, coturn REST credentials, the ICE server
- * mapping for node-datachannel, the call ledger and the direct answer shape.
+ * mapping for node-datachannel, the call ledger, the direct answer shape, and which relay answers
+ * a consumer waits out while its worker re-binds.
  */
 import assert from 'node:assert/strict'
 import { createHmac } from 'node:crypto'
@@ -13,6 +14,7 @@ import { candidateTypeOf, toNativeIceServer } from '../../src/transport/ice/nati
 import { iceServersFor, mintTurnCredential, validateIceServerConfig } from '../../relay/turn-credentials.ts'
 import { CallLedger } from '../../worker/direct/call-ledger.ts'
 import { answerFromWorkerResult, directTaskId } from '../../nat/connect/task-answer.ts'
+import { isRebindAnswer } from '../../nat/connect/relay-path.ts'
 
 const PEER = 'AAAAAAAAAAAAAAAAAAAAAA'
 
@@ -140,5 +142,33 @@ describe('direct answers look like relay answers', () => {
     const failed = answerFromWorkerResult('t1', Buffer.from('{"error":{"code":7},"hint":"h","task_id":"x"}'))
     assert.equal(failed.status, 500)
     assert.deepEqual(JSON.parse(failed.body.toString()), { task_id: 't1', status: 'error', error: { code: 7, message: '{"code":7}' }, hint: 'h' })
+  })
+})
+
+describe('relay answers a consumer waits out while its worker re-binds', () => {
+  const answer = (status: number, body: unknown): { status: number, body: Buffer } => ({ status, body: Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)) })
+  const closed = answer(502, { error: { code: 'IICP-E031', message: 'relay session forward failed: worker session closed' } })
+  const unbound = answer(404, { error: { code: 'IICP-E030', message: 'no alive relay session' } })
+
+  it('404 IICP-E030 (the task never reached a worker) for every task', () => {
+    assert.equal(isRebindAnswer(unbound, false), true)
+    assert.equal(isRebindAnswer(unbound, true), true)
+  })
+
+  it('502 IICP-E031 (the CALL may have run) only for a ledger retry, which the worker runs at most once', () => {
+    assert.equal(isRebindAnswer(closed, false), false)
+    assert.equal(isRebindAnswer(closed, true), true)
+  })
+
+  it('nothing else: worker answers, capacity, other codes, garbage', () => {
+    for (const a of [
+      answer(200, { task_id: 't', status: 'completed' }),
+      answer(500, { task_id: 't', status: 'error', error: { message: 'IICP-E031' } }),
+      answer(429, { error: { code: 'IICP-E021', message: 'capacity_exceeded' } }),
+      answer(404, { error: { code: 'IICP-E031' } }),
+      answer(502, { error: { code: 'IICP-E030' } }),
+      answer(502, 'not json'),
+      answer(404, 'null')
+    ]) assert.equal(isRebindAnswer(a, true), false, `${a.status} ${a.body.toString()}`)
   })
 })

@@ -12,7 +12,7 @@ import { blockUdp, flushRouters, runPair, unblockUdp, startDirectLab, TURN_HOST,
 const SKIP = labSkipReason(LAB_BASE_BINARIES)
 
 function report (t: { diagnostic: (m: string) => void }, r: PairResult): void {
-  t.diagnostic(`${r.worker} <-> ${r.consumer} turn=${String(r.turn)}: path=${r.path} t->path=${String(r.timeToDirectMs)} ms pair=${r.pair} tasks=${r.answered}/${r.sent} paths=${JSON.stringify(r.paths)} fallbacks=${r.fallbacks}`)
+  t.diagnostic(`${r.worker} <-> ${r.consumer} turn=${String(r.turn)}: path=${r.path} t->path=${String(r.timeToDirectMs)} ms pair=${r.pair} tasks=${r.answered}/${r.sent} paths=${JSON.stringify(r.paths)} fallbacks=${r.fallbacks} retried=${String(r.status.retried_tasks)} rebind_waits=${String(r.status.rebind_waits)}`)
 }
 
 describe('NAT lab: direct paths', { skip: SKIP ?? false, concurrency: 2 }, () => {
