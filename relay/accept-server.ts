@@ -19,7 +19,7 @@ import type { BindOutcome, RelayMetrics } from './metrics.ts'
 import type { ResolvedRelayOptions } from './options.ts'
 import type { SessionRegistry } from './session-registry.ts'
 import { BoundWorkerSession } from './session.ts'
-import { LISTEN_BACKLOG } from '../src/limits.ts'
+import { CHUNKED_BODY_BYTES, LISTEN_BACKLOG } from '../src/limits.ts'
 import { listenTcp } from '../src/transport/listen.ts'
 
 /** Bytes a connection may send before it is bound (INIT plus a RELAY_BIND with ticket and models). */
@@ -177,7 +177,8 @@ export class AcceptServer {
         c.session?.handleClose(err)
       },
       inbound: this.#inbound,
-      discardNonMapPayloads: true
+      discardNonMapPayloads: true,
+      chunkedPayloadsFrom: CHUNKED_BODY_BYTES
     })
     const c: Connection = { ip, source, transport, startedAt: performance.now(), state: 'init', handshakeBytes: 0, counted: true, conn, session: undefined }
     this.#pending.add(c)

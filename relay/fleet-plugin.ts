@@ -4,6 +4,7 @@
  * directory that knows only the local registry. `relay/fleet/` implements the seams on Redis.
  */
 import type { Registry } from 'prom-client'
+import { joinBytes, type ByteChunks, type Bytes } from '../src/byte-chunks.ts'
 import type { LifecycleEvent } from '../src/protocol/messages.ts'
 import type { RateVerdict } from '../src/rate-limit.ts'
 import type { ReplayCache } from './replay-cache.ts'
@@ -87,7 +88,7 @@ export interface RelayFleet {
 
 /** Where a call goes: a local session, or the fleet relay that owns the worker. */
 export interface CallTarget {
-  call: (taskJson: Uint8Array, options: CallOptions) => Promise<Buffer>
+  call: (taskJson: Bytes, options: CallOptions) => Promise<Buffer | ByteChunks>
   openStream: (taskJson: Uint8Array, ids: StreamIds, options: CallOptions) => AsyncIterableIterator<LifecycleEvent>
 }
 
@@ -99,7 +100,7 @@ export function callTarget (registry: SessionRegistry, remote: RemoteCalls | und
   const session = registry.alive(workerId)
   if (session !== undefined || remote === undefined) return session
   return {
-    call: async (taskJson, options) => await remote.call(workerId, taskJson, options),
+    call: async (taskJson, options) => await remote.call(workerId, joinBytes(taskJson), options),
     openStream: (taskJson, ids, options) => remote.openStream(workerId, taskJson, ids, options)
   }
 }

@@ -3,6 +3,7 @@
  * lookup, the call itself, the interpretation of the worker's answer (a worker failure is an
  * error, not a result), and the call metrics.
  */
+import type { Bytes } from '../src/byte-chunks.ts'
 import { ErrorCode, ToolkitError, isToolkitError } from '../src/errors.ts'
 import type { LifecycleEvent } from '../src/protocol/messages.ts'
 import type { Logger } from '../src/log.ts'
@@ -35,12 +36,12 @@ export interface ForwardResult {
 /** Forwards tasks to bound workers by worker id. */
 export interface Forwarder {
   /**
-   * Forwards `taskJson` (UTF-8 JSON of a task object) to `workerId`. Rejects with a
+   * Forwards `taskJson` (UTF-8 JSON of a task object, one buffer or chunks) to `workerId`. Rejects with a
    * ToolkitError: ERR_SESSION_NOT_FOUND, ERR_SESSION_BUSY, ERR_SESSION_CLOSED,
    * ERR_FORWARD_TIMEOUT, ERR_ABORTED, ERR_WORKER_ERROR (`details.message`, `details.answer`)
    * or ERR_BAD_RESULT.
    */
-  forward: (workerId: string, taskJson: Uint8Array, options?: ForwardOptions) => Promise<ForwardResult>
+  forward: (workerId: string, taskJson: Bytes, options?: ForwardOptions) => Promise<ForwardResult>
   /** Forwards a streamed task and yields its validated lifecycle events (spec §3.6). */
   stream: (workerId: string, task: Record<string, unknown>, options?: ForwardOptions) => AsyncIterable<LifecycleEvent>
 }
@@ -93,7 +94,7 @@ export function createForwarder (ctx: ForwarderContext): Forwarder {
     suppressed = 0
   }
 
-  async function forward (workerId: string, taskJson: Uint8Array, options: ForwardOptions = {}): Promise<ForwardResult> {
+  async function forward (workerId: string, taskJson: Bytes, options: ForwardOptions = {}): Promise<ForwardResult> {
     const session = callTarget(registry, ctx.remote, workerId)
     if (session === undefined) {
       metrics.call('no_session')

@@ -10,8 +10,11 @@ import { ErrorCode, ToolkitError } from '../src/errors.ts'
 import { SOCKET_HIGH_WATER_BYTES } from '../src/limits.ts'
 import type { FrameConnection } from '../src/transport/frame-connection.ts'
 
+/** A frame: one buffer, or its parts in order. */
+type FrameBytes = Buffer | readonly Buffer[]
+
 interface Waiter {
-  frame: Buffer
+  frame: FrameBytes
   resolve: () => void
   reject: (err: ToolkitError) => void
   signal: AbortSignal | undefined
@@ -38,7 +41,7 @@ export class FrameWriter {
   }
 
   /** Writes `frame` now, or after the socket drains. Rejects with ERR_CONNECTION_CLOSED or the signal's abort error. */
-  async write (frame: Buffer, signal?: AbortSignal): Promise<void> {
+  async write (frame: FrameBytes, signal?: AbortSignal): Promise<void> {
     if (this.#conn.closed) throw new ToolkitError(ErrorCode.ConnectionClosed, 'worker connection closed')
     if (!this.congested) {
       this.#send(frame)
@@ -64,7 +67,7 @@ export class FrameWriter {
   }
 
   /** Writes a small control frame now unless the socket is congested; returns whether it was written. */
-  trySend (frame: Buffer): boolean {
+  trySend (frame: FrameBytes): boolean {
     if (this.#conn.closed || this.congested) return false
     this.#send(frame)
     return true
@@ -78,9 +81,10 @@ export class FrameWriter {
     }
   }
 
-  #send (frame: Buffer): void {
+  #send (frame: FrameBytes): void {
     this.#conn.send(frame)
-    this.#onBytes(frame.length)
+    if (Buffer.isBuffer(frame)) this.#onBytes(frame.length)
+    else for (const part of frame) this.#onBytes(part.length)
   }
 
   #awaitDrain (): void {

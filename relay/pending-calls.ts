@@ -4,6 +4,7 @@
  * deadline, honours its AbortSignal, and fails at once when the session ends.
  */
 import { abortError } from '../src/abort.ts'
+import type { ByteChunks } from '../src/byte-chunks.ts'
 import { ErrorCode, ToolkitError } from '../src/errors.ts'
 
 /** Something waiting on a call id. */
@@ -18,8 +19,8 @@ export interface PendingEntry {
 export class BufferedCall implements PendingEntry {
   readonly kind = 'buffered'
   /** Settles exactly once. */
-  readonly promise: Promise<Buffer>
-  #resolve!: (body: Buffer) => void
+  readonly promise: Promise<Buffer | ByteChunks>
+  #resolve!: (body: Buffer | ByteChunks) => void
   #reject!: (err: ToolkitError) => void
   readonly #timer: NodeJS.Timeout
   readonly #signal: AbortSignal | undefined
@@ -28,7 +29,7 @@ export class BufferedCall implements PendingEntry {
   #settled = false
 
   constructor (timeoutMs: number, signal: AbortSignal | undefined, onSettle: () => void) {
-    this.promise = new Promise<Buffer>((resolve, reject) => {
+    this.promise = new Promise<Buffer | ByteChunks>((resolve, reject) => {
       this.#resolve = resolve
       this.#reject = reject
     })
@@ -43,7 +44,7 @@ export class BufferedCall implements PendingEntry {
   }
 
   /** Resolves with the worker's answer. */
-  resolve (body: Buffer): void {
+  resolve (body: Buffer | ByteChunks): void {
     if (!this.#settle()) return
     this.#resolve(body)
   }

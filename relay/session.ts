@@ -5,8 +5,10 @@
  */
 import { randomUUID } from 'node:crypto'
 import { throwIfAborted } from '../src/abort.ts'
+import { ByteChunks } from '../src/byte-chunks.ts'
 import { ErrorCode, ToolkitError, isToolkitError } from '../src/errors.ts'
 import type { Logger } from '../src/log.ts'
+import { encodeBodyFrameChunks, readBodyAndCallIdChunks } from '../src/protocol/body-frame.ts'
 import { MsgType, type Frame } from '../src/protocol/frame.ts'
 import {
   encodeCall, encodeClose, encodePong, encodeStreamCall, parsePingEcho, parseResponse, type RelayBind, type ResponseMessage
@@ -104,7 +106,7 @@ export class BoundWorkerSession {
         this.#onPing(frame.payload)
         return
       case MsgType.Response:
-        this.#onResponse(frame.payload)
+        this.#onResponse(frame)
         return
       case MsgType.Close:
         this.#ctx.logger.debug('worker sent CLOSE')
@@ -118,11 +120,11 @@ export class BoundWorkerSession {
   }
 
   /**
-   * Pushes one buffered CALL with `taskJson` (UTF-8 JSON bytes) and resolves with the
-   * worker's RESPONSE body. Rejects with ERR_SESSION_CLOSED, ERR_SESSION_BUSY,
-   * ERR_FORWARD_TIMEOUT or ERR_ABORTED.
+   * Pushes one buffered CALL with `taskJson` (UTF-8 JSON bytes, one buffer or chunks) and
+   * resolves with the worker's RESPONSE body (a large one as the chunks it arrived in). Rejects
+   * with ERR_SESSION_CLOSED, ERR_SESSION_BUSY, ERR_FORWARD_TIMEOUT or ERR_ABORTED.
    */
-  async call (taskJson: Uint8Array, options: CallOptions): Promise<Buffer> {
+  async call (taskJson: Uint8Array | ByteChunks, options: CallOptions): Promise<Buffer | ByteChunks> {
     this.#admitCall(options.signal)
     const callId = randomUUID()
     let writeAbort: AbortController | undefined
@@ -131,7 +133,7 @@ export class BoundWorkerSession {
       writeAbort?.abort()
     })
     this.#pending.add(callId, call)
-    const frame = encodeCall(callId, taskJson)
+    const frame = taskJson instanceof ByteChunks ? encodeBodyFrameChunks(MsgType.Call, callId, taskJson) : encodeCall(callId, taskJson)
     if (!this.#writer.trySend(frame)) {
       writeAbort = new AbortController()
       this.#writer.write(frame, writeAbort.signal).catch((err: unknown) => { call.fail(this.#writeError(err)) })
@@ -215,10 +217,16 @@ export class BoundWorkerSession {
     this.#writer.trySend(encodePong(echo))
   }
 
-  #onResponse (payload: Buffer): void {
+  #onResponse (frame: Frame): void {
+    // A large answer in the hot shape stays in its chunks on its way to the HTTP caller.
+    const fast = frame.chunks === undefined ? undefined : readBodyAndCallIdChunks(frame.chunks)
+    if (fast !== undefined && fast.callId !== '') {
+      this.#resolveBuffered(fast.callId, fast.body)
+      return
+    }
     let msg: ResponseMessage
     try {
-      msg = parseResponse(payload)
+      msg = parseResponse(frame.payload)
     } catch (err) {
       // The parser reports the call id it found (payloads are decoded once, never again here).
       const found = isToolkitError(err) ? err.details?.callId : undefined
@@ -229,13 +237,17 @@ export class BoundWorkerSession {
       return
     }
     if (msg.kind === 'buffered') {
-      const entry = this.#pending.get(msg.callId)
-      if (entry instanceof BufferedCall) entry.resolve(msg.body)
-      else entry?.fail(streamViolation('missing_terminal_response'))
+      this.#resolveBuffered(msg.callId, msg.body)
       return
     }
     const entry = this.#pending.get(msg.event.callId)
     if (entry instanceof StreamWaiter) entry.push(msg.event)
     else entry?.fail(new ToolkitError(ErrorCode.BadResult, 'worker answered a buffered call with a lifecycle event'))
+  }
+
+  #resolveBuffered (callId: string, body: Buffer | ByteChunks): void {
+    const entry = this.#pending.get(callId)
+    if (entry instanceof BufferedCall) entry.resolve(body)
+    else entry?.fail(streamViolation('missing_terminal_response'))
   }
 }

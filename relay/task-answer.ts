@@ -5,6 +5,7 @@
  * worker said; transport failures are JSON errors with IICP codes.
  */
 import type { ServerResponse } from 'node:http'
+import { ByteChunks } from '../src/byte-chunks.ts'
 import { ErrorCode, IicpCode, isToolkitError, errorMessage } from '../src/errors.ts'
 import { CORS_HEADERS } from './cors.ts'
 import type { ForwardResult } from './forwarder.ts'
@@ -33,7 +34,19 @@ export function sendCompleted (res: ServerResponse, taskId: string, answer: Forw
     return
   }
   const headBytes = Buffer.from(`${head},`, 'utf8')
-  const tail = answer.raw.subarray(answer.open + 1)
+  const { bytes } = answer
+  if (bytes instanceof ByteChunks) {
+    // A large answer goes out as the chunks it came in.
+    const tail = bytes.range(answer.open + 1)
+    res.writeHead(200, { ...CORS_HEADERS, 'content-type': 'application/json', 'content-length': headBytes.length + tail.length })
+    res.cork()
+    res.write(headBytes)
+    for (const part of tail.parts) res.write(part)
+    res.end()
+    res.uncork()
+    return
+  }
+  const tail = bytes.subarray(answer.open + 1)
   if (tail.length <= SPLICE_COPY_MAX_BYTES) {
     sendJsonBytes(res, 200, Buffer.concat([headBytes, tail], headBytes.length + tail.length))
     return

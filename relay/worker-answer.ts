@@ -3,11 +3,13 @@
  * (src/http/json-members.ts) checks that it is one JSON object and finds its top-level
  * `error`, `result`, `task_id` and `status`. An answer is a failure only when `error` is
  * present, not null or false, and there is no `result`; only then is it parsed, so the 500
- * can keep the worker's error object and other members. A success is kept as bytes, for the
- * HTTP answer to splice, and parsed only if a library caller reads `result`.
+ * can keep the worker's error object and other members. A success is kept as bytes (a large
+ * one as the chunks it arrived in), for the HTTP answer to splice, and joined and parsed only
+ * if a library caller reads `raw` or `result`.
  */
+import { ByteChunks, joinBytes } from '../src/byte-chunks.ts'
 import { ErrorCode, ToolkitError } from '../src/errors.ts'
-import { isNullOrFalseAt, jsonNames, scanJson } from '../src/http/json-members.ts'
+import { isNullOrFalse, jsonNames, scanJson, scanJsonChunks } from '../src/http/json-members.ts'
 import { parseJsonBytes } from '../src/http/json-text.ts'
 import type { ForwardResult } from './forwarder.ts'
 
@@ -19,7 +21,8 @@ const STATUS = 3
 
 /** A successful answer: the worker's bytes, where its object opens, and whether it overrides the relay's keys. */
 export class WorkerAnswer implements ForwardResult {
-  readonly raw: Buffer
+  /** The worker's bytes: one buffer, or a large answer's chunks. */
+  readonly bytes: Buffer | ByteChunks
   /** Index of the answer's `{`. */
   readonly open: number
   /** The answer has no members (`{}`). */
@@ -28,11 +31,16 @@ export class WorkerAnswer implements ForwardResult {
   readonly overridesRelayKeys: boolean
   #result: Record<string, unknown> | undefined
 
-  constructor (raw: Buffer, open: number, empty: boolean, overridesRelayKeys: boolean) {
-    this.raw = raw
+  constructor (bytes: Buffer | ByteChunks, open: number, empty: boolean, overridesRelayKeys: boolean) {
+    this.bytes = bytes
     this.open = open
     this.empty = empty
     this.overridesRelayKeys = overridesRelayKeys
+  }
+
+  /** The answer's bytes as one buffer (chunks are joined on first use). */
+  get raw (): Buffer {
+    return joinBytes(this.bytes)
   }
 
   /** The answer as an object, parsed on first use. */
@@ -55,20 +63,20 @@ export function workerErrorMessage (error: unknown): string {
  * Reads a RESPONSE body. Throws ERR_BAD_RESULT (not one JSON object) or ERR_WORKER_ERROR
  * (`details.message`, and `details.answer`: the worker's whole answer object).
  */
-export function interpretWorkerAnswer (raw: Buffer): WorkerAnswer {
+export function interpretWorkerAnswer (bytes: Buffer | ByteChunks): WorkerAnswer {
   let scan
   try {
-    scan = scanJson(raw, ANSWER_NAMES)
+    scan = bytes instanceof ByteChunks ? scanJsonChunks(bytes.parts, ANSWER_NAMES) : scanJson(bytes, ANSWER_NAMES)
   } catch (err) {
     throw new ToolkitError(ErrorCode.BadResult, 'worker returned a result that is not valid JSON', { cause: err })
   }
   if (!scan.isObject) throw new ToolkitError(ErrorCode.BadResult, 'worker returned a result that is not a JSON object')
   const error = scan.spans[ERROR]
-  if (error !== undefined && !isNullOrFalseAt(raw, error) && scan.spans[RESULT] === undefined) {
+  if (error !== undefined && !isNullOrFalse(error) && scan.spans[RESULT] === undefined) {
     // Failures are rare: parse the whole answer so nothing the worker said is lost.
     let answer: Record<string, unknown>
     try {
-      answer = parseJsonBytes(raw) as Record<string, unknown>
+      answer = parseJsonBytes(joinBytes(bytes)) as Record<string, unknown>
     } catch (err) {
       // A raw control character in a string: the one thing the scan does not look for.
       throw new ToolkitError(ErrorCode.BadResult, 'worker returned a result that is not valid JSON', { cause: err })
@@ -76,5 +84,5 @@ export function interpretWorkerAnswer (raw: Buffer): WorkerAnswer {
     const message = workerErrorMessage(answer.error)
     throw new ToolkitError(ErrorCode.WorkerError, message, { details: { message, answer } })
   }
-  return new WorkerAnswer(raw, scan.open, scan.members === 0, scan.spans[TASK_ID] !== undefined || scan.spans[STATUS] !== undefined)
+  return new WorkerAnswer(bytes, scan.open, scan.members === 0, scan.spans[TASK_ID] !== undefined || scan.spans[STATUS] !== undefined)
 }

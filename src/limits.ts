@@ -121,3 +121,10 @@ export const BACKEND_TIMEOUT_MS = 120_000
 export const STOP_GRACE_MS = 5_000
 /** Directory HTTP request timeout (ticket fetch, re-registration). */
 export const DIRECTORY_TIMEOUT_MS = 10_000
+
+/**
+ * A task or answer of at least this many bytes crosses the relay as the chunks it arrived in
+ * (HTTP body reads, frame payload reads), never joined into one buffer; smaller ones are joined
+ * (one chunk, usually), which is cheaper to handle.
+ */
+export const CHUNKED_BODY_BYTES = 64 * 1024

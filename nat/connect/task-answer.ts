@@ -8,7 +8,7 @@
  * the two added keys as they are; only failures and answers with their own `task_id`/`status`
  * are parsed. A task is not parsed either on its way out ({@link directTaskId}).
  */
-import { isNullOrFalseAt, jsonNames, jsonStringAt, scanJson, type JsonScan } from '../../src/http/json-members.ts'
+import { isNullOrFalse, jsonNames, jsonStringAt, scanJson, type JsonScan } from '../../src/http/json-members.ts'
 import { parseJsonBytes } from '../../src/http/json-text.ts'
 import { CONNECT_INTENT } from '../../src/protocol/connect-intent.ts'
 import type { HttpAnswer } from './relay-path.ts'
@@ -54,7 +54,7 @@ export function answerFromWorkerResult (taskId: string, raw: Buffer): HttpAnswer
   }
   if (!scan.isObject) return badResult(taskId, 'worker returned a result that is not a JSON object')
   const error = scan.spans[ERROR]
-  const failed = error !== undefined && !isNullOrFalseAt(raw, error) && scan.spans[RESULT] === undefined
+  const failed = error !== undefined && !isNullOrFalse(error) && scan.spans[RESULT] === undefined
   if (failed || scan.spans[TASK_ID] !== undefined || scan.spans[STATUS] !== undefined) {
     let answer: Record<string, unknown>
     try {

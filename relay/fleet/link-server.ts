@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { createServer, type Server, type Socket } from 'node:net'
+import { joinBytes } from '../../src/byte-chunks.ts'
 import { ErrorCode, ToolkitError } from '../../src/errors.ts'
 import type { Logger } from '../../src/log.ts'
 import { encodeLifecycleResponse } from '../../src/protocol/messages.ts'
@@ -147,7 +148,7 @@ class LinkPeer {
       session.call(call.task, { signal: ac.signal, timeoutMs: call.meta.to }).then(
         answer => {
           done()
-          this.#send(LinkType.Result, f.id, answer)
+          this.#send(LinkType.Result, f.id, joinBytes(answer))
         },
         (err: unknown) => {
           done()

@@ -4,9 +4,11 @@
  * /v1/relay-for/{wid}/iicp/health` answers the directory's liveness probe.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ByteChunks } from '../../src/byte-chunks.ts'
 import { IicpCode } from '../../src/errors.ts'
-import { jsonNames, jsonStringAt } from '../../src/http/json-members.ts'
-import { readBody, scanJsonObject } from '../../src/http/read-body.ts'
+import { jsonNames, jsonStringAt, type ValueSpan } from '../../src/http/json-members.ts'
+import { readBody, readJsonObjectChunks, scanJsonObject } from '../../src/http/read-body.ts'
+import { CHUNKED_BODY_BYTES } from '../../src/limits.ts'
 import { allocBodyWithFrameRoom } from '../../src/protocol/body-frame.ts'
 import { sendBodyError, sendError, sendJson } from '../http-io.ts'
 import { sendCompleted, sendForwardError } from '../task-answer.ts'
@@ -15,9 +17,16 @@ import type { RouteContext } from './context.ts'
 const NO_SESSION = 'no alive relay session for this worker'
 const TASK_NAMES = jsonNames(['task_id'])
 
+/** The `task_id` string at `span` of a body held as chunks ('' when it is absent or not a string). */
+function taskIdIn (body: ByteChunks, span: ValueSpan | undefined): string {
+  if (span === undefined || span.first !== 0x22) return ''
+  return jsonStringAt(body.slice(span.start, span.end), { start: 0, end: span.end - span.start, first: span.first }) ?? ''
+}
+
 /**
  * `POST /v1/relay-for/{wid}/v1/task`: the body is forwarded byte for byte as CALL key 5. It is
- * checked to be one JSON object (else 400) and its `task_id` read by a scan, not a parse.
+ * checked to be one JSON object (else 400) and its `task_id` read by a scan, not a parse. A
+ * large body for a local session stays in the chunks it arrived in, all the way to the worker.
  */
 export async function relayForTask (ctx: RouteContext, req: IncomingMessage, res: ServerResponse, workerId: string, signal: AbortSignal): Promise<void> {
   const local = ctx.registry.alive(workerId) !== undefined
@@ -27,13 +36,20 @@ export async function relayForTask (ctx: RouteContext, req: IncomingMessage, res
     sendError(res, 404, IicpCode.NoSession, NO_SESSION)
     return
   }
-  let body: Buffer
+  let body: Buffer | ByteChunks
   let taskId: string
   try {
-    // For a local session: read into a buffer the CALL frame is then built around, without
-    // copying the body again. A call for another relay of a fleet goes into a link frame instead.
-    body = await readBody(req, ctx.maxRequestBodyBytes, signal, local ? allocBodyWithFrameRoom : undefined)
-    taskId = jsonStringAt(body, scanJsonObject(body, TASK_NAMES).spans[0]) ?? ''
+    if (local && Number(req.headers['content-length']) >= CHUNKED_BODY_BYTES) {
+      const read = await readJsonObjectChunks(req, ctx.maxRequestBodyBytes, TASK_NAMES, signal)
+      body = read.body
+      taskId = taskIdIn(read.body, read.scan.spans[0])
+    } else {
+      // For a local session: read into a buffer the CALL frame is then built around, without
+      // copying the body again. A call for another relay of a fleet goes into a link frame instead.
+      const whole = await readBody(req, ctx.maxRequestBodyBytes, signal, local ? allocBodyWithFrameRoom : undefined)
+      taskId = jsonStringAt(whole, scanJsonObject(whole, TASK_NAMES).spans[0]) ?? ''
+      body = whole
+    }
   } catch (err) {
     sendBodyError(res, err)
     return

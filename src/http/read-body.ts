@@ -5,7 +5,8 @@
 import type { IncomingMessage } from 'node:http'
 import { abortError } from '../abort.ts'
 import { ErrorCode, ToolkitError } from '../errors.ts'
-import { scanJson, type JsonNames, type JsonScan } from './json-members.ts'
+import { ByteChunks } from '../byte-chunks.ts'
+import { JsonScanner, scanJson, type JsonNames, type JsonScan } from './json-members.ts'
 import { parseJsonBytes } from './json-text.ts'
 
 /**
@@ -26,12 +27,74 @@ import { parseJsonBytes } from './json-text.ts'
  */
 export async function readBody (req: IncomingMessage, limit: number, signal?: AbortSignal, alloc?: (length: number) => Buffer): Promise<Buffer> {
   const declared = Number(req.headers['content-length'])
+  /** The body's final buffer, filled as chunks arrive (with `alloc` and a declared length). */
+  const filling = alloc !== undefined && Number.isSafeInteger(declared) && declared >= 0 && declared <= limit ? alloc(declared) : undefined
+  const chunks: Buffer[] = []
+  let size = 0
+  await receive(req, limit, signal, chunk => {
+    if (filling === undefined) {
+      chunks.push(chunk)
+      return
+    }
+    if (size + chunk.length > filling.length) throw new ToolkitError(ErrorCode.BadRequest, 'request body is longer than its content-length')
+    chunk.copy(filling, size)
+    size += chunk.length
+  })
+  if (filling !== undefined) {
+    if (size !== filling.length) throw new ToolkitError(ErrorCode.BadRequest, 'request body is shorter than its content-length')
+    return filling
+  }
+  const length = chunks.reduce((n, c) => n + c.length, 0)
+  if (alloc !== undefined) {
+    const out = alloc(length)
+    let at = 0
+    for (const c of chunks) at += c.copy(out, at)
+    return out
+  }
+  return chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, length)
+}
+
+/**
+ * Reads a request body that must be one JSON object as the chunks it arrives in (never joined,
+ * never copied), scanning it on the way for the top-level members `names`. Rejects like
+ * {@link readBody}, and with ERR_BAD_REQUEST (after the whole body) like {@link scanJsonObject}.
+ */
+export async function readJsonObjectChunks (req: IncomingMessage, limit: number, names: JsonNames, signal?: AbortSignal): Promise<{ body: ByteChunks, scan: JsonScan }> {
+  const chunks: Buffer[] = []
+  const scanner = new JsonScanner(names)
+  /** The scan's SyntaxError: the rest of the body is still read (as {@link readBody} would), not scanned. */
+  let invalid: unknown
+  await receive(req, limit, signal, chunk => {
+    chunks.push(chunk)
+    if (invalid !== undefined) return
+    try {
+      scanner.push(chunk)
+    } catch (err) {
+      invalid = err
+    }
+  })
+  let scan: JsonScan | undefined
+  if (invalid === undefined) {
+    try {
+      scan = scanner.end()
+    } catch (err) {
+      invalid = err
+    }
+  }
+  if (scan === undefined) throw new ToolkitError(ErrorCode.BadRequest, 'request body is not valid JSON', { cause: invalid })
+  if (!scan.isObject) throw new ToolkitError(ErrorCode.BadRequest, 'request body must be a JSON object')
+  return { body: new ByteChunks(chunks), scan }
+}
+
+/**
+ * Hands each chunk of a request body of at most `limit` bytes to `onChunk` (which may throw a
+ * ToolkitError to stop); resolves at its end. Rejects like {@link readBody}.
+ */
+async function receive (req: IncomingMessage, limit: number, signal: AbortSignal | undefined, onChunk: (chunk: Buffer) => void): Promise<void> {
+  const declared = Number(req.headers['content-length'])
   if (declared > limit) throw tooLarge(limit)
   if (signal?.aborted === true) throw abortError(signal, 'request body')
-  return await new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = []
-    /** The body's final buffer, filled as chunks arrive (with `alloc` and a declared length). */
-    const filling = alloc !== undefined && Number.isSafeInteger(declared) && declared >= 0 ? alloc(declared) : undefined
+  await new Promise<void>((resolve, reject) => {
     let size = 0
     const cleanup = (): void => {
       req.off('data', onData)
@@ -42,32 +105,23 @@ export async function readBody (req: IncomingMessage, limit: number, signal?: Ab
     }
     const fail = (err: ToolkitError): void => {
       cleanup()
-      chunks.length = 0
       reject(err)
     }
     const onData = (chunk: Buffer): void => {
-      if (filling !== undefined && size + chunk.length > filling.length) {
-        fail(new ToolkitError(ErrorCode.BadRequest, 'request body is longer than its content-length'))
+      size += chunk.length
+      if (size > limit) {
+        fail(tooLarge(limit))
         return
       }
-      if (filling !== undefined) chunk.copy(filling, size)
-      else chunks.push(chunk)
-      size += chunk.length
-      if (size > limit) fail(tooLarge(limit))
+      try {
+        onChunk(chunk)
+      } catch (err) {
+        fail(err as ToolkitError)
+      }
     }
     const onEnd = (): void => {
       cleanup()
-      if (filling !== undefined) {
-        if (size === filling.length) resolve(filling)
-        else reject(new ToolkitError(ErrorCode.BadRequest, 'request body is shorter than its content-length'))
-      } else if (alloc !== undefined) {
-        const out = alloc(size)
-        let at = 0
-        for (const c of chunks) at += c.copy(out, at)
-        resolve(out)
-      } else {
-        resolve(chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks, size))
-      }
+      resolve()
     }
     const onError = (err: Error): void => { fail(new ToolkitError(ErrorCode.BadRequest, 'request body failed', { cause: err })) }
     const onClose = (): void => { fail(new ToolkitError(ErrorCode.BadRequest, 'client closed the request before its body ended')) }

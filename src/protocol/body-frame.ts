@@ -1,8 +1,9 @@
 /**
  * The hot CALL/RESPONSE shape `{5: bstr(body), 15: call_id}` written and read byte by byte:
- * one copy of the body on write (none for a body allocated with {@link allocBodyWithFrameRoom}),
- * none on read. Everything else goes through cborg (cbor.ts).
+ * one copy of the body on write (none for a body allocated with {@link allocBodyWithFrameRoom}
+ * or held as chunks), none on read. Everything else goes through cborg (cbor.ts).
  */
+import type { ByteChunks } from '../byte-chunks.ts'
 import { FRAME_HEADER_BYTES } from '../limits.ts'
 import { writeFrameHeader } from './frame.ts'
 import { CallKey } from './keys.ts'
@@ -121,4 +122,54 @@ export function readBodyAndCallId (p: Uint8Array): { callId: string, body: Buffe
     o = head.start + head.length
   }
   return o === p.length && callId !== undefined && body !== undefined ? { callId, body } : undefined
+}
+
+/**
+ * Builds `{5: bstr(body), 15: call_id}` around a body held as chunks: the frame's parts, in
+ * order (its head, the body's chunks as they are, the call id), for one corked write.
+ */
+export function encodeBodyFrameChunks (type: number, callId: string, body: ByteChunks): Buffer[] {
+  const idBytes = Buffer.byteLength(callId, 'utf8')
+  const payloadLength = 1 + 1 + cborHeadSize(body.length) + body.length + 1 + cborHeadSize(idBytes) + idBytes
+  const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 2 + cborHeadSize(body.length))
+  writeFrameHeader(head, 0, type, payloadLength)
+  head[FRAME_HEADER_BYTES] = 0xa2
+  head[FRAME_HEADER_BYTES + 1] = CallKey.Body
+  writeCborHead(head, FRAME_HEADER_BYTES + 2, 2, body.length)
+  const tail = Buffer.allocUnsafe(1 + cborHeadSize(idBytes) + idBytes)
+  tail[0] = CallKey.CallId
+  tail.write(callId, writeCborHead(tail, 1, 3, idBytes), 'utf8')
+  return [head, ...body.parts, tail]
+}
+
+/** How many bytes at each end of a chunked payload hold the map head and the call id (a UUID needs 38). */
+const EDGE_BYTES = 128
+
+/**
+ * {@link readBodyAndCallId} for a payload held as chunks: the body is returned as chunks
+ * (views), never joined. Undefined for anything but `{5: bstr, 15: tstr}` (either order)
+ * with a call id of at most about 100 bytes.
+ */
+export function readBodyAndCallIdChunks (p: ByteChunks): { callId: string, body: ByteChunks } | undefined {
+  const head = p.slice(0, Math.min(p.length, EDGE_BYTES))
+  if (head[0] !== 0xa2) return undefined
+  if (head[1] === CallKey.Body) {
+    const body = readCborHead(head, 2, 2)
+    if (body === undefined) return undefined
+    const end = body.start + body.length
+    if (end > p.length || p.length - end > EDGE_BYTES) return undefined
+    const tail = p.slice(end)
+    const id = tail[0] === CallKey.CallId ? readCborHead(tail, 1, 3) : undefined
+    if (id === undefined || id.start + id.length !== tail.length) return undefined
+    return { callId: tail.toString('utf8', id.start, tail.length), body: p.range(body.start, end) }
+  }
+  if (head[1] === CallKey.CallId) {
+    const id = readCborHead(head, 2, 3)
+    if (id === undefined) return undefined
+    const o = id.start + id.length
+    const body = head[o] === CallKey.Body ? readCborHead(head, o + 1, 2) : undefined
+    if (body === undefined || body.start + body.length !== p.length) return undefined
+    return { callId: head.toString('utf8', id.start, o), body: p.range(body.start) }
+  }
+  return undefined
 }

@@ -2,6 +2,7 @@
  * IICP native framing v1: a 12-byte header (magic `IICP`, version, type, flags, reserved,
  * payload length u32be) followed by the payload. One-shot and streaming decoders.
  */
+import { ByteChunks } from '../byte-chunks.ts'
 import { ErrorCode, ToolkitError, isToolkitError } from '../errors.ts'
 import { FRAME_HEADER_BYTES, MAX_CONTROL_PAYLOAD_BYTES, MAX_FRAME_PAYLOAD_BYTES } from '../limits.ts'
 import { DEFAULT_CBOR_LIMITS } from './cbor.ts'
@@ -65,8 +66,15 @@ export interface Frame {
   type: number
   /** Flags byte as received (ignored by the toolkit, as upstream). */
   flags: number
-  /** Payload bytes (CBOR or empty). */
-  payload: Buffer
+  /** Payload bytes (CBOR or empty); for a frame with {@link Frame.chunks}, joined on first read. */
+  readonly payload: Buffer
+  /** A large payload as the chunks it arrived in (see the decoder's `chunkedFrom`); absent otherwise. */
+  readonly chunks?: ByteChunks
+}
+
+/** A frame whose payload stays in its chunks until `payload` is read. */
+function chunkedFrame (version: number, type: number, flags: number, chunks: ByteChunks): Frame {
+  return { version, type, flags, chunks, get payload () { return chunks.join() } }
 }
 
 /** Reasons a one-shot decode rejects a buffer (names as in native-framing-v1.json). */
@@ -135,6 +143,7 @@ export class FrameDecoder {
   #discardLeft = 0
   /** The current frame's first {@link VERDICT_PREFIX_BYTES} have been checked against the decode limits. */
   #prefixChecked = false
+  readonly #chunkedFrom: number
 
   /**
    * `maxControlPayload` bounds INIT, RELAY_BIND, PING and CLOSE (never above `maxPayload`).
@@ -143,12 +152,14 @@ export class FrameDecoder {
    * at that byte anyway): up to 64 KiB it is dropped as it arrives and the frame is returned with
    * that one byte as its payload; a larger one, or one over 64 KiB whose first 64 KiB already
    * exceed the CBOR decode limits, throws ERR_CBOR_INVALID at once, so the connection closes
-   * without reading the rest.
+   * without reading the rest. A payload of `chunkedFrom` bytes or more is returned as the
+   * received chunks ({@link Frame.chunks}), not copied into one buffer.
    */
-  constructor (maxPayload = MAX_FRAME_PAYLOAD_BYTES, maxControlPayload = MAX_CONTROL_PAYLOAD_BYTES, discardNonMapPayloads = false) {
+  constructor (maxPayload = MAX_FRAME_PAYLOAD_BYTES, maxControlPayload = MAX_CONTROL_PAYLOAD_BYTES, discardNonMapPayloads = false, chunkedFrom = Number.POSITIVE_INFINITY) {
     this.#maxPayload = maxPayload
     this.#maxControlPayload = Math.min(maxControlPayload, maxPayload)
     this.#discardNonMap = discardNonMapPayloads
+    this.#chunkedFrom = chunkedFrom
   }
 
   /** Bytes received but not yet returned as frames. */
@@ -207,7 +218,8 @@ export class FrameDecoder {
       const { version, type, flags, length } = this.#header
       this.#header = undefined
       this.#prefixChecked = false
-      frames.push({ version, type, flags, payload: length === 0 ? EMPTY : this.#take(length) })
+      if (length >= this.#chunkedFrom) frames.push(chunkedFrame(version, type, flags, this.#takeChunks(length)))
+      else frames.push({ version, type, flags, payload: length === 0 ? EMPTY : this.#take(length) })
     }
     return frames
   }
@@ -256,6 +268,26 @@ export class FrameDecoder {
       }
     }
     this.#size -= n
+  }
+
+  /** The first `n` buffered bytes as chunks (views, no copy). */
+  #takeChunks (n: number): ByteChunks {
+    const parts: Buffer[] = []
+    let left = n
+    while (left > 0) {
+      const c = this.#chunks[0] as Buffer
+      if (c.length <= left) {
+        parts.push(c)
+        this.#chunks.shift()
+        left -= c.length
+      } else {
+        parts.push(c.subarray(0, left))
+        this.#chunks[0] = c.subarray(left)
+        left = 0
+      }
+    }
+    this.#size -= n
+    return new ByteChunks(parts)
   }
 
   #take (n: number): Buffer {

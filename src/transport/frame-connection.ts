@@ -25,6 +25,8 @@ export interface FrameConnectionOptions {
   inbound?: InboundBudget | undefined
   /** Drop payloads that are not CBOR maps as they arrive (see {@link FrameDecoder}). @default false */
   discardNonMapPayloads?: boolean
+  /** Payloads of this many bytes or more reach `onFrame` as their chunks ({@link Frame.chunks}), not joined. @default never */
+  chunkedPayloadsFrom?: number
 }
 
 /**
@@ -61,7 +63,7 @@ export class FrameConnection implements BudgetHolder {
   constructor (socket: ByteStream, options: FrameConnectionOptions) {
     this.socket = socket
     this.#options = options
-    this.#decoder = new FrameDecoder(options.maxPayload ?? MAX_FRAME_PAYLOAD_BYTES, undefined, options.discardNonMapPayloads ?? false)
+    this.#decoder = new FrameDecoder(options.maxPayload ?? MAX_FRAME_PAYLOAD_BYTES, undefined, options.discardNonMapPayloads ?? false, options.chunkedPayloadsFrom)
     this.#highWater = options.highWaterBytes ?? SOCKET_HIGH_WATER_BYTES
     this.lastReceivedAt = performance.now()
     socket.setNoDelay?.(true)
@@ -84,8 +86,8 @@ export class FrameConnection implements BudgetHolder {
     return unwrapIPv4Mapped(this.socket.remoteAddress ?? '')
   }
 
-  /** Queues a frame. Returns false when the socket's buffer is over the high-water mark. */
-  send (frame: Buffer): boolean {
+  /** Queues a frame (one buffer, or its parts in order). Returns false when the socket's buffer is over the high-water mark. */
+  send (frame: Buffer | readonly Buffer[]): boolean {
     if (this.closed) return false
     if (!this.#corked) {
       // Frames queued in one event-loop turn leave in one writev (one syscall, not one per frame).
@@ -93,7 +95,8 @@ export class FrameConnection implements BudgetHolder {
       this.socket.cork()
       setImmediate(this.#uncork)
     }
-    this.socket.write(frame)
+    if (Buffer.isBuffer(frame)) this.socket.write(frame)
+    else for (const part of frame) this.socket.write(part)
     return this.socket.writableLength < this.#highWater
   }
 
@@ -101,7 +104,7 @@ export class FrameConnection implements BudgetHolder {
    * Queues a frame, then waits for 'drain' while the socket's buffer is over the high-water mark.
    * Rejects with ERR_CONNECTION_CLOSED if the socket closes, or ERR_ABORTED through `signal`.
    */
-  async write (frame: Buffer, signal?: AbortSignal): Promise<void> {
+  async write (frame: Buffer | readonly Buffer[], signal?: AbortSignal): Promise<void> {
     if (this.closed) throw new ToolkitError(ErrorCode.ConnectionClosed, 'connection closed')
     if (this.send(frame)) return
     await raceSignal(this.#drained(), signal, 'write')

@@ -2,11 +2,12 @@
  * The bounded JSON scan (src/http/json-members.ts) agrees with JSON.parse: on hand-picked
  * documents and on a fixed-seed set of mutations, it accepts exactly what JSON.parse accepts
  * (apart from raw control characters inside strings, documented), and finds the same last
- * top-level members.
+ * top-level members; and the streaming scanner (src/http/json-scanner.ts) gives the same verdict
+ * and spans for the same document split into chunks at every byte.
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { jsonNames, jsonStringAt, scanJson, MAX_JSON_DEPTH } from '../../src/http/json-members.ts'
+import { JsonScanner, jsonNames, jsonStringAt, scanJson, MAX_JSON_DEPTH, type JsonScan } from '../../src/http/json-members.ts'
 
 const NAMES = jsonNames(['task_id', 'error', 'result'])
 
@@ -29,11 +30,40 @@ function scans (b: Buffer): boolean {
   }
 }
 
-/** Asserts the scan's verdict and members match JSON.parse's for `text`. */
-function agree (text: string): void {
+/** The streaming scan of `parts`, or the SyntaxError it threw. */
+function scanParts (parts: Buffer[]): JsonScan | SyntaxError {
+  const scanner = new JsonScanner(NAMES)
+  try {
+    for (const p of parts) scanner.push(p)
+    return scanner.end()
+  } catch (err) {
+    assert.ok(err instanceof SyntaxError)
+    return err
+  }
+}
+
+/** Asserts the streaming scan of `b` split in two at every byte (and in three at `extra`) matches the one-buffer scan. */
+function agreeSplit (b: Buffer, extra: number): void {
+  let whole: JsonScan | SyntaxError
+  try {
+    whole = scanJson(b, NAMES)
+  } catch (err) {
+    whole = err as SyntaxError
+  }
+  const want = whole instanceof SyntaxError ? 'error' : JSON.stringify(whole)
+  for (let at = 0; at <= b.length; at++) {
+    const cut = Math.min(b.length, at + extra)
+    const got = scanParts([b.subarray(0, at), b.subarray(at, cut), b.subarray(cut)])
+    assert.equal(got instanceof SyntaxError ? 'error' : JSON.stringify(got), want, `${b.toString()} split at ${at} and ${cut}`)
+  }
+}
+
+/** Asserts the scan's verdict and members match JSON.parse's for `text`, whole and in chunks. */
+function agree (text: string, extra = 1): void {
   const b = Buffer.from(text, 'utf8')
   const ok = parses(text)
   assert.equal(scans(b), ok, text)
+  agreeSplit(b, extra)
   if (!ok) return
   const value = JSON.parse(text) as unknown
   const scan = scanJson(b, NAMES)
@@ -75,7 +105,7 @@ function rng (seed: number): () => number {
 
 describe('scanJson', () => {
   it('agrees with JSON.parse on valid and invalid documents', () => {
-    for (const text of [...VALID, ...INVALID]) agree(text)
+    for (const text of [...VALID, ...INVALID]) for (let extra = 0; extra < 8; extra++) agree(text, extra)
   })
 
   it('agrees with JSON.parse on 20,000 single-byte mutations of valid documents', () => {
@@ -88,7 +118,7 @@ describe('scanJson', () => {
       const op = next()
       const ch = alphabet[Math.floor(next() * alphabet.length)] as string
       const text = op < 0.4 ? base.slice(0, at) + ch + base.slice(at) : op < 0.7 ? base.slice(0, at) + base.slice(at + 1) : base.slice(0, at) + ch + base.slice(at + 1)
-      agree(text)
+      agree(text, n % 7)
     }
   })
 
@@ -100,6 +130,27 @@ describe('scanJson', () => {
   it('refuses nesting deeper than MAX_JSON_DEPTH', () => {
     assert.equal(scans(Buffer.from('['.repeat(MAX_JSON_DEPTH) + ']'.repeat(MAX_JSON_DEPTH))), true)
     assert.equal(scans(Buffer.from('['.repeat(MAX_JSON_DEPTH + 1) + ']'.repeat(MAX_JSON_DEPTH + 1))), false)
+    const deep = Buffer.from('['.repeat(MAX_JSON_DEPTH + 1))
+    assert.ok(scanParts([deep.subarray(0, 500), deep.subarray(500)]) instanceof SyntaxError)
+  })
+
+  it('streams: a key split inside an escape still matches, a long key is not kept, positions count from the first byte', () => {
+    const b = Buffer.from('{"t\\u0061sk_id":"x","error":null}')
+    for (let at = 0; at <= b.length; at++) {
+      const scan = scanParts([b.subarray(0, at), b.subarray(at)])
+      assert.ok(!(scan instanceof SyntaxError))
+      assert.deepEqual(scan.spans[0], { start: 16, end: 19, first: 0x22 }, `split at ${at}`)
+      assert.deepEqual(scan.spans[1], { start: 28, end: 32, first: 0x6e })
+    }
+    const long = Buffer.from(`{"${'k'.repeat(100_000)}":1,"task_id":"t"}`)
+    const parts = Array.from({ length: Math.ceil(long.length / 1000) }, (_, k) => long.subarray(k * 1000, (k + 1) * 1000))
+    const scan = scanParts(parts)
+    assert.ok(!(scan instanceof SyntaxError))
+    assert.equal(scan.members, 2)
+    assert.equal(jsonStringAt(long, scan.spans[0]), 't')
+    const bad = scanParts([Buffer.from('{"a":[1,'), Buffer.from('2,}')])
+    assert.ok(bad instanceof SyntaxError)
+    assert.match(bad.message, /position 10$/)
   })
 
   it('jsonStringAt decodes escaped and plain strings and ignores other values', () => {
@@ -115,5 +166,7 @@ describe('scanJson', () => {
     const b = Buffer.from(JSON.stringify({ task_id: 't', payload: 'x'.repeat(16 * 1024 * 1024) }))
     const scan = scanJson(b, NAMES)
     assert.equal(jsonStringAt(b, scan.spans[0]), 't')
+    const parts = Array.from({ length: Math.ceil(b.length / 65_536) }, (_, k) => b.subarray(k * 65_536, (k + 1) * 65_536))
+    assert.deepEqual(scanParts(parts), scan)
   })
 })
