@@ -34,27 +34,28 @@ export function sendCompleted (res: ServerResponse, taskId: string, answer: Forw
     return
   }
   const headBytes = Buffer.from(`${head},`, 'utf8')
+  // The worker's bytes after its `{`: a large answer's chunks as they came in, else one view.
   const { bytes } = answer
+  let tail: readonly Buffer[]
+  let tailLength: number
   if (bytes instanceof ByteChunks) {
-    // A large answer goes out as the chunks it came in.
-    const tail = bytes.range(answer.open + 1)
-    res.writeHead(200, { ...CORS_HEADERS, 'content-type': 'application/json', 'content-length': headBytes.length + tail.length })
-    res.cork()
-    res.write(headBytes)
-    for (const part of tail.parts) res.write(part)
-    res.end()
-    res.uncork()
+    const rest = bytes.range(answer.open + 1)
+    tail = rest.parts
+    tailLength = rest.length
+  } else {
+    const rest = bytes.subarray(answer.open + 1)
+    tail = [rest]
+    tailLength = rest.length
+  }
+  if (tailLength <= SPLICE_COPY_MAX_BYTES) {
+    sendJsonBytes(res, 200, Buffer.concat([headBytes, ...tail], headBytes.length + tailLength))
     return
   }
-  const tail = bytes.subarray(answer.open + 1)
-  if (tail.length <= SPLICE_COPY_MAX_BYTES) {
-    sendJsonBytes(res, 200, Buffer.concat([headBytes, tail], headBytes.length + tail.length))
-    return
-  }
-  res.writeHead(200, { ...CORS_HEADERS, 'content-type': 'application/json', 'content-length': headBytes.length + tail.length })
+  res.writeHead(200, { ...CORS_HEADERS, 'content-type': 'application/json', 'content-length': headBytes.length + tailLength })
   res.cork()
   res.write(headBytes)
-  res.end(tail)
+  for (const part of tail) res.write(part)
+  res.end()
   res.uncork()
 }
 

@@ -394,49 +394,28 @@ export class JsonScanner {
     const n = b.length
     while (i < n) {
       const c = b[i] as number
-      switch (this.#num) {
-        case N_MINUS:
+      const state = this.#num
+      if (state === N_MINUS || state === N_DOT || state === N_EXP || state === N_EXP_SIGN) {
+        // One byte that must be a digit (after `e`, a sign may come first).
+        if (state === N_EXP && (c === 0x2b || c === MINUS)) {
+          this.#num = N_EXP_SIGN
+        } else {
           if (!isDigit(c)) throw syntaxError('expected a digit', this.#base + i)
-          this.#num = c === 0x30 ? N_ZERO : N_INT
-          i++
-          continue
-        case N_INT:
-        case N_ZERO: {
-          if (this.#num === N_INT) {
-            while (i < n && isDigit(b[i] as number)) i++
-            if (i === n) return n
-          }
-          const d = b[i] as number
-          if (d === 0x2e) { this.#num = N_DOT; i++; continue }
-          if (d === 0x65 || d === 0x45) { this.#num = N_EXP; i++; continue }
-          return this.#numberDone(i)
+          this.#num = state === N_MINUS ? (c === 0x30 ? N_ZERO : N_INT) : state === N_DOT ? N_FRAC : N_EXP_DIGITS
         }
-        case N_DOT:
-          if (!isDigit(c)) throw syntaxError('expected a digit', this.#base + i)
-          this.#num = N_FRAC
-          i++
-          continue
-        case N_FRAC:
-          while (i < n && isDigit(b[i] as number)) i++
-          if (i === n) return n
-          if (b[i] === 0x65 || b[i] === 0x45) { this.#num = N_EXP; i++; continue }
-          return this.#numberDone(i)
-        case N_EXP:
-          if (c === 0x2b || c === MINUS) { this.#num = N_EXP_SIGN; i++; continue }
-          if (!isDigit(c)) throw syntaxError('expected a digit', this.#base + i)
-          this.#num = N_EXP_DIGITS
-          i++
-          continue
-        case N_EXP_SIGN:
-          if (!isDigit(c)) throw syntaxError('expected a digit', this.#base + i)
-          this.#num = N_EXP_DIGITS
-          i++
-          continue
-        case N_EXP_DIGITS:
-          while (i < n && isDigit(b[i] as number)) i++
-          if (i === n) return n
-          return this.#numberDone(i)
+        i++
+        continue
       }
+      // A run of digits (none after a leading zero), then `.` or `e` where allowed, else the number's end.
+      if (state !== N_ZERO) {
+        while (i < n && isDigit(b[i] as number)) i++
+        if (i === n) return n
+      }
+      const d = b[i] as number
+      if (d === 0x2e && (state === N_ZERO || state === N_INT)) this.#num = N_DOT
+      else if ((d === 0x65 || d === 0x45) && state !== N_EXP_DIGITS) this.#num = N_EXP
+      else return this.#numberDone(i)
+      i++
     }
     return i
   }

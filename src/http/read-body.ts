@@ -1,6 +1,8 @@
 /**
  * Server-side request bodies: read one with a size cap and an optional AbortSignal, and parse
- * it as a JSON object, or only check it is one and locate a few of its members. Shared by the relay's HTTP front and the NAT dial-back reflector.
+ * it as a JSON object, or only check it is one and locate a few of its members (a large one
+ * while it arrives, kept as its chunks). Shared by the relay's HTTP front and the NAT dial-back
+ * reflector.
  */
 import type { IncomingMessage } from 'node:http'
 import { abortError } from '../abort.ts'
