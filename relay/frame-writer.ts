@@ -83,8 +83,10 @@ export class FrameWriter {
 
   #send (frame: FrameBytes): void {
     this.#conn.send(frame)
-    if (Buffer.isBuffer(frame)) this.#onBytes(frame.length)
-    else for (const part of frame) this.#onBytes(part.length)
+    let bytes = 0
+    if (Buffer.isBuffer(frame)) bytes = frame.length
+    else for (const part of frame) bytes += part.length
+    this.#onBytes(bytes)
   }
 
   #awaitDrain (): void {

@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ByteChunks } from '../../src/byte-chunks.ts'
 import { IicpCode } from '../../src/errors.ts'
-import { jsonNames, jsonStringAt, type ValueSpan } from '../../src/http/json-members.ts'
+import { jsonNames, jsonStringAt } from '../../src/http/json-members.ts'
 import { readBody, readJsonObjectChunks, scanJsonObject } from '../../src/http/read-body.ts'
 import { CHUNKED_BODY_BYTES } from '../../src/limits.ts'
 import { allocBodyWithFrameRoom } from '../../src/protocol/body-frame.ts'
@@ -16,12 +16,6 @@ import type { RouteContext } from './context.ts'
 
 const NO_SESSION = 'no alive relay session for this worker'
 const TASK_NAMES = jsonNames(['task_id'])
-
-/** The `task_id` string at `span` of a body held as chunks ('' when it is absent or not a string). */
-function taskIdIn (body: ByteChunks, span: ValueSpan | undefined): string {
-  if (span === undefined || span.first !== 0x22) return ''
-  return jsonStringAt(body.slice(span.start, span.end), { start: 0, end: span.end - span.start, first: span.first }) ?? ''
-}
 
 /**
  * `POST /v1/relay-for/{wid}/v1/task`: the body is forwarded byte for byte as CALL key 5. It is
@@ -42,7 +36,7 @@ export async function relayForTask (ctx: RouteContext, req: IncomingMessage, res
     if (local && Number(req.headers['content-length']) >= CHUNKED_BODY_BYTES) {
       const read = await readJsonObjectChunks(req, ctx.maxRequestBodyBytes, TASK_NAMES, signal)
       body = read.body
-      taskId = taskIdIn(read.body, read.scan.spans[0])
+      taskId = jsonStringAt(read.body, read.scan.spans[0]) ?? ''
     } else {
       // For a local session: read into a buffer the CALL frame is then built around, without
       // copying the body again. A call for another relay of a fleet goes into a link frame instead.

@@ -10,6 +10,7 @@
  * `toString('utf8')` would replace it, not reject it). The scan itself is src/http/json-scanner.ts
  * (which also takes a document in chunks); this module holds the one-buffer helpers.
  */
+import { ByteChunks } from '../byte-chunks.ts'
 import { JsonScanner, type JsonNames, type JsonScan, type ValueSpan } from './json-scanner.ts'
 
 export { JsonScanner, MAX_JSON_DEPTH, jsonNames, type JsonNames, type JsonScan, type ValueSpan } from './json-scanner.ts'
@@ -34,11 +35,12 @@ export function scanJsonChunks (parts: readonly Buffer[], wanted: JsonNames): Js
   return scanner.end()
 }
 
-/** The string at `span` (a JSON string value), or undefined when the value is not a string. */
-export function jsonStringAt (b: Buffer, span: ValueSpan | undefined): string | undefined {
-  if (span === undefined || b[span.start] !== QUOTE) return undefined
-  if (!b.subarray(span.start, span.end).includes(BACKSLASH)) return b.toString('utf8', span.start + 1, span.end - 1)
-  return JSON.parse(b.toString('utf8', span.start, span.end)) as string
+/** The string at `span` (a JSON string value) of one buffer or chunks, or undefined when the value is not a string. */
+export function jsonStringAt (b: Buffer | ByteChunks, span: ValueSpan | undefined): string | undefined {
+  if (span === undefined || span.first !== QUOTE) return undefined
+  const text = b instanceof ByteChunks ? b.slice(span.start, span.end) : b.subarray(span.start, span.end)
+  if (!text.includes(BACKSLASH)) return text.toString('utf8', 1, text.length - 1)
+  return JSON.parse(text.toString('utf8')) as string
 }
 
 /** True when the value at `span` is the literal `null` or `false` (the only values starting with `n` or `f`). */

@@ -65,26 +65,20 @@ export async function readJsonObjectChunks (req: IncomingMessage, limit: number,
   const chunks: Buffer[] = []
   const scanner = new JsonScanner(names)
   /** The scan's SyntaxError: the rest of the body is still read (as {@link readBody} would), not scanned. */
-  let invalid: unknown
+  let invalid: Error | undefined
   await receive(req, limit, signal, chunk => {
     chunks.push(chunk)
     if (invalid !== undefined) return
     try {
       scanner.push(chunk)
     } catch (err) {
-      invalid = err
+      invalid = err as Error
     }
   })
-  let scan: JsonScan | undefined
-  if (invalid === undefined) {
-    try {
-      scan = scanner.end()
-    } catch (err) {
-      invalid = err
-    }
-  }
-  if (scan === undefined) throw new ToolkitError(ErrorCode.BadRequest, 'request body is not valid JSON', { cause: invalid })
-  if (!scan.isObject) throw new ToolkitError(ErrorCode.BadRequest, 'request body must be a JSON object')
+  const scan = objectScan(() => {
+    if (invalid !== undefined) throw invalid
+    return scanner.end()
+  })
   return { body: new ByteChunks(chunks), scan }
 }
 
@@ -160,12 +154,17 @@ export function parseJsonObject (body: Buffer): Record<string, unknown> {
  * ERR_BAD_REQUEST like {@link parseJsonObject}.
  */
 export function scanJsonObject (body: Buffer, names: JsonNames): JsonScan {
-  let scan: JsonScan
+  return objectScan(() => scanJson(body, names))
+}
+
+/** Runs a scan of a request body; throws ERR_BAD_REQUEST unless the body is one JSON object. */
+function objectScan (scan: () => JsonScan): JsonScan {
+  let result: JsonScan
   try {
-    scan = scanJson(body, names)
+    result = scan()
   } catch (err) {
     throw new ToolkitError(ErrorCode.BadRequest, 'request body is not valid JSON', { cause: err })
   }
-  if (!scan.isObject) throw new ToolkitError(ErrorCode.BadRequest, 'request body must be a JSON object')
-  return scan
+  if (!result.isObject) throw new ToolkitError(ErrorCode.BadRequest, 'request body must be a JSON object')
+  return result
 }

@@ -218,7 +218,7 @@ export class FrameDecoder {
       const { version, type, flags, length } = this.#header
       this.#header = undefined
       this.#prefixChecked = false
-      if (length >= this.#chunkedFrom) frames.push(chunkedFrame(version, type, flags, this.#takeChunks(length)))
+      if (length >= this.#chunkedFrom) frames.push(chunkedFrame(version, type, flags, new ByteChunks(this.#takeParts(length))))
       else frames.push({ version, type, flags, payload: length === 0 ? EMPTY : this.#take(length) })
     }
     return frames
@@ -256,22 +256,11 @@ export class FrameDecoder {
 
   /** Drops `n` buffered bytes without copying them. */
   #skip (n: number): void {
-    let left = n
-    while (left > 0) {
-      const c = this.#chunks[0] as Buffer
-      if (c.length <= left) {
-        this.#chunks.shift()
-        left -= c.length
-      } else {
-        this.#chunks[0] = c.subarray(left)
-        left = 0
-      }
-    }
-    this.#size -= n
+    this.#takeParts(n)
   }
 
-  /** The first `n` buffered bytes as chunks (views, no copy). */
-  #takeChunks (n: number): ByteChunks {
+  /** The first `n` buffered bytes as views of the chunks they lie in (no copy). */
+  #takeParts (n: number): Buffer[] {
     const parts: Buffer[] = []
     let left = n
     while (left > 0) {
@@ -287,29 +276,19 @@ export class FrameDecoder {
       }
     }
     this.#size -= n
-    return new ByteChunks(parts)
+    return parts
   }
 
+  /** The first `n` buffered bytes as one buffer: a view when they lie in one chunk, else a copy. */
   #take (n: number): Buffer {
     const first = this.#chunks[0]
-    if (first !== undefined && first.length >= n) {
-      const out = first.subarray(0, n)
-      if (first.length === n) this.#chunks.shift()
-      else this.#chunks[0] = first.subarray(n)
+    if (first !== undefined && first.length > n) {
+      // The common case (a header, a small payload): no list to build.
+      this.#chunks[0] = first.subarray(n)
       this.#size -= n
-      return out
+      return first.subarray(0, n)
     }
-    const out = Buffer.allocUnsafe(n)
-    let filled = 0
-    while (filled < n) {
-      const c = this.#chunks[0] as Buffer
-      const use = Math.min(c.length, n - filled)
-      c.copy(out, filled, 0, use)
-      filled += use
-      if (use === c.length) this.#chunks.shift()
-      else this.#chunks[0] = c.subarray(use)
-    }
-    this.#size -= n
-    return out
+    const parts = this.#takeParts(n)
+    return parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts, n)
   }
 }
