@@ -55,8 +55,14 @@ export interface HttpFrontLimits {
 export interface HttpFrontTransports {
   /** Serve HTTPS with these TLS options instead of plain HTTP. */
   tls?: HttpsServerOptions | undefined
-  /** Answers a request before the built-in routes (the long-poll worker API); resolves false to pass it on. */
-  preRoute?: ((req: IncomingMessage, res: ServerResponse, method: string, path: string, signal: AbortSignal) => Promise<boolean>) | undefined
+  /**
+   * Answers requests whose path starts with `pathPrefix` before the built-in routes (the
+   * long-poll worker API); `handle` resolves false to pass one on. Other paths never reach it.
+   */
+  preRoute?: {
+    pathPrefix: string
+    handle: (req: IncomingMessage, res: ServerResponse, method: string, path: string, signal: AbortSignal) => Promise<boolean>
+  } | undefined
 }
 
 /** The HTTP listener and its request dispatch. */
@@ -185,7 +191,8 @@ export class HttpFront {
       else sendPreflight(res)
       return
     }
-    if (this.#preRoute !== undefined && await this.#preRoute(req, res, method, path, signal)) return
+    const pre = this.#preRoute
+    if (pre !== undefined && path.startsWith(pre.pathPrefix) && await pre.handle(req, res, method, path, signal)) return
     if (path.startsWith(RELAY_FOR_PREFIX)) {
       // The worker id is the third path segment, percent-decoded once (w%2D1 is w-1); a segment
       // that does not decode into the worker id alphabet cannot name a session.

@@ -19,7 +19,7 @@ import { sendBodyError, sendError, sendJson, sendJsonBytes } from '../http-io.ts
 import { PollBridge } from './poll-bridge.ts'
 
 /** The long-poll API's path prefix. */
-const PREFIX = '/v1/relay/'
+export const LONG_POLL_PATH_PREFIX = '/v1/relay/'
 const BAD_TOKEN = 'invalid or missing relay session token'
 
 /** What the long-poll API needs from the relay. */
@@ -114,8 +114,8 @@ export class LongPollApi {
 
   /** Answers `method path` if it is a long-poll endpoint; resolves false for any other path. */
   async handle (req: IncomingMessage, res: ServerResponse, method: string, path: string, signal: AbortSignal): Promise<boolean> {
-    if (!path.startsWith(PREFIX)) return false
-    const name = path.slice(PREFIX.length)
+    if (!path.startsWith(LONG_POLL_PATH_PREFIX)) return false
+    const name = path.slice(LONG_POLL_PATH_PREFIX.length)
     const want = name === 'pull' ? 'GET' : 'POST'
     if (name !== 'bind' && name !== 'pull' && name !== 'result' && name !== 'unbind') return false
     if (method !== want) {

@@ -11,7 +11,7 @@ import type { AcceptServer, RelayTransport } from '../accept-server.ts'
 import type { HttpFrontTransports } from '../http-front.ts'
 import type { BindOutcome } from '../metrics.ts'
 import type { ResolvedRelayOptions } from '../options.ts'
-import { LongPollApi } from './long-poll.ts'
+import { LONG_POLL_PATH_PREFIX, LongPollApi } from './long-poll.ts'
 import { createTransportMetrics } from './metrics.ts'
 import { TlsAcceptListener, TlsCertificates } from './tls.ts'
 import { attachWebSocketEndpoint } from './websocket.ts'
@@ -50,7 +50,7 @@ export function createRelayTransports (opts: ResolvedRelayOptions, acceptServer:
   return {
     httpFront: {
       tls: certificates?.serverOptions,
-      preRoute: longPoll === undefined ? undefined : async (req, res, method, path, signal) => await longPoll.handle(req, res, method, path, signal)
+      preRoute: longPoll === undefined ? undefined : { pathPrefix: LONG_POLL_PATH_PREFIX, handle: async (req, res, method, path, signal) => await longPoll.handle(req, res, method, path, signal) }
     },
     onBind: metrics.bind,
     async attach (httpServer) {

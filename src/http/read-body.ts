@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http'
 import { abortError } from '../abort.ts'
 import { ErrorCode, ToolkitError } from '../errors.ts'
 import { ByteChunks } from '../byte-chunks.ts'
+import { CHUNKED_BODY_BYTES } from '../limits.ts'
 import { JsonScanner, scanJson, type JsonNames, type JsonScan } from './json-members.ts'
 import { parseJsonBytes } from './json-text.ts'
 
@@ -90,6 +91,20 @@ async function receive (req: IncomingMessage, limit: number, signal: AbortSignal
   const declared = Number(req.headers['content-length'])
   if (declared > limit) throw tooLarge(limit)
   if (signal?.aborted === true) throw abortError(signal, 'request body')
+  if (req.readableFlowing !== true && declared < CHUNKED_BODY_BYTES) {
+    // The usual small task comes in the packet of its headers. node:http emits 'request' before
+    // it parses the rest of that packet and has pushed the body one microtask later; the stream's
+    // events would deliver it several ticks after that. A body that is all there is taken at once
+    // (node:http never buffers more than the content-length); the stream is then resumed so that
+    // it still ends and closes as a read one does.
+    if (req.readableLength < declared) await Promise.resolve()
+    if (req.readableLength === declared) {
+      const all = req.read() as Buffer | null
+      req.resume()
+      if (all !== null) onChunk(all)
+      return
+    }
+  }
   await new Promise<void>((resolve, reject) => {
     let size = 0
     const cleanup = (): void => {

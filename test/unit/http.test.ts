@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { Agent, createServer, request, type ClientRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { ErrorCode, isToolkitError } from '../../src/errors.ts'
 import { sendJson } from '../../src/http/json-response.ts'
@@ -57,6 +57,48 @@ describe('src/http', () => {
       assert.throws(() => parseJsonObject(Buffer.from('[1]')), (err: unknown) => isToolkitError(err, ErrorCode.BadRequest))
       assert.throws(() => parseJsonObject(Buffer.from('nope')), (err: unknown) => isToolkitError(err, ErrorCode.BadRequest))
     } finally {
+      await srv.close()
+    }
+  })
+
+  it('readBody takes a body that came with its headers at once, and one that comes later from the stream', async () => {
+    const seen: Array<{ body: string, endedFirst: boolean, closed: Promise<void> }> = []
+    let gotRequest: (() => void) | undefined
+    const sockets = new Set<unknown>()
+    const srv = await serve((req, res) => {
+      sockets.add(req.socket)
+      const closed = new Promise<void>(resolve => { req.once('close', resolve) })
+      gotRequest?.()
+      readBody(req, 1024, undefined, n => Buffer.alloc(n)).then(body => {
+        seen.push({ body: body.toString(), endedFirst: req.readableEnded, closed })
+        sendJson(res, 200, { ok: true })
+      }, () => { res.destroy() })
+    })
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    const post = async (write: (req: ClientRequest) => void | Promise<void>): Promise<number> => await new Promise<number>((resolve, reject) => {
+      const req = request(srv.url, { method: 'POST', agent, headers: { 'content-length': 9 } }, res => { res.resume(); res.on('end', () => { resolve(res.statusCode ?? 0) }) })
+      req.on('error', reject)
+      Promise.resolve(write(req)).catch(reject)
+    })
+    try {
+      // Three requests on one kept-alive connection, each body in the packet of its headers.
+      for (let i = 0; i < 3; i++) assert.equal(await post(req => { req.end(`{"a":${100 + i}}`) }), 200)
+      // Headers and half the body first, the rest once the server has the request.
+      const got = new Promise<void>(resolve => { gotRequest = resolve })
+      assert.equal(await post(async req => {
+        req.flushHeaders()
+        req.write('{"a":')
+        await got
+        req.end('999}')
+      }), 200)
+      assert.deepEqual(seen.map(s => s.body), ['{"a":100}', '{"a":101}', '{"a":102}', '{"a":999}'])
+      // The first three were taken before the stream's 'end'; the late one through the stream.
+      assert.deepEqual(seen.map(s => s.endedFirst), [false, false, false, true])
+      // Every request still ends and closes as a read one does.
+      await Promise.all(seen.map(async s => { await s.closed }))
+      assert.equal(sockets.size, 1)
+    } finally {
+      agent.destroy()
       await srv.close()
     }
   })

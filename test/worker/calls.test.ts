@@ -75,6 +75,23 @@ describe('CALL and RESPONSE (checklist 28, 29)', () => {
     assert.deepEqual(await conn.call({ mode: 'reject' }), { error: 'rejected' })
   })
 
+  it('answers a value at once, awaits any thenable, and gives every handler a live signal and its call id', async t => {
+    const seen: Array<{ callId: string, aborted: boolean }> = []
+    const { conn } = await boundWorker(t, (task, ctx) => {
+      seen.push({ callId: ctx.callId, aborted: ctx.signal.aborted })
+      if ((task as { mode: string }).mode === 'value') return { value: 1 }
+      // Not a Promise: only a then method.
+      return { then (resolve: (v: unknown) => void) { setTimeout(() => { resolve({ thenable: 2 }) }, 5) } }
+    })
+    assert.deepEqual(await conn.call({ mode: 'value' }), { value: 1 })
+    assert.deepEqual(await conn.call({ mode: 'thenable' }), { thenable: 2 })
+    assert.equal(seen.length, 2)
+    for (const s of seen) {
+      assert.match(s.callId, /^[0-9a-f-]{36}$/)
+      assert.equal(s.aborted, false)
+    }
+  })
+
   it('encodes an undefined result as null and an unserializable one as an error', async t => {
     const { conn } = await boundWorker(t, task => (task as { mode: string }).mode === 'bigint' ? { n: 1n } : undefined)
     assert.equal(await conn.call({ mode: 'undefined' }), null)
