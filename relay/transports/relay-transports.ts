@@ -50,7 +50,7 @@ export function createRelayTransports (opts: ResolvedRelayOptions, acceptServer:
   return {
     httpFront: {
       tls: certificates?.serverOptions,
-      preRoute: longPoll === undefined ? undefined : { pathPrefix: LONG_POLL_PATH_PREFIX, handle: async (req, res, method, path, signal) => await longPoll.handle(req, res, method, path, signal) }
+      preRoute: longPoll === undefined ? undefined : { pathPrefix: LONG_POLL_PATH_PREFIX, handle: longPoll.handle.bind(longPoll) }
     },
     onBind: metrics.bind,
     async attach (httpServer) {
