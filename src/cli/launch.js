@@ -22,7 +22,8 @@ export async function launch (source, compiled, cli) {
     process.stderr.write(`${cli}: node ${process.version} cannot run the TypeScript sources of a checkout; run npm ci first (it brings Node 24)\n`)
     process.exit(1)
   }
-  const child = spawn(pinned, [fileURLToPath(source), ...process.argv.slice(2)], { stdio: 'inherit' })
+  // The Node flags this process started with (a shim's `#!` line) go along.
+  const child = spawn(pinned, [...process.execArgv, fileURLToPath(source), ...process.argv.slice(2)], { stdio: 'inherit' })
   const forward = signal => { child.kill(signal) }
   process.on('SIGTERM', forward)
   process.on('SIGINT', forward)

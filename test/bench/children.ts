@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import type { ProcessStats } from './process-stats.ts'
+import { YOUNG_GENERATION_FLAGS } from '../../src/cli/gc-headroom.ts'
 
 /** A running benchmark child. */
 export interface BenchChild {
@@ -17,6 +18,8 @@ export interface BenchChild {
 
 /** `BENCH_NODE_FLAGS`: Node/V8 flags for every child (e.g. `--initial-old-space-size=64`), as an operator would run the servers. */
 const V8_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(f => f !== '')
+/** The relay and the worker start with the flags of their commands' `#!` line (IICP_GC_HEADROOM=off: without). */
+const CLI_FLAGS: readonly string[] = process.env.IICP_GC_HEADROOM === 'off' ? [] : YOUNG_GENERATION_FLAGS
 const START_TIMEOUT_MS = 15_000
 const STOP_TIMEOUT_MS = 5_000
 const STATS_TIMEOUT_MS = 5_000
@@ -28,7 +31,8 @@ const STATS_TIMEOUT_MS = 5_000
  */
 export async function startChild (args: string[], cpuProfDir?: string, entry = new URL('./bench-server.ts', import.meta.url)): Promise<BenchChild> {
   const prof = cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir, '--cpu-prof-name', `${args[0] ?? 'child'}-${Date.now()}.cpuprofile`]
-  const child = spawn(process.execPath, [...prof, ...V8_FLAGS, entry.pathname, ...args], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+  const cli = args[0] === 'relay' || args[0] === 'worker' ? CLI_FLAGS : []
+  const child = spawn(process.execPath, [...prof, ...cli, ...V8_FLAGS, entry.pathname, ...args], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
   const ready = new Promise<string>((resolve) => {
     let waiting = true

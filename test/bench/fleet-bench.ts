@@ -17,6 +17,7 @@ import { RedisServer, redisSkipReason } from '../fleet/redis-server.ts'
 import { runLoad, type LoadResult } from './load.ts'
 import { median } from './median.ts'
 import { taskBody } from './echo.ts'
+import { YOUNG_GENERATION_FLAGS } from '../../src/cli/gc-headroom.ts'
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 2000)
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 700)
@@ -33,7 +34,8 @@ const { values: flags } = parseArgs({ options: { 'cpu-prof': { type: 'string' } 
 const PROFILE = flags['cpu-prof'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${flags['cpu-prof']}`]
 
 async function startChild (args: string[], match: RegExp): Promise<{ child: ChildProcess, m: RegExpExecArray }> {
-  const child = spawn(process.execPath, [...PROFILE, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, IICP_RELAY_FLEET_SECRET: SECRET } })
+  // Both commands start with the flags of their `#!` line, as their shims run them.
+  const child = spawn(process.execPath, [...PROFILE, ...YOUNG_GENERATION_FLAGS, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, IICP_RELAY_FLEET_SECRET: SECRET } })
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
   const timer = setTimeout(() => { child.kill('SIGKILL') }, 20_000)
   try {

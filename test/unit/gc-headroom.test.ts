@@ -1,7 +1,9 @@
 /** Unit tests: the GC headroom the relay and worker CLIs apply at start-up (src/cli/gc-headroom.ts). */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { GC_HEAP_GROWING_PERCENT, applyGcHeadroom, gcHeadroomWanted } from '../../src/cli/gc-headroom.ts'
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { GC_HEAP_GROWING_PERCENT, YOUNG_GENERATION_FLAGS, applyGcHeadroom, gcHeadroomWanted } from '../../src/cli/gc-headroom.ts'
 
 describe('GC headroom of the relay and worker CLIs', () => {
   it('applies by default, and not when the operator chose a growing factor or turned it off', () => {
@@ -16,5 +18,15 @@ describe('GC headroom of the relay and worker CLIs', () => {
 
   it('sets the flag in a running process without complaint (its effect is measured by npm run bench)', () => {
     assert.equal(applyGcHeadroom([], {}), true)
+  })
+
+  it('starts iicp-relay and iicp-worker with a fixed young generation: their shims\' #! line carries the flags, and node takes them', () => {
+    for (const shim of ['../../relay/bin/iicp-relay.launch.js', '../../worker/bin/iicp-worker.launch.js']) {
+      const first = readFileSync(new URL(shim, import.meta.url), 'utf8').split('\n')[0]
+      assert.equal(first, `#!/usr/bin/env -S node ${YOUNG_GENERATION_FLAGS.join(' ')}`, shim)
+    }
+    const probe = "const v8 = require('node:v8'); process.stdout.write(String(v8.getHeapSpaceStatistics().find(s => s.space_name === 'new_space').space_size))"
+    // A new space of 8 MiB from the start (V8's default starts at 1 MiB and resizes).
+    assert.equal(Number(execFileSync(process.execPath, [...YOUNG_GENERATION_FLAGS, '-e', probe], { encoding: 'utf8' })), 8 * 1024 * 1024)
   })
 })
