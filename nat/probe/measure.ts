@@ -25,6 +25,11 @@ const HOP_CHECK_MAX_MS = 1500
 /** Share of the probe's deadline the STUN step may use (it follows --timeout, uncapped). */
 const STUN_SHARE = 0.85
 
+/** With a replaced tool runner, the tool is "found" under its own name (a test on a machine without traceroute). */
+function cannedTool (name: string): string {
+  return name
+}
+
 /** The resolved probe settings the network steps follow. */
 export interface MeasureSettings {
   port: number
@@ -56,6 +61,7 @@ export interface MeasureSettings {
     verifyReachability?: VerifyReachabilityFn | undefined
     interfaces?: InterfaceSources | undefined
     lookup?: LookupIpv4Fn | undefined
+    /** Replaces running traceroute/tracepath; with it the tools need not be installed. */
     runTool?: RunToolFn | undefined
   }
   /** Look for a carrier-grade NAT hop with TTL-limited probes. */
@@ -169,7 +175,7 @@ async function startHopCheck (s: MeasureSettings, local: LocalScan): Promise<Car
   if (!s.carrierHop) return { ran: false, tool: null, target: null, hops: [], carrier_hop: null, error: 'disabled' }
   const literal = (h: string | undefined): string | undefined => tryParseIp(h)?.family === 4 ? h : undefined
   const target = s.stunServers.map(x => literal(x.host)).find(h => h !== undefined) ?? s.reflectors.map(r => literal(urlHost(r))).find(h => h !== undefined)
-  return await findCarrierHop({ target, locals: local.locals, timeoutMs: Math.min(HOP_CHECK_MAX_MS, Math.floor(s.timeoutMs * 0.6)), signal: s.signal, run: s.deps.runTool })
+  return await findCarrierHop({ target, locals: local.locals, timeoutMs: Math.min(HOP_CHECK_MAX_MS, Math.floor(s.timeoutMs * 0.6)), signal: s.signal, run: s.deps.runTool, findTool: s.deps.runTool === undefined ? undefined : cannedTool })
 }
 
 async function measureWith (s: MeasureSettings, local: LocalScan, plans: ReflectorPlan[], ctx: CheckContext): Promise<Measured> {

@@ -48,7 +48,7 @@ export interface ProbeDeps {
   interfaces?: InterfaceSources
   /** Replaces the DNS lookup of STUN server names. */
   lookup?: LookupIpv4Fn
-  /** Replaces running traceroute/tracepath for the carrier hop check. */
+  /** Replaces running traceroute/tracepath for the carrier hop check (the tools then need not be installed). */
   runTool?: RunToolFn
 }
 
