@@ -6,6 +6,7 @@
 import { abortError } from '../src/abort.ts'
 import type { ByteChunks } from '../src/byte-chunks.ts'
 import { ErrorCode, ToolkitError } from '../src/errors.ts'
+import { DeadlineQueue, type Deadline } from './deadline-queue.ts'
 
 /** Something waiting on a call id. */
 export interface PendingEntry {
@@ -22,22 +23,25 @@ export class BufferedCall implements PendingEntry {
   readonly promise: Promise<Buffer | ByteChunks>
   #resolve!: (body: Buffer | ByteChunks) => void
   #reject!: (err: ToolkitError) => void
-  readonly #timer: NodeJS.Timeout
+  readonly #deadlines: DeadlineQueue
+  readonly #deadline: Deadline
   readonly #signal: AbortSignal | undefined
   readonly #onAbort: () => void
   readonly #onSettle: () => void
   #settled = false
 
-  constructor (timeoutMs: number, signal: AbortSignal | undefined, onSettle: () => void) {
+  /** Fails with ERR_FORWARD_TIMEOUT once `timeoutMs` have passed (a deadline in `deadlines`), or with the signal's abort error. */
+  constructor (deadlines: DeadlineQueue, timeoutMs: number, signal: AbortSignal | undefined, onSettle: () => void) {
     this.promise = new Promise<Buffer | ByteChunks>((resolve, reject) => {
       this.#resolve = resolve
       this.#reject = reject
     })
     this.#onSettle = onSettle
     this.#signal = signal
-    this.#timer = setTimeout(() => {
+    this.#deadlines = deadlines
+    this.#deadline = deadlines.add(timeoutMs, () => {
       this.fail(new ToolkitError(ErrorCode.ForwardTimeout, `worker did not answer within ${timeoutMs} ms`, { details: { timeoutMs } }))
-    }, timeoutMs)
+    })
     this.#onAbort = () => { this.fail(abortError(signal, 'relay call')) }
     if (signal?.aborted === true) this.#onAbort()
     else signal?.addEventListener('abort', this.#onAbort, { once: true })
@@ -57,7 +61,7 @@ export class BufferedCall implements PendingEntry {
   #settle (): boolean {
     if (this.#settled) return false
     this.#settled = true
-    clearTimeout(this.#timer)
+    this.#deadlines.remove(this.#deadline)
     this.#signal?.removeEventListener('abort', this.#onAbort)
     this.#onSettle()
     return true
@@ -66,6 +70,8 @@ export class BufferedCall implements PendingEntry {
 
 /** The in-flight calls of one session. */
 export class PendingCalls {
+  /** The deadlines of this session's buffered calls, behind one timer. */
+  readonly deadlines = new DeadlineQueue()
   readonly #map = new Map<string, PendingEntry>()
   readonly #max: number
 

@@ -128,7 +128,7 @@ export class BoundWorkerSession {
     this.#admitCall(options.signal)
     const callId = randomUUID()
     let writeAbort: AbortController | undefined
-    const call: BufferedCall = new BufferedCall(options.timeoutMs, options.signal, () => {
+    const call: BufferedCall = new BufferedCall(this.#pending.deadlines, options.timeoutMs, options.signal, () => {
       this.#pending.delete(callId, call)
       writeAbort?.abort()
     })

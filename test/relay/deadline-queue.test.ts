@@ -1,0 +1,61 @@
+/** The deadlines of a session's buffered calls behind one timer (relay/deadline-queue.ts). */
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { DeadlineQueue } from '../../relay/deadline-queue.ts'
+
+/** A deadline whose expiry can be awaited, with the time it fired at. */
+function watch (q: DeadlineQueue, timeoutMs: number, log: string[], name: string): { deadline: ReturnType<DeadlineQueue['add']>, fired: Promise<number> } {
+  let resolve!: (at: number) => void
+  const fired = new Promise<number>(r => { resolve = r })
+  const deadline = q.add(timeoutMs, () => { log.push(name); resolve(performance.now()) })
+  return { deadline, fired }
+}
+
+describe('DeadlineQueue', () => {
+  it('expires each deadline once, not before it, in deadline order across timeout values', async () => {
+    const q = new DeadlineQueue()
+    const log: string[] = []
+    const long = watch(q, 80, log, 'long')
+    const short = watch(q, 20, log, 'short')
+    const middle = watch(q, 40, log, 'middle')
+    const [s, m, l] = await Promise.all([short.fired, middle.fired, long.fired])
+    assert.deepEqual(log, ['short', 'middle', 'long'])
+    assert.ok(s >= short.deadline.at && m >= middle.deadline.at && l >= long.deadline.at)
+  })
+
+  it('never fires a removed deadline; removing twice, or after expiry, does nothing', async () => {
+    const q = new DeadlineQueue()
+    const log: string[] = []
+    const gone = watch(q, 10, log, 'gone')
+    const kept = watch(q, 30, log, 'kept')
+    const later = watch(q, 30, log, 'later')
+    q.remove(gone.deadline)
+    q.remove(gone.deadline)
+    q.remove(later.deadline)
+    await kept.fired
+    q.remove(kept.deadline)
+    assert.deepEqual(log, ['kept'])
+  })
+
+  it('takes new deadlines from an expiry callback, and after it ran empty', async () => {
+    const q = new DeadlineQueue()
+    const log: string[] = []
+    const second = new Promise<void>(resolve => {
+      q.add(5, () => {
+        log.push('first')
+        q.add(5, () => { log.push('second'); resolve() })
+      })
+    })
+    await second
+    await watch(q, 5, log, 'third').fired
+    assert.deepEqual(log, ['first', 'second', 'third'])
+  })
+
+  it('does not keep the process alive', () => {
+    const url = new URL('../../relay/deadline-queue.ts', import.meta.url).href
+    const script = `import { DeadlineQueue } from '${url}'; new DeadlineQueue().add(60_000, () => { process.exitCode = 3 })`
+    // Returns (exit code 0) at once: the pending deadline's timer is unref'd.
+    execFileSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 10_000 })
+  })
+})
