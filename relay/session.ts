@@ -3,12 +3,12 @@
  * routes RESPONSEs to the calls waiting on them (buffered by key 15, lifecycle by key 3),
  * ends on CLOSE, EOF, bad magic or idleness, and fails every pending call the moment it ends.
  */
-import { randomUUID } from 'node:crypto'
 import { throwIfAborted } from '../src/abort.ts'
 import { ByteChunks } from '../src/byte-chunks.ts'
 import { ErrorCode, ToolkitError, isToolkitError } from '../src/errors.ts'
 import type { Logger } from '../src/log.ts'
 import { encodeBodyFrameChunks, readBodyAndCallIdChunks } from '../src/protocol/body-frame.ts'
+import { newCallId } from '../src/protocol/call-id.ts'
 import { MsgType, type Frame } from '../src/protocol/frame.ts'
 import {
   encodeCall, encodeClose, encodePong, encodeStreamCall, parsePingEcho, parseResponse, type RelayBind, type ResponseMessage
@@ -126,7 +126,7 @@ export class BoundWorkerSession {
    */
   async call (taskJson: Uint8Array | ByteChunks, options: CallOptions): Promise<Buffer | ByteChunks> {
     this.#admitCall(options.signal)
-    const callId = randomUUID()
+    const callId = newCallId()
     let writeAbort: AbortController | undefined
     const call: BufferedCall = new BufferedCall(this.#pending.deadlines, options.timeoutMs, options.signal, () => {
       this.#pending.delete(callId, call)
@@ -147,7 +147,7 @@ export class BoundWorkerSession {
    */
   openStream (taskJson: Uint8Array, ids: StreamIds, options: CallOptions): StreamWaiter {
     this.#admitCall(options.signal)
-    const callId = randomUUID()
+    const callId = newCallId()
     const sessionId = ids.sessionId ?? callId
     const taskId = ids.taskId ?? callId
     const writeAbort = new AbortController()

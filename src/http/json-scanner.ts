@@ -373,6 +373,16 @@ export class JsonScanner {
 
   /** Index of the wanted name equal to the key ending before `b[end]` (quotes included), or -1. */
   #matchKey (b: Buffer, end: number): number {
+    if (this.#keyCarryBytes === 0 && !this.#keyEscaped) {
+      // The usual key, whole in this chunk and without escapes: compared where it lies, no view made.
+      const inner = end - this.#keyFrom - 2
+      if (inner + 2 > this.#wanted.keepBytes) return -1
+      for (let k = 0; k < this.#wanted.bytes.length; k++) {
+        const name = this.#wanted.bytes[k] as Buffer
+        if (name.length === inner && b.compare(name, 0, inner, this.#keyFrom + 1, end - 1) === 0) return k
+      }
+      return -1
+    }
     const here = b.subarray(this.#keyFrom, end)
     const raw = this.#keyCarryBytes === 0 ? here : Buffer.concat([...this.#keyCarry, here])
     if (raw.length > this.#wanted.keepBytes) return -1
