@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ByteChunks } from '../../src/byte-chunks.ts'
 import { IicpCode } from '../../src/errors.ts'
 import { jsonNames, jsonStringAt } from '../../src/http/json-members.ts'
-import { readBody, readJsonObjectChunks, scanJsonObject } from '../../src/http/read-body.ts'
+import { declaredLength, readBody, readJsonObjectChunks, scanJsonObject } from '../../src/http/read-body.ts'
 import { CHUNKED_BODY_BYTES } from '../../src/limits.ts'
 import { allocBodyWithFrameRoom } from '../../src/protocol/body-frame.ts'
 import { sendBodyError, sendError, sendJson } from '../http-io.ts'
@@ -33,7 +33,7 @@ export async function relayForTask (ctx: RouteContext, req: IncomingMessage, res
   let body: Buffer | ByteChunks
   let taskId: string
   try {
-    if (local && Number(req.headers['content-length']) >= CHUNKED_BODY_BYTES) {
+    if (local && declaredLength(req) >= CHUNKED_BODY_BYTES) {
       const read = await readJsonObjectChunks(req, ctx.maxRequestBodyBytes, TASK_NAMES, signal)
       body = read.body
       taskId = jsonStringAt(read.body, read.scan.spans[0]) ?? ''

@@ -29,12 +29,12 @@ import { parseJsonBytes } from './json-text.ts'
  * ```
  */
 export async function readBody (req: IncomingMessage, limit: number, signal?: AbortSignal, alloc?: (length: number) => Buffer): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'])
+  const declared = declaredLength(req)
   /** The body's final buffer, filled as chunks arrive (with `alloc` and a declared length). */
   const filling = alloc !== undefined && Number.isSafeInteger(declared) && declared >= 0 && declared <= limit ? alloc(declared) : undefined
   const chunks: Buffer[] = []
   let size = 0
-  await receive(req, limit, signal, chunk => {
+  await receive(req, declared, limit, signal, chunk => {
     if (filling === undefined) {
       chunks.push(chunk)
       return
@@ -67,7 +67,7 @@ export async function readJsonObjectChunks (req: IncomingMessage, limit: number,
   const scanner = new JsonScanner(names)
   /** The scan's SyntaxError: the rest of the body is still read (as {@link readBody} would), not scanned. */
   let invalid: Error | undefined
-  await receive(req, limit, signal, chunk => {
+  await receive(req, declaredLength(req), limit, signal, chunk => {
     chunks.push(chunk)
     if (invalid !== undefined) return
     try {
@@ -84,11 +84,25 @@ export async function readJsonObjectChunks (req: IncomingMessage, limit: number,
 }
 
 /**
- * Hands each chunk of a request body of at most `limit` bytes to `onChunk` (which may throw a
- * ToolkitError to stop); resolves at its end. Rejects like {@link readBody}.
+ * The request's declared content-length (NaN without one), found in `req.rawHeaders`: the
+ * `req.headers` object node:http builds on first access costs more than this search when only
+ * this one header is needed. node:http refuses a request with two different content-lengths.
  */
-async function receive (req: IncomingMessage, limit: number, signal: AbortSignal | undefined, onChunk: (chunk: Buffer) => void): Promise<void> {
-  const declared = Number(req.headers['content-length'])
+export function declaredLength (req: IncomingMessage): number {
+  const raw = req.rawHeaders
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length === 14 && name.toLowerCase() === 'content-length') return Number(raw[i + 1])
+  }
+  return NaN
+}
+
+/**
+ * Hands each chunk of a request body of at most `limit` bytes (`declared`: its content-length)
+ * to `onChunk` (which may throw a ToolkitError to stop); resolves at its end. Rejects like
+ * {@link readBody}.
+ */
+async function receive (req: IncomingMessage, declared: number, limit: number, signal: AbortSignal | undefined, onChunk: (chunk: Buffer) => void): Promise<void> {
   if (declared > limit) throw tooLarge(limit)
   if (signal?.aborted === true) throw abortError(signal, 'request body')
   if (req.readableFlowing !== true && declared < CHUNKED_BODY_BYTES) {

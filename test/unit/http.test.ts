@@ -8,7 +8,7 @@ import { Agent, createServer, request, type ClientRequest, type IncomingMessage,
 import type { AddressInfo } from 'node:net'
 import { ErrorCode, isToolkitError } from '../../src/errors.ts'
 import { sendJson } from '../../src/http/json-response.ts'
-import { parseJsonObject, readBody } from '../../src/http/read-body.ts'
+import { declaredLength, parseJsonObject, readBody } from '../../src/http/read-body.ts'
 import { httpRequest } from '../../src/http/request.ts'
 
 async function serve (handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ url: string, close: () => Promise<void> }> {
@@ -99,6 +99,27 @@ describe('src/http', () => {
       assert.equal(sockets.size, 1)
     } finally {
       agent.destroy()
+      await srv.close()
+    }
+  })
+
+  it('declaredLength reads content-length in any case from the raw headers, NaN for a chunked body', async () => {
+    const seen: number[] = []
+    const srv = await serve((req, res) => {
+      seen.push(declaredLength(req))
+      req.resume()
+      req.on('end', () => { res.end() })
+    })
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const r = request(srv.url, { method: 'POST', agent: false, headers: { 'Content-Length': '5' } }, res => { res.resume(); res.on('end', resolve) })
+        r.on('error', reject)
+        r.end('hello')
+      })
+      assert.equal(await postChunks(srv.url, ['a', 'b']), 200)
+      assert.equal(seen[0], 5)
+      assert.ok(Number.isNaN(seen[1]))
+    } finally {
       await srv.close()
     }
   })
