@@ -183,14 +183,16 @@ export class FrameDecoder {
       if (this.#header === undefined) {
         this.#checkMagicPrefix()
         if (this.#size < FRAME_HEADER_BYTES) break
-        const h = this.#take(FRAME_HEADER_BYTES)
+        // Read in place when the header lies in the first chunk (the usual case), then dropped.
+        const h = (this.#chunks[0] as Buffer).length >= FRAME_HEADER_BYTES ? this.#chunks[0] as Buffer : this.#peek(FRAME_HEADER_BYTES)
         const length = h.readUInt32BE(8)
         const type = h[5] ?? 0
         const limit = isControlFrameType(type) ? this.#maxControlPayload : this.#maxPayload
         if (length > limit) {
           throw new ToolkitError(ErrorCode.FrameTooLarge, `frame length ${length} exceeds the ${limit}-byte limit of type 0x${type.toString(16)}`, { details: { length, type, limit } })
         }
-        this.#header = { version: h[4] ?? 0, type: h[5] ?? 0, flags: h[6] ?? 0, length }
+        this.#header = { version: h[4] ?? 0, type, flags: h[6] ?? 0, length }
+        this.#skip(FRAME_HEADER_BYTES)
       }
       if (this.#discardFirst === undefined && this.#discardNonMap && this.#header.length > 0 && this.#size > 0) {
         if (!this.#firstByteIsMap()) {
@@ -228,6 +230,12 @@ export class FrameDecoder {
     const first = this.#chunks[0]
     if (first === undefined) return
     const have = Math.min(4, this.#size)
+    if (first.length >= have) {
+      // The usual case, checked in place (no views made for every frame).
+      let same = true
+      for (let i = 0; i < have; i++) same &&= first[i] === FRAME_MAGIC[i]
+      if (same) return
+    }
     const prefix = first.length >= have ? first.subarray(0, have) : Buffer.concat(this.#chunks).subarray(0, have)
     if (!prefix.equals(FRAME_MAGIC.subarray(0, have))) {
       const http = prefix.equals(HTTP_PREFIX.subarray(0, have))
@@ -256,7 +264,14 @@ export class FrameDecoder {
 
   /** Drops `n` buffered bytes without copying them. */
   #skip (n: number): void {
-    this.#takeParts(n)
+    const first = this.#chunks[0]
+    if (first !== undefined && first.length > n) {
+      // Within the first chunk (a frame header): no list of parts to build.
+      this.#chunks[0] = first.subarray(n)
+      this.#size -= n
+    } else {
+      this.#takeParts(n)
+    }
   }
 
   /** The first `n` buffered bytes as views of the chunks they lie in (no copy). */
