@@ -3,7 +3,8 @@
  * its timeout; a Node timer per call costs a `Timeout` object, async-hook bookkeeping and a
  * list insertion and removal for every task. Here waits with the same timeout queue in the
  * order they started, which is their deadline order, and one unref'd timer is armed for the
- * earliest deadline: adding and removing a wait is linking and unlinking an entry.
+ * earliest deadline while any wait is queued: adding and removing a wait is linking and
+ * unlinking an entry.
  */
 
 /** One wait's deadline; {@link DeadlineQueue.remove} it once the wait is over. */
@@ -63,7 +64,14 @@ export class DeadlineQueue {
     else next.prev = prev
     entry.prev = undefined
     entry.next = undefined
-    if (list.head === undefined) this.#lists.delete(list.timeoutMs)
+    if (list.head !== undefined) return
+    this.#lists.delete(list.timeoutMs)
+    if (this.#lists.size === 0) {
+      // Nothing waits: no timer holds this queue (and the session it serves) until it would fire.
+      clearTimeout(this.#timer)
+      this.#timer = undefined
+      this.#armedFor = Infinity
+    }
   }
 
   #arm (at: number): void {
