@@ -44,11 +44,16 @@ function readArgument (p: Uint8Array, o: number, info: number): number {
   return value
 }
 
+/** What {@link scanCborItem} returns when `p` is a prefix of the payload and ends before the item does. */
+export const PREFIX_ENDED = -1
+
 /**
  * Checks one CBOR item starting at `start` against `limits` and returns the offset just past
  * it. `payloadBytes` is the whole payload's length: it sets the allowances and the bytes-left
- * checks, so `p` may be a prefix (an item running past it is `truncated`). Throws ERR_CBOR_INVALID with
- * `details.reason` (a {@link CborScanFailure}) and `details.offset`.
+ * checks, so `p` may be a prefix; when the prefix ends between two heads before the item does,
+ * the scan returns {@link PREFIX_ENDED} (nothing past a limit so far; no error built for every
+ * large frame). Throws ERR_CBOR_INVALID with `details.reason` (a {@link CborScanFailure}) and
+ * `details.offset`; a head cut by the prefix's end is `truncated`.
  */
 export function scanCborItem (p: Uint8Array, start: number, limits: CborLimits, payloadBytes = p.length): number {
   const maxContainers = limits.containerBase + Math.floor(payloadBytes / limits.bytesPerContainer)
@@ -61,7 +66,10 @@ export function scanCborItem (p: Uint8Array, start: number, limits: CborLimits, 
   let containers = 0
   let o = start
   for (;;) {
-    if (o >= p.length) throw refuse('truncated', o, 'truncated item')
+    if (o >= p.length) {
+      if (p.length < end) return PREFIX_ENDED
+      throw refuse('truncated', o, 'truncated item')
+    }
     const initial = p[o] as number
     const major = initial >> 5
     const arg = readArgument(p, o + 1, initial & 0x1f)

@@ -42,6 +42,7 @@ function undecodable (length: number, why: string): ToolkitError {
 /** True when the first bytes of a `payloadLength`-byte map already exceed the decode limits (not merely end early). */
 function prefixBreaksLimits (prefix: Uint8Array, payloadLength: number): boolean {
   try {
+    // Returns PREFIX_ENDED (the usual large frame) or, for a map shorter than it claims, an offset.
     scanCborItem(prefix, 0, DEFAULT_CBOR_LIMITS, payloadLength)
     return false
   } catch (err) {
