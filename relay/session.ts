@@ -21,6 +21,13 @@ import { StreamWaiter, streamViolation } from './stream-waiter.ts'
 const EMPTY = new Uint8Array(0)
 
 /** What a session needs from its relay. */
+/**
+ * Why a call's queued frame write is withdrawn: the call settled first (answered, failed or
+ * timed out). One shared instance: nobody sees it, and an `abort()` without a reason would
+ * build a DOMException (with its stack) for every such call.
+ */
+const CALL_SETTLED = new ToolkitError(ErrorCode.Aborted, 'call settled before its frame was written')
+
 export interface SessionContext {
   /** A session with no frame from the worker for this long is no longer alive. */
   idleTimeoutMs: number
@@ -130,7 +137,7 @@ export class BoundWorkerSession {
     let writeAbort: AbortController | undefined
     const call: BufferedCall = new BufferedCall(this.#pending.deadlines, options.timeoutMs, options.signal, () => {
       this.#pending.delete(callId, call)
-      writeAbort?.abort()
+      writeAbort?.abort(CALL_SETTLED)
     })
     this.#pending.add(callId, call)
     const frame = taskJson instanceof ByteChunks ? encodeBodyFrameChunks(MsgType.Call, callId, taskJson) : encodeCall(callId, taskJson)
@@ -157,7 +164,7 @@ export class BoundWorkerSession {
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       onDone: () => {
         this.#pending.delete(callId, waiter)
-        writeAbort.abort()
+        writeAbort.abort(CALL_SETTLED)
       }
     })
     this.#pending.add(callId, waiter)
