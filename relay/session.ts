@@ -20,7 +20,6 @@ import { StreamWaiter, streamViolation } from './stream-waiter.ts'
 
 const EMPTY = new Uint8Array(0)
 
-/** What a session needs from its relay. */
 /**
  * Why a call's queued frame write is withdrawn: the call settled first (answered, failed or
  * timed out). One shared instance: nobody sees it, and an `abort()` without a reason would
@@ -28,6 +27,7 @@ const EMPTY = new Uint8Array(0)
  */
 const CALL_SETTLED = new ToolkitError(ErrorCode.Aborted, 'call settled before its frame was written')
 
+/** What a session needs from its relay. */
 export interface SessionContext {
   /** A session with no frame from the worker for this long is no longer alive. */
   idleTimeoutMs: number

@@ -185,7 +185,8 @@ export class FrameDecoder {
         this.#checkMagicPrefix()
         if (this.#size < FRAME_HEADER_BYTES) break
         // Read in place when the header lies in the first chunk (the usual case), then dropped.
-        const h = (this.#chunks[0] as Buffer).length >= FRAME_HEADER_BYTES ? this.#chunks[0] as Buffer : this.#peek(FRAME_HEADER_BYTES)
+        const first = this.#chunks[0] as Buffer
+        const h = first.length >= FRAME_HEADER_BYTES ? first : this.#peek(FRAME_HEADER_BYTES)
         const length = h.readUInt32BE(8)
         const type = h[5] ?? 0
         const limit = isControlFrameType(type) ? this.#maxControlPayload : this.#maxPayload
