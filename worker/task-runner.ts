@@ -5,8 +5,10 @@
  */
 import { raceSignal } from '../src/abort.ts'
 import { ErrorCode, ToolkitError, errorMessage, isToolkitError } from '../src/errors.ts'
+import { stringifyJsonBytes } from '../src/http/json-large-stringify.ts'
 import { MAX_FRAME_PAYLOAD_BYTES } from '../src/limits.ts'
 import type { Logger } from '../src/log.ts'
+import { allocBodyWithFrameRoom } from '../src/protocol/body-frame.ts'
 import { encodeResponse } from '../src/protocol/messages.ts'
 import { createTokenBucketLimiter } from '../src/rate-limit.ts'
 import type { Task, TaskHandler } from './options.ts'
@@ -63,13 +65,15 @@ interface RunningTask {
 }
 
 /**
- * The JSON text for `result`: `null` for undefined, an error object for unserializable or
- * oversized results. Kept a string: the RESPONSE encoder writes it as UTF-8 into the frame.
+ * The JSON body for `result`: `null` for undefined, an error object for unserializable or
+ * oversized results. Small results stay a string, which the RESPONSE encoder writes as UTF-8
+ * into the frame; a result carrying large strings is written as UTF-8 bytes once, into a
+ * buffer the RESPONSE frame is then built around (json-large-stringify.ts).
  */
-export function encodeResultBody (callId: string, result: unknown): string {
-  let json: string | undefined
+export function encodeResultBody (callId: string, result: unknown): string | Buffer {
+  let json: string | Buffer | undefined
   try {
-    json = JSON.stringify(result)
+    json = stringifyJsonBytes(result, allocBodyWithFrameRoom)
   } catch (err) {
     json = JSON.stringify({ error: `task result is not JSON-serializable: ${errorMessage(err)}` })
   }
@@ -77,7 +81,7 @@ export function encodeResultBody (callId: string, result: unknown): string {
   // Payload = map head, key 5, bstr head (≤ 5), body, key 15, tstr head (≤ 5), call id.
   const limit = MAX_FRAME_PAYLOAD_BYTES - 16 - Buffer.byteLength(callId, 'utf8')
   // A UTF-16 code unit is at most 3 UTF-8 bytes: only long texts need their exact size.
-  const bytes = json.length * 3 <= limit ? 0 : Buffer.byteLength(json, 'utf8')
+  const bytes = typeof json !== 'string' ? json.length : json.length * 3 <= limit ? 0 : Buffer.byteLength(json, 'utf8')
   if (bytes > limit) return JSON.stringify({ error: `task result of ${bytes} bytes exceeds the ${limit}-byte frame limit` })
   return json
 }

@@ -4,13 +4,18 @@
  * SIMD check first); anything else is decoded as UTF-8 (invalid sequences become U+FFFD).
  */
 import { isAscii } from 'node:buffer'
+import { parseJsonWithLargeStrings } from './json-large-parse.ts'
 
 /** The text of UTF-8 bytes `b`. */
 export function utf8Text (b: Buffer): string {
   return b.toString(isAscii(b) ? 'latin1' : 'utf8')
 }
 
-/** Parses UTF-8 JSON bytes (throws SyntaxError like JSON.parse). */
+/**
+ * Parses UTF-8 JSON bytes (throws SyntaxError like JSON.parse). A large document's large
+ * strings are decoded straight from the bytes (json-large-parse.ts); the result is the same.
+ */
 export function parseJsonBytes (b: Buffer): unknown {
-  return JSON.parse(utf8Text(b))
+  const large = parseJsonWithLargeStrings(b)
+  return large !== undefined ? large.value : JSON.parse(utf8Text(b))
 }

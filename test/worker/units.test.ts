@@ -85,7 +85,7 @@ describe('handshake state machine', () => {
 describe('result encoding and registration payload', () => {
   it('replaces a result too large for one frame by an error', () => {
     const big = encodeResultBody('id', { blob: 'x'.repeat(MAX_FRAME_PAYLOAD_BYTES) })
-    assert.match((JSON.parse(big) as { error: string }).error, /exceeds the .*frame limit/)
+    assert.match((JSON.parse(big.toString()) as { error: string }).error, /exceeds the .*frame limit/)
     assert.equal(encodeResultBody('id', { ok: true }), '{"ok":true}')
   })
 
