@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { GC_HEAP_GROWING_PERCENT, YOUNG_GENERATION_FLAGS, applyGcHeadroom, gcHeadroomWanted } from '../../src/cli/gc-headroom.ts'
+import { EXTERNAL_MEMORY_FLAG, GC_HEAP_GROWING_PERCENT, YOUNG_GENERATION_FLAGS, applyGcHeadroom, gcHeadroomWanted, hasExternalMemoryFlag } from '../../src/cli/gc-headroom.ts'
 
 describe('GC headroom of the relay and worker CLIs', () => {
   it('applies by default, and not when the operator chose a growing factor or turned it off', () => {
@@ -16,8 +16,18 @@ describe('GC headroom of the relay and worker CLIs', () => {
     assert.equal(applyGcHeadroom(['--heap-growing-percent=150'], {}), false)
   })
 
-  it('sets the flag in a running process without complaint (its effect is measured by npm run bench)', () => {
+  it('sets the flags in a running process without complaint (their effect is measured by npm run bench)', () => {
     assert.equal(applyGcHeadroom([], {}), true)
+  })
+
+  it('counts Buffers in the global limit only on a V8 that has the flag (13.6, Node 24), which takes it from the command line too', () => {
+    assert.equal(hasExternalMemoryFlag('13.6.233.17-node.53'), true)
+    assert.equal(hasExternalMemoryFlag('14.1.0'), true)
+    assert.equal(hasExternalMemoryFlag('13.5.1'), false)
+    assert.equal(hasExternalMemoryFlag('12.4.254.21-node.33'), false)
+    // The flag as node takes it: no "unrecognized flag" on this Node.
+    const out = execFileSync(process.execPath, [EXTERNAL_MEMORY_FLAG, '-e', 'process.stdout.write("ok")'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+    assert.equal(out, 'ok')
   })
 
   it('starts iicp-relay and iicp-worker with a fixed young generation: their shims\' #! line carries the flags, and node takes them', () => {
