@@ -37,7 +37,8 @@ const FRAMEABLE = new WeakSet<Uint8Array>()
  */
 export function allocBodyWithFrameRoom (length: number): Buffer {
   const before = FRAME_HEADER_BYTES + 2 + cborHeadSize(length)
-  const body = Buffer.allocUnsafeSlow(before + length + CALL_ID_ROOM).subarray(before, before + length)
+  // A small body comes from Node's shared pool (its room is inside its own slice), a large one has its own memory.
+  const body = Buffer.allocUnsafe(before + length + CALL_ID_ROOM).subarray(before, before + length)
   FRAMEABLE.add(body)
   return body
 }
