@@ -6,6 +6,8 @@
 import type { Agent } from 'node:http'
 import { abortError, deadline } from '../src/abort.ts'
 import { ErrorCode, ToolkitError, isToolkitError } from '../src/errors.ts'
+import { stringifyJsonBytes } from '../src/http/json-large-stringify.ts'
+import { parseJsonBytes } from '../src/http/json-text.ts'
 import { httpRequest, type HttpResponse } from '../src/http/request.ts'
 
 /** Options for {@link postJson}. */
@@ -31,13 +33,13 @@ export interface JsonReply {
   status: number
   isJson: boolean
   json: unknown
-  text: string
 }
 
 const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
 
 /**
- * POSTs `body` as JSON to `url` and reads the whole answer, whatever its status. Rejects with a
+ * POSTs `body` as JSON to `url` and reads the whole answer, whatever its status (large strings
+ * on both ways take the worker's large-string JSON paths). Rejects with a
  * ToolkitError carrying `errorCode` on timeout, transport failure or an oversized answer, or with
  * the signal's reason when `signal` fires.
  */
@@ -51,7 +53,7 @@ export async function postJson (url: URL, body: unknown, options: PostJsonOption
       url,
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json', ...options.headers },
-      body: JSON.stringify(body) ?? 'null',
+      body: stringifyJsonBytes(body) ?? 'null',
       maxBodyBytes: maxBytes,
       agent: options.agent ?? false,
       signal: limit.signal,
@@ -66,11 +68,10 @@ export async function postJson (url: URL, body: unknown, options: PostJsonOption
   } finally {
     limit.clear()
   }
-  const text = res.body.toString('utf8')
   try {
-    return { status: res.status, isJson: true, json: JSON.parse(text) as unknown, text }
+    return { status: res.status, isJson: true, json: parseJsonBytes(res.body) }
   } catch {
-    return { status: res.status, isJson: false, json: undefined, text }
+    return { status: res.status, isJson: false, json: undefined }
   }
 }
 

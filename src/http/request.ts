@@ -73,7 +73,7 @@ export async function httpRequest (options: HttpRequestOptions): Promise<HttpRes
   const signal = options.signal
   throwIfAborted(signal, `request to ${url.href}`)
   const max = options.maxBodyBytes ?? DEFAULT_MAX_RESPONSE_BYTES
-  const body = options.body === undefined ? undefined : Buffer.from(options.body)
+  const body = typeof options.body === 'string' ? Buffer.from(options.body) : options.body
   const agent = options.agent ?? false
   const headers: Record<string, string> = agent === false ? { connection: 'close', ...options.headers } : { ...options.headers }
   if (body !== undefined) headers['content-length'] = String(body.length)
