@@ -169,3 +169,59 @@ describe('stringifyJsonBytes', () => {
     assert.deepEqual(parseJsonBytes(bytes), value)
   })
 })
+
+describe('large-string JSON paths against JSON.parse and JSON.stringify, randomised', () => {
+  /** A small deterministic generator (so a failure names a seed that reproduces it). */
+  function rng (seed: number): () => number {
+    let x = seed >>> 0 || 1
+    return () => {
+      x ^= x << 13; x >>>= 0
+      x ^= x >>> 17
+      x ^= x << 5; x >>>= 0
+      return x / 0x100000000
+    }
+  }
+  const pieces = ['a', 'z', ' ', '0', 'é', '€', '😀', '"', '\\', '\n', '\u0001', '\u001f', '\u2028', '\ud800', '/', '\u0000']
+
+  function randomString (r: () => number, large: boolean): string {
+    const plain = r() < 0.6
+    const n = large ? LARGE_STRING_CHARS + Math.floor(r() * 4000) : Math.floor(r() * 20)
+    if (plain) return 'q'.repeat(n)
+    let s = 'p'.repeat(Math.floor(n * r()))
+    while (s.length < n) s += r() < 0.97 ? 'abc' : pieces[Math.floor(r() * pieces.length)] as string
+    return s
+  }
+
+  function randomValue (r: () => number, depth: number): unknown {
+    const k = r()
+    if (depth > 3 || k < 0.3) return randomString(r, r() < 0.4)
+    if (k < 0.4) return Math.floor(r() * 1000) - 500
+    if (k < 0.45) return r() < 0.5 ? null : r() < 0.5
+    if (k < 0.7) return Array.from({ length: Math.floor(r() * 4) }, () => randomValue(r, depth + 1))
+    const o: Record<string, unknown> = {}
+    for (let i = Math.floor(r() * 4); i > 0; i--) o[randomString(r, r() < 0.05)] = randomValue(r, depth + 1)
+    return o
+  }
+
+  it('stringifies 200 random values to JSON.stringify\'s bytes and parses them back to JSON.parse\'s value', () => {
+    for (let seed = 1; seed <= 200; seed++) {
+      const value = randomValue(rng(seed), 0)
+      const want = JSON.stringify(value)
+      const got = stringifyJsonBytes(value)
+      assert.equal(Buffer.isBuffer(got) ? got.toString('utf8') : got, want, `seed ${seed}`)
+      const bytes = Buffer.from(want, 'utf8')
+      assert.deepEqual(ours(bytes), reference(bytes), `seed ${seed}`)
+    }
+  })
+
+  it('gives JSON.parse\'s value or error for 300 documents with a byte changed', () => {
+    const alphabet = Buffer.from('"\\{}[],: \n\u0001x0eE-+.tfn')
+    for (let seed = 1; seed <= 300; seed++) {
+      const r = rng(seed)
+      const doc = Buffer.from(JSON.stringify({ a: randomValue(r, 1), big: 'w'.repeat(LARGE_JSON_BYTES), b: [randomString(r, true)] }), 'utf8')
+      const at = Math.floor(r() * doc.length)
+      doc[at] = alphabet[Math.floor(r() * alphabet.length)] as number
+      assert.deepEqual(ours(doc), reference(doc), `seed ${seed}, byte ${at}`)
+    }
+  })
+})
