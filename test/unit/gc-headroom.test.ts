@@ -25,9 +25,14 @@ describe('GC headroom of the relay and worker CLIs', () => {
     assert.equal(hasExternalMemoryFlag('14.1.0'), true)
     assert.equal(hasExternalMemoryFlag('13.5.1'), false)
     assert.equal(hasExternalMemoryFlag('12.4.254.21-node.33'), false)
-    // The flag as node takes it: no "unrecognized flag" on this Node.
-    const out = execFileSync(process.execPath, [EXTERNAL_MEMORY_FLAG, '-e', 'process.stdout.write("ok")'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
-    assert.equal(out, 'ok')
+    // The version test agrees with the node running the tests: it takes the flag exactly when the test says it has it.
+    let taken: boolean
+    try {
+      taken = execFileSync(process.execPath, [EXTERNAL_MEMORY_FLAG, '-e', 'process.stdout.write("ok")'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) === 'ok'
+    } catch {
+      taken = false
+    }
+    assert.equal(taken, hasExternalMemoryFlag(process.versions.v8))
   })
 
   it('starts iicp-relay and iicp-worker with a fixed young generation: their shims\' #! line carries the flags, and node takes them', () => {
