@@ -4,12 +4,15 @@
  * per 1 MiB on the bench machine), and the text it returns is then encoded again into a frame.
  * Here the value is serialised with a short marker in place of each large string, and each
  * large string is written as UTF-8 straight into the output and checked there with
- * {@link isJsonVerbatim} (0.5 ms per 1 MiB): what JSON.stringify would have written for it,
- * because it would have escaped nothing.
+ * {@link isJsonVerbatim}: what JSON.stringify would have written for it, because it would have
+ * escaped nothing. About 1 ms per 1 MiB string in all, against 3.2 ms for JSON.stringify and
+ * the encoding after it.
  *
  * The bytes are those of `Buffer.from(JSON.stringify(value))`. A large string that needs
  * escapes (or holds a lone surrogate) is written by JSON.stringify itself; a value with no
- * large string among its first values is serialised by JSON.stringify alone.
+ * large string among its first values is serialised by JSON.stringify alone. (Looking for
+ * large strings reads the first values once before JSON.stringify does: a getter among them
+ * runs twice.)
  */
 import { randomUUID } from 'node:crypto'
 import { isJsonVerbatim } from './json-verbatim.ts'
