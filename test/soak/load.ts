@@ -7,19 +7,9 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { encodeCbor } from '../../src/protocol/cbor.ts'
 import { encodeFrame, MsgType } from '../../src/protocol/frame.ts'
 import { encodeClose, encodeInit, encodeLifecycleResponse, encodePing, encodeRelayBind, encodeResponse } from '../../src/protocol/messages.ts'
+import { prng } from '../helpers/prng.ts'
 import { RelayPeer } from '../helpers/relay-peer.ts'
 import { call, keepAliveAgent, mib, percentile, startRelayChild } from './harness.ts'
-
-/** A deterministic PRNG (xorshift32), so a campaign can be replayed with its seed. */
-export function prng (seed: number): () => number {
-  let x = seed >>> 0 || 1
-  return () => {
-    x ^= x << 13; x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5; x >>>= 0
-    return x / 0x100000000
-  }
-}
 
 /** Valid frames of every kind, then mutated: bit flips, truncations, random types and lengths. */
 export function fuzzPool (size: number, rand: () => number): Buffer[] {

@@ -6,6 +6,7 @@ import { LARGE_JSON_BYTES, parseJsonWithLargeStrings } from '../../src/http/json
 import { LARGE_STRING_CHARS, stringifyJsonBytes } from '../../src/http/json-large-stringify.ts'
 import { parseJsonBytes } from '../../src/http/json-text.ts'
 import { isJsonVerbatim } from '../../src/http/json-verbatim.ts'
+import { prng } from '../helpers/prng.ts'
 
 /** A deterministic pseudo-random string of `n` characters drawn from `alphabet`. */
 function text (n: number, alphabet: string, seed = 1): string {
@@ -171,16 +172,6 @@ describe('stringifyJsonBytes', () => {
 })
 
 describe('large-string JSON paths against JSON.parse and JSON.stringify, randomised', () => {
-  /** A small deterministic generator (so a failure names a seed that reproduces it). */
-  function rng (seed: number): () => number {
-    let x = seed >>> 0 || 1
-    return () => {
-      x ^= x << 13; x >>>= 0
-      x ^= x >>> 17
-      x ^= x << 5; x >>>= 0
-      return x / 0x100000000
-    }
-  }
   const pieces = ['a', 'z', ' ', '0', 'é', '€', '😀', '"', '\\', '\n', '\u0001', '\u001f', '\u2028', '\ud800', '/', '\u0000']
 
   function randomString (r: () => number, large: boolean): string {
@@ -205,7 +196,7 @@ describe('large-string JSON paths against JSON.parse and JSON.stringify, randomi
 
   it('stringifies 200 random values to JSON.stringify\'s bytes and parses them back to JSON.parse\'s value', () => {
     for (let seed = 1; seed <= 200; seed++) {
-      const value = randomValue(rng(seed), 0)
+      const value = randomValue(prng(seed), 0)
       const want = JSON.stringify(value)
       const got = stringifyJsonBytes(value)
       assert.equal(Buffer.isBuffer(got) ? got.toString('utf8') : got, want, `seed ${seed}`)
@@ -217,7 +208,7 @@ describe('large-string JSON paths against JSON.parse and JSON.stringify, randomi
   it('gives JSON.parse\'s value or error for 300 documents with a byte changed', () => {
     const alphabet = Buffer.from('"\\{}[],: \n\u0001x0eE-+.tfn')
     for (let seed = 1; seed <= 300; seed++) {
-      const r = rng(seed)
+      const r = prng(seed)
       const doc = Buffer.from(JSON.stringify({ a: randomValue(r, 1), big: 'w'.repeat(LARGE_JSON_BYTES), b: [randomString(r, true)] }), 'utf8')
       const at = Math.floor(r() * doc.length)
       doc[at] = alphabet[Math.floor(r() * alphabet.length)] as number
