@@ -12,8 +12,8 @@
  * (`--max-old-space-size`) still bounds it. Where V8 has it (13.6, Node 24), the headroom also
  * counts the buffers' memory in V8's global limit (`--external-memory-accounted-in-global-limit`)
  * rather than starting a mark-compact for every 64 MiB of them: half the mark-compacts again and
- * 15–25 % less CPU per 1 MiB task for relay and worker, for a larger RSS under that load (README,
- * Benchmark). The CLIs apply it at start-up; library users own their process and decide for
+ * 14–29 % (relay) and 21–34 % (worker) less CPU per 1 MiB task, for a larger RSS under that load
+ * (README, Benchmark). The CLIs apply it at start-up; library users own their process and decide for
  * themselves.
  */
 import { setFlagsFromString } from 'node:v8'

@@ -99,7 +99,8 @@ function syntaxError (what: string, at: number): SyntaxError {
   return new SyntaxError(`${what} at position ${at}`)
 }
 
-function isSpace (c: number): boolean {
+/** True for JSON's four whitespace bytes (space, LF, CR, tab). */
+export function isSpace (c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09
 }
 

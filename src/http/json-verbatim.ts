@@ -24,8 +24,8 @@ export function isJsonVerbatim (b: Buffer, start: number, end: number): boolean 
   return region.indexOf(QUOTE) < 0 && region.indexOf(BACKSLASH) < 0 && !hasControlByte(region)
 }
 
-/** True when `b` holds a byte below 0x20. */
-function hasControlByte (b: Buffer): boolean {
+/** True when `b` holds a byte below 0x20 (a control character, which a JSON string may not hold raw). */
+export function hasControlByte (b: Buffer): boolean {
   let i = 0
   // Up to the first 4-byte boundary one byte at a time, then whole words, then the tail.
   const lead = Math.min(b.length, (4 - (b.byteOffset & 3)) & 3)
