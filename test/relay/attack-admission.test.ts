@@ -60,8 +60,10 @@ describe('attack: admission exhaustion (issue 7.3)', () => {
     try {
       const silent: RelayPeer[] = []
       for (let k = 0; k < 9; k++) silent.push(await h.peer())
-      // The default deadline is 10 s; under pressure it is 2 s.
-      await Promise.all(silent.map(async p => { await p.expectClosed(5000) }))
+      // The default deadline is 10 s; under pressure it is 2 s. Only the oldest is certain to
+      // meet the pressure: once it is closed, 8 of 16 is no longer more than half full, and
+      // connections opened a sweep later keep the normal deadline.
+      await silent[0]?.expectClosed(5000)
     } finally {
       await h.close()
     }
