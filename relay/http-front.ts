@@ -18,6 +18,7 @@ import { meshRelay } from './routes/mesh-relay.ts'
 import { relayForHealth, relayForTask } from './routes/relay-for.ts'
 import { relayHealth, relayMetrics } from './routes/relay-status.ts'
 import { LISTEN_BACKLOG } from '../src/limits.ts'
+import { LinkedSet } from '../src/linked-set.ts'
 import { listenTcp } from '../src/transport/listen.ts'
 
 const RELAY_FOR_PREFIX = '/v1/relay-for/'
@@ -39,6 +40,12 @@ function sendShuttingDown (res: ServerResponse): void {
 
 function notAllowed (res: ServerResponse, allow: string): void {
   sendError(res, 405, 'method_not_allowed', `use ${allow}`, { allow: `${allow}, OPTIONS` })
+}
+
+/** A request being answered. */
+interface InflightRequest {
+  readonly ac: AbortController
+  readonly res: ServerResponse
 }
 
 /** Connection limits of the HTTP listener. */
@@ -73,8 +80,8 @@ export class HttpFront {
   readonly #extra = new Map<string, ExtensionRoute>()
   readonly #extraPaths = new Map<string, string[]>()
   readonly #noCors = new Set<string>()
-  /** Requests being answered: their abort controller and response. */
-  readonly #inflight = new Map<AbortController, ServerResponse>()
+  /** Requests being answered: their abort controller and response (see linked-set.ts for why not a Map). */
+  readonly #inflight = new LinkedSet<InflightRequest>()
   #onIdle: (() => void) | undefined
   /** Set when the relay starts shutting down: every new request gets 503 with Retry-After. */
   #closing = false
@@ -145,7 +152,7 @@ export class HttpFront {
       this.#onIdle = undefined
     }
     const answered: Array<Promise<void>> = []
-    for (const res of this.#inflight.values()) {
+    for (const { res } of this.#inflight.toArray()) {
       if (res.headersSent) continue
       answered.push(new Promise<void>(resolve => { res.once('close', resolve) }))
       sendShuttingDown(res)
@@ -155,7 +162,7 @@ export class HttpFront {
       await Promise.race([Promise.all(answered), new Promise<void>(resolve => { timer = setTimeout(resolve, SHUTDOWN_FLUSH_MS) })])
       clearTimeout(timer)
     }
-    for (const ac of this.#inflight.keys()) ac.abort(new ToolkitError(ErrorCode.Aborted, 'relay closed'))
+    for (const { ac } of this.#inflight.toArray()) ac.abort(new ToolkitError(ErrorCode.Aborted, 'relay closed'))
     this.#server.closeAllConnections()
     await closed
   }
@@ -167,9 +174,9 @@ export class HttpFront {
       return
     }
     const ac = new AbortController()
-    this.#inflight.set(ac, res)
+    const node = this.#inflight.add({ ac, res })
     res.once('close', () => {
-      this.#inflight.delete(ac)
+      this.#inflight.delete(node)
       if (!res.writableFinished) ac.abort(new ToolkitError(ErrorCode.Aborted, 'HTTP client went away'))
       if (this.#inflight.size === 0) this.#onIdle?.()
     })

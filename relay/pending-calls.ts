@@ -6,7 +6,7 @@
 import { abortError } from '../src/abort.ts'
 import type { ByteChunks } from '../src/byte-chunks.ts'
 import { ErrorCode, ToolkitError } from '../src/errors.ts'
-import { DeadlineQueue, type Deadline } from './deadline-queue.ts'
+import { DeadlineQueue, type Deadline } from '../src/deadline-queue.ts'
 
 /** Something waiting on a call id. */
 export interface PendingEntry {

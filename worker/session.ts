@@ -196,7 +196,8 @@ function runSession (socket: ByteStream, o: SessionOptions, signal: AbortSignal 
     }
     const reason: DisconnectReason = endReason ?? (err === undefined ? 'eof' : 'error')
     const end: SessionEnd = err === undefined ? { reason } : { reason, error: err }
-    void runner.abortAll(new ToolkitError(ErrorCode.SessionClosed, 'relay session closed')).then(() => { resolveEnded(end) })
+    runner.abortAll(new ToolkitError(ErrorCode.SessionClosed, 'relay session closed'))
+    resolveEnded(end)
   }
 
   async function shutdown (graceMs: number): Promise<SessionEnd> {
@@ -207,7 +208,7 @@ function runSession (socket: ByteStream, o: SessionOptions, signal: AbortSignal 
         tasks.closeIntake(STOPPING_ERROR)
         // The relay stops reading at CLOSE, so answers must go out before it.
         await within(Promise.race([tasks.whenIdle(), ended]), graceMs)
-        await tasks.abortAll(new ToolkitError(ErrorCode.Aborted, `${STOPPING_ERROR}: task aborted after the ${graceMs} ms grace period`))
+        tasks.abortAll(new ToolkitError(ErrorCode.Aborted, `${STOPPING_ERROR}: task aborted after the ${graceMs} ms grace period`))
         endReason ??= 'stopped'
         conn.end(encodeClose())
       }

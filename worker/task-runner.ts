@@ -3,7 +3,8 @@
  * waiting, and an immediate `{"error":"worker at capacity"}` answer beyond that. Every CALL is
  * answered exactly once, never with silence; answers go out in completion order.
  */
-import { raceSignal } from '../src/abort.ts'
+import { DeadlineQueue, type Deadline } from '../src/deadline-queue.ts'
+import { LinkedSet, type LinkedNode } from '../src/linked-set.ts'
 import { ErrorCode, ToolkitError, errorMessage, isToolkitError } from '../src/errors.ts'
 import { stringifyJsonBytes } from '../src/http/json-large-stringify.ts'
 import { MAX_FRAME_PAYLOAD_BYTES } from '../src/limits.ts'
@@ -11,7 +12,7 @@ import type { Logger } from '../src/log.ts'
 import { allocBodyWithFrameRoom } from '../src/protocol/body-frame.ts'
 import { encodeResponse } from '../src/protocol/messages.ts'
 import { createTokenBucketLimiter } from '../src/rate-limit.ts'
-import type { Task, TaskHandler } from './options.ts'
+import type { Task, TaskContext, TaskHandler } from './options.ts'
 
 /** The answer to a CALL that arrives when the running and queued tasks are at their caps. */
 export const CAPACITY_ERROR = 'worker at capacity'
@@ -50,18 +51,72 @@ export interface TaskRunner {
   /** Resolves when nothing is running or queued. */
   whenIdle: () => Promise<void>
   /**
-   * Aborts every running task through its signal with `reason` and answers queued ones with
-   * `{"error": reason.message}`. Resolves once every answer has been queued on the socket,
-   * even if a handler ignores its signal. Later CALLs are refused with the same message.
+   * Answers every running and queued task `{"error": reason.message}` now (the answers are
+   * queued on the socket before it returns, whatever a handler does) and fires the running
+   * tasks' signals with `reason`. Later CALLs are refused with the same message.
    */
-  abortAll: (reason: ToolkitError) => Promise<void>
+  abortAll: (reason: ToolkitError) => void
 }
 
-interface RunningTask {
+/** A handler's return value that `await` would treat as a promise. */
+function isThenable (value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function'
+}
+
+/** Called once when a task settles, with its answer (`failed`: an error answer for `err`). */
+type TaskSettled = (task: RunningTask, result: unknown, failed: boolean, err: unknown) => void
+
+/**
+ * One running task. It settles exactly once: with its handler's result or failure, at its
+ * deadline, or when aborted; an abort or timeout answers at once and then fires the signal the
+ * handler was given. Nothing listens on that signal here, and the deadline is an entry in the
+ * runner's {@link DeadlineQueue}, not a timer of its own.
+ */
+class RunningTask {
   readonly callId: string
-  readonly controller: AbortController
-  /** Resolves once the answer is queued on the socket. */
-  readonly answered: Promise<void>
+  /** Its place among the runner's unsettled tasks. */
+  node: LinkedNode<RunningTask> | undefined
+  /** What the handler gets: the call id and the task's signal (a plain object, so a spread keeps both). */
+  readonly context: TaskContext
+  readonly #deadlines: DeadlineQueue
+  readonly #deadline: Deadline
+  readonly #onSettled: TaskSettled
+  readonly #controller = new AbortController()
+  #settled = false
+
+  constructor (callId: string, deadlines: DeadlineQueue, timeoutMs: number, onSettled: TaskSettled) {
+    this.callId = callId
+    this.#deadlines = deadlines
+    this.#onSettled = onSettled
+    this.context = { callId, signal: this.#controller.signal }
+    this.#deadline = deadlines.add(timeoutMs, () => {
+      this.abort(new ToolkitError(ErrorCode.HandlerFailed, `task timed out after ${timeoutMs} ms`, { details: { timeoutMs } }))
+    })
+  }
+
+  /** The handler returned (or its promise resolved with) `result`. */
+  settle (result: unknown): void {
+    if (this.#begin()) this.#onSettled(this, result, false, undefined)
+  }
+
+  /** The handler threw or its promise rejected. */
+  fail (err: unknown): void {
+    if (this.#begin()) this.#onSettled(this, { error: errorMessage(err) }, true, err)
+  }
+
+  /** Stops the task: its signal fires with `reason`, and it is answered `{"error": reason.message}` now. */
+  abort (reason: ToolkitError): void {
+    if (this.#settled) return
+    this.fail(reason)
+    this.#controller.abort(reason)
+  }
+
+  #begin (): boolean {
+    if (this.#settled) return false
+    this.#settled = true
+    this.#deadlines.remove(this.#deadline)
+    return true
+  }
 }
 
 /**
@@ -94,7 +149,11 @@ const FAILURE_LOG_BURST = 10
 export function createTaskRunner (options: TaskRunnerOptions): TaskRunner {
   const { handler, maxConcurrent, maxQueued, taskTimeoutMs, send, logger } = options
   const failureLog = createTokenBucketLimiter({ perSecond: FAILURE_LOGS_PER_SECOND, burst: FAILURE_LOG_BURST, maxKeys: 1 })
-  const running = new Set<RunningTask>()
+  /** Tasks holding a slot: running, or settled with their answer not yet written. */
+  let slots = 0
+  /** The unsettled tasks (a linked list: a Set here would have its tasks promoted, see linked-set.ts). */
+  const unsettled = new LinkedSet<RunningTask>()
+  const deadlines = new DeadlineQueue()
   const queue: Array<{ callId: string, task: Task }> = []
   let idleWaiters: Array<() => void> = []
   let refusal: string | undefined
@@ -113,14 +172,14 @@ export function createTaskRunner (options: TaskRunnerOptions): TaskRunner {
   }
 
   function checkIdle (): void {
-    if (running.size > 0 || queue.length > 0) return
+    if (slots > 0 || queue.length > 0) return
     const waiters = idleWaiters
     idleWaiters = []
     for (const w of waiters) w()
   }
 
   function pump (): void {
-    while (running.size < maxConcurrent && queue.length > 0) {
+    while (slots < maxConcurrent && queue.length > 0) {
       const next = queue.shift()
       if (next !== undefined) start(next.callId, next.task)
     }
@@ -128,33 +187,31 @@ export function createTaskRunner (options: TaskRunnerOptions): TaskRunner {
   }
 
   function start (callId: string, task: Task): void {
-    const controller = new AbortController()
-    const timer = setTimeout(() => {
-      controller.abort(new ToolkitError(ErrorCode.HandlerFailed, `task timed out after ${taskTimeoutMs} ms`, { details: { timeoutMs: taskTimeoutMs } }))
-    }, taskTimeoutMs)
-    timer.unref()
-    let markAnswered: () => void = () => {}
-    const answered = new Promise<void>(resolve => { markAnswered = resolve })
-    const entry: RunningTask = { callId, controller, answered }
-    running.add(entry)
-    const execute = async (): Promise<void> => {
-      let result: unknown
-      try {
-        const work = Promise.resolve().then(() => handler(task, { callId, signal: controller.signal }))
-        result = await raceSignal(work, controller.signal, 'task')
-      } catch (err) {
-        // Failures the operator must see (backend down, handler bug) at warn; cancellations by stop at debug.
-        if (!isToolkitError(err, ErrorCode.Aborted) && failureLog.take('all')) logger.warn({ callId, code: isToolkitError(err) ? err.code : undefined, reason: errorMessage(err) }, 'task failed')
-        else logger.debug({ err, callId }, 'task failed')
-        result = { error: errorMessage(err) }
-      }
-      clearTimeout(timer)
-      const sending = sendAnswer(callId, result)
-      markAnswered()
-      await sending
+    const entry = new RunningTask(callId, deadlines, taskTimeoutMs, finish)
+    slots++
+    entry.node = unsettled.add(entry)
+    let result: unknown
+    try {
+      result = handler(task, entry.context)
+    } catch (err) {
+      entry.fail(err)
+      return
     }
-    void execute().finally(() => {
-      running.delete(entry)
+    // A thenable is awaited as `await` would; anything else is the answer, sent in this turn.
+    if (isThenable(result)) Promise.resolve(result).then(value => { entry.settle(value) }, (err: unknown) => { entry.fail(err) })
+    else entry.settle(result)
+  }
+
+  /** The task settled (answered, failed, timed out or aborted): its answer is queued now, its slot freed once it is written. */
+  function finish (entry: RunningTask, result: unknown, failed: boolean, err: unknown): void {
+    if (entry.node !== undefined) unsettled.delete(entry.node)
+    if (failed) {
+      // Failures the operator must see (backend down, handler bug) at warn; cancellations by stop at debug.
+      if (!isToolkitError(err, ErrorCode.Aborted) && failureLog.take('all')) logger.warn({ callId: entry.callId, code: isToolkitError(err) ? err.code : undefined, reason: errorMessage(err) }, 'task failed')
+      else logger.debug({ err, callId: entry.callId }, 'task failed')
+    }
+    void sendAnswer(entry.callId, result).then(() => {
+      slots--
       pump()
     })
   }
@@ -166,31 +223,30 @@ export function createTaskRunner (options: TaskRunnerOptions): TaskRunner {
         answer(callId, { error: 'task is not a JSON object' })
       } else if (refusal !== undefined) {
         answer(callId, { error: refusal })
-      } else if (running.size < maxConcurrent) {
+      } else if (slots < maxConcurrent) {
         start(callId, task as Task)
       } else if (queue.length < maxQueued) {
         queue.push({ callId, task: task as Task })
       } else {
-        logger.warn({ callId, running: running.size, queued: queue.length }, 'worker at capacity: CALL refused')
+        logger.warn({ callId, running: slots, queued: queue.length }, 'worker at capacity: CALL refused')
         answer(callId, { error: CAPACITY_ERROR })
       }
     },
     answer,
-    get running () { return running.size },
+    get running () { return slots },
     get queued () { return queue.length },
     closeIntake (message: string): void {
       refusal ??= message
     },
     async whenIdle (): Promise<void> {
-      if (running.size === 0 && queue.length === 0) return
+      if (slots === 0 && queue.length === 0) return
       await new Promise<void>(resolve => { idleWaiters.push(resolve) })
     },
-    async abortAll (reason: ToolkitError): Promise<void> {
+    abortAll (reason: ToolkitError): void {
       refusal ??= reason.message
       for (const q of queue.splice(0)) answer(q.callId, { error: reason.message })
-      const entries = [...running]
-      for (const e of entries) e.controller.abort(reason)
-      await Promise.all(entries.map(async e => { await e.answered }))
+      // Each abort queues that task's answer at once, whatever its handler does with the signal.
+      for (const e of unsettled.toArray()) e.abort(reason)
       checkIdle()
     }
   }

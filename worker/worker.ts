@@ -129,7 +129,7 @@ class RelayWorker extends EventEmitter<WorkerEvents> implements Worker {
     this.#registration?.abort()
     await this.#session?.shutdown(this.#o.stopGraceMs)
     await this.#loop
-    await this.#direct?.close(new ToolkitError(ErrorCode.Aborted, 'worker stopping'))
+    this.#direct?.close(new ToolkitError(ErrorCode.Aborted, 'worker stopping'))
     this.#backend?.close()
     this.#dialer?.close()
     this.#setState('stopped')

@@ -176,4 +176,21 @@ describe('concurrency cap and capacity', () => {
     assert.match(answer.error, /task timed out after 50 ms/)
     assert.ok(aborted instanceof Error)
   })
+
+  it('answers at the deadline a handler that ignores its signal; a signal first read later is already aborted, and a spread context keeps it', async t => {
+    let release!: () => void
+    const late = new Promise<void>(resolve => { release = resolve })
+    const checked: Array<{ aborted: boolean, reason: string }> = []
+    const { conn } = await boundWorker(t, async (_task, ctx) => {
+      await late
+      const { signal } = { ...ctx }
+      checked.push({ aborted: signal.aborted, reason: (signal.reason as Error).message })
+      return { late: true }
+    }, { taskTimeoutMs: 50 })
+    const answer = await conn.call({}) as { error: string }
+    assert.match(answer.error, /task timed out after 50 ms/)
+    release()
+    await t.waitFor(() => { assert.equal(checked.length, 1) })
+    assert.deepEqual(checked, [{ aborted: true, reason: 'task timed out after 50 ms' }])
+  })
 })

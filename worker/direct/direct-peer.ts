@@ -51,7 +51,7 @@ export interface DirectPeer {
   /** Adds trickled candidates of the consumer. */
   addCandidates: (candidates: readonly string[]) => void
   /** Closes the channel; running tasks keep running unless `abortTasks` is set. */
-  close: (reason: string, abortTasks?: ToolkitError) => Promise<void>
+  close: (reason: string, abortTasks?: ToolkitError) => void
 }
 
 /** Starts serving `peer` (its answer has been sent); the channel must open within the connect deadline. */
@@ -139,9 +139,9 @@ export function serveDirectPeer (peer: IcePeer, o: DirectPeerOptions): DirectPee
   return {
     get busy () { return runner.running + runner.queued },
     addCandidates: candidates => { peer.addRemoteCandidates(candidates) },
-    close: async (reason, abortTasks) => {
+    close: (reason, abortTasks) => {
       shut(reason)
-      if (abortTasks !== undefined) await runner.abortAll(abortTasks)
+      if (abortTasks !== undefined) runner.abortAll(abortTasks)
     }
   }
 }

@@ -63,7 +63,7 @@ export interface DirectServer {
   wrap: (handler: TaskHandler) => TaskHandler
   readonly stats: DirectServerStats
   /** Closes every peer, aborting their tasks with `reason`, and frees the ICE backend. */
-  close: (reason: ToolkitError) => Promise<void>
+  close: (reason: ToolkitError) => void
 }
 
 /** Creates the direct-path server of one worker. */
@@ -148,9 +148,9 @@ export function createDirectServer (o: DirectServerOptions): DirectServer {
       // Same key as the channel's CALL: joins the running task or returns its outcome.
       return await ledger.run(`${retry.peerId}/${retry.callId}`, async () => await handler(retry.task as Task, ctx))
     },
-    close: async reason => {
+    close: reason => {
       closed = true
-      await Promise.all([...peers.values()].map(async p => { await p.close('worker stopping', reason) }))
+      for (const p of peers.values()) p.close('worker stopping', reason)
       o.backend.release()
     }
   }

@@ -1,10 +1,11 @@
 /**
  * Deadlines of many waits behind one timer. A relay call waits for its worker's answer up to
- * its timeout; a Node timer per call costs a `Timeout` object, async-hook bookkeeping and a
- * list insertion and removal for every task. Here waits with the same timeout queue in the
+ * its timeout, a worker's task runs up to its own; a Node timer per call costs a `Timeout`
+ * object, async-hook bookkeeping and a list insertion and removal for every task. Here waits with the same timeout queue in the
  * order they started, which is their deadline order, and one unref'd timer is armed for the
- * earliest deadline while any wait is queued: adding and removing a wait is linking and
- * unlinking an entry.
+ * earliest deadline: adding and removing a wait is linking and unlinking an entry. The timer
+ * is not cleared when the queue empties; it fires once with nothing to do (or finds the
+ * deadlines queued since) and is armed again only while waits are queued.
  */
 
 /** One wait's deadline; {@link DeadlineQueue.remove} it once the wait is over. */
@@ -28,6 +29,9 @@ interface EntryList {
   head: Entry | undefined
   tail: Entry | undefined
 }
+
+/** Emptied lists kept for reuse at most; beyond, an emptied list goes at once (each goes when the timer next fires). */
+const MAX_IDLE_LISTS = 8
 
 /** Deadlines sharing one timer. */
 export class DeadlineQueue {
@@ -64,14 +68,11 @@ export class DeadlineQueue {
     else next.prev = prev
     entry.prev = undefined
     entry.next = undefined
-    if (list.head !== undefined) return
-    this.#lists.delete(list.timeoutMs)
-    if (this.#lists.size === 0) {
-      // Nothing waits: no timer holds this queue (and the session it serves) until it would fire.
-      clearTimeout(this.#timer)
-      this.#timer = undefined
-      this.#armedFor = Infinity
-    }
+    // The timer stays armed (unref'd, holding only this queue) and finds nothing when it fires,
+    // so that one wait at a time (a lone caller) does not arm and clear a timer for every call.
+    // An emptied list stays for the next wait with its timeout (a Map that loses and regains a
+    // key reallocates its table, in the old generation, every few calls) unless there are many.
+    if (list.head === undefined && this.#lists.size > MAX_IDLE_LISTS) this.#lists.delete(list.timeoutMs)
   }
 
   #arm (at: number): void {
@@ -94,6 +95,7 @@ export class DeadlineQueue {
         entry.onExpire()
       }
       if (list.head !== undefined) next = Math.min(next, list.head.at)
+      else this.#lists.delete(list.timeoutMs)
     }
     if (next < Infinity && next < this.#armedFor) this.#arm(next)
   }

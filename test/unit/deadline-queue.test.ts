@@ -1,8 +1,8 @@
-/** The deadlines of a session's buffered calls behind one timer (relay/deadline-queue.ts). */
+/** Deadlines behind one timer (src/deadline-queue.ts): relay calls and worker tasks. */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { DeadlineQueue } from '../../relay/deadline-queue.ts'
+import { DeadlineQueue } from '../../src/deadline-queue.ts'
 
 /** A deadline whose expiry can be awaited, with the time it fired at. */
 function watch (q: DeadlineQueue, timeoutMs: number, log: string[], name: string): { deadline: ReturnType<DeadlineQueue['add']>, fired: Promise<number> } {
@@ -35,7 +35,7 @@ describe('DeadlineQueue', () => {
     q.remove(later.deadline)
     await kept.fired
     q.remove(kept.deadline)
-    // Emptied by removals (its timer cleared), it takes and fires a new deadline.
+    // Emptied by removals, it takes and fires a new deadline.
     const quick = watch(q, 5, log, 'quick')
     q.remove(watch(q, 5, log, 'dropped').deadline)
     await quick.fired
@@ -56,8 +56,21 @@ describe('DeadlineQueue', () => {
     assert.deepEqual(log, ['first', 'second', 'third'])
   })
 
+  it('arms its timer once for a run of one wait at a time, not once per wait', () => {
+    const q = new DeadlineQueue()
+    const realSetTimeout = globalThis.setTimeout
+    let armed = 0
+    globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => { armed++; return realSetTimeout(...args) }) as typeof setTimeout
+    try {
+      for (let i = 0; i < 100; i++) q.remove(q.add(60_000, () => { throw new Error('must not expire') }))
+    } finally {
+      globalThis.setTimeout = realSetTimeout
+    }
+    assert.equal(armed, 1)
+  })
+
   it('does not keep the process alive', () => {
-    const url = new URL('../../relay/deadline-queue.ts', import.meta.url).href
+    const url = new URL('../../src/deadline-queue.ts', import.meta.url).href
     const script = `import { DeadlineQueue } from '${url}'; new DeadlineQueue().add(60_000, () => { process.exitCode = 3 })`
     // Returns (exit code 0) at once: the pending deadline's timer is unref'd.
     execFileSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 10_000 })
