@@ -190,16 +190,15 @@ export function createTaskRunner (options: TaskRunnerOptions): TaskRunner {
     const entry = new RunningTask(callId, deadlines, taskTimeoutMs, finish)
     slots++
     entry.node = unsettled.add(entry)
-    let result: unknown
     try {
-      result = handler(task, entry.context)
+      const result = handler(task, entry.context)
+      // A thenable is awaited as `await` would; anything else is the answer, sent in this turn.
+      // (Reading `then` may throw too: a getter; that is the task's failure, as with `await`.)
+      if (isThenable(result)) Promise.resolve(result).then(value => { entry.settle(value) }, (err: unknown) => { entry.fail(err) })
+      else entry.settle(result)
     } catch (err) {
       entry.fail(err)
-      return
     }
-    // A thenable is awaited as `await` would; anything else is the answer, sent in this turn.
-    if (isThenable(result)) Promise.resolve(result).then(value => { entry.settle(value) }, (err: unknown) => { entry.fail(err) })
-    else entry.settle(result)
   }
 
   /** The task settled (answered, failed, timed out or aborted): its answer is queued now, its slot freed once it is written. */

@@ -92,6 +92,15 @@ describe('CALL and RESPONSE (checklist 28, 29)', () => {
     }
   })
 
+  it('answers a result whose then getter throws with that error, and keeps the session', async t => {
+    const { conn } = await boundWorker(t, task => {
+      if ((task as { mode: string }).mode === 'ok') return { fine: true }
+      return { get then (): never { throw new Error('then getter failed') } }
+    })
+    assert.deepEqual(await conn.call({ mode: 'bad' }), { error: 'then getter failed' })
+    assert.deepEqual(await conn.call({ mode: 'ok' }), { fine: true })
+  })
+
   it('encodes an undefined result as null and an unserializable one as an error', async t => {
     const { conn } = await boundWorker(t, task => (task as { mode: string }).mode === 'bigint' ? { n: 1n } : undefined)
     assert.equal(await conn.call({ mode: 'undefined' }), null)
