@@ -93,10 +93,11 @@ describe('CALL and RESPONSE (checklist 28, 29)', () => {
   })
 
   it('answers a result whose then getter throws with that error, and keeps the session', async t => {
+    // Without direct paths the handler's value reaches the task runner as it is (no async wrapper).
     const { conn } = await boundWorker(t, task => {
       if ((task as { mode: string }).mode === 'ok') return { fine: true }
       return { get then (): never { throw new Error('then getter failed') } }
-    })
+    }, { direct: false })
     assert.deepEqual(await conn.call({ mode: 'bad' }), { error: 'then getter failed' })
     assert.deepEqual(await conn.call({ mode: 'ok' }), { fine: true })
   })
