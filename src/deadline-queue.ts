@@ -1,11 +1,12 @@
 /**
  * Deadlines of many waits behind one timer. A relay call waits for its worker's answer up to
  * its timeout, a worker's task runs up to its own; a Node timer per call costs a `Timeout`
- * object, async-hook bookkeeping and a list insertion and removal for every task. Here waits with the same timeout queue in the
- * order they started, which is their deadline order, and one unref'd timer is armed for the
- * earliest deadline: adding and removing a wait is linking and unlinking an entry. The timer
- * is not cleared when the queue empties; it fires once with nothing to do (or finds the
- * deadlines queued since) and is armed again only while waits are queued.
+ * object, async-hook bookkeeping and a list insertion and removal for every task. Here waits
+ * with the same timeout queue in the order they started, which is their deadline order, and
+ * one unref'd timer is armed for the earliest deadline: adding and removing a wait is linking
+ * and unlinking an entry. The timer is not cleared when the queue empties; it fires once with
+ * nothing to do (or finds the deadlines queued since) and is armed again only while waits are
+ * queued.
  */
 
 /** One wait's deadline; {@link DeadlineQueue.remove} it once the wait is over. */
@@ -23,14 +24,17 @@ interface Entry extends Deadline {
   queued: boolean
 }
 
-/** The waits of one timeout value, oldest (earliest deadline) first; dropped when empty. */
+/** The waits of one timeout value, oldest (earliest deadline) first. */
 interface EntryList {
   readonly timeoutMs: number
   head: Entry | undefined
   tail: Entry | undefined
 }
 
-/** Emptied lists kept for reuse at most; beyond, an emptied list goes at once (each goes when the timer next fires). */
+/**
+ * An emptied list is kept for the next wait with its timeout while the queue holds at most this
+ * many lists, and dropped at once beyond; the timer drops every empty list when it fires.
+ */
 const MAX_IDLE_LISTS = 8
 
 /** Deadlines sharing one timer. */
