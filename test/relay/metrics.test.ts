@@ -1,0 +1,44 @@
+/** The relay's Prometheus metrics (relay/metrics.ts): hot-path counts reach the counters at each scrape, once. */
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { createRelayMetrics } from '../../relay/metrics.ts'
+
+/** The value of one series in a scrape. */
+function series (text: string, name: string): number {
+  const line = text.split('\n').find(l => l.startsWith(`${name} `))
+  assert.ok(line !== undefined, `${name} in the scrape`)
+  return Number(line.slice(name.length + 1))
+}
+
+describe('relay metrics', () => {
+  it('counts calls and bytes between scrapes without losing or repeating any', async () => {
+    const m = createRelayMetrics({ sessions: () => 2, pendingConnections: () => 0, maxSessions: 10 })
+    let text = await m.registry.metrics()
+    assert.equal(series(text, 'iicp_relay_calls_total{outcome="ok"}'), 0)
+    assert.equal(series(text, 'iicp_relay_bytes_total{direction="in"}'), 0)
+    for (let i = 0; i < 3; i++) m.call('ok', 0.002)
+    m.call('timeout', 30)
+    m.call('busy')
+    m.bytesIn(10)
+    m.bytesIn(5)
+    m.bytesOut(7)
+    text = await m.registry.metrics()
+    assert.equal(series(text, 'iicp_relay_calls_total{outcome="ok"}'), 3)
+    assert.equal(series(text, 'iicp_relay_calls_total{outcome="timeout"}'), 1)
+    assert.equal(series(text, 'iicp_relay_calls_total{outcome="busy"}'), 1)
+    assert.equal(series(text, 'iicp_relay_bytes_total{direction="in"}'), 15)
+    assert.equal(series(text, 'iicp_relay_bytes_total{direction="out"}'), 7)
+    // A busy call has no duration: four observations.
+    assert.equal(series(text, 'iicp_relay_call_duration_seconds_count'), 4)
+    assert.equal(series(text, 'iicp_relay_sessions'), 2)
+    // Read again with nothing new: the same totals; then more on top.
+    text = await m.registry.metrics()
+    assert.equal(series(text, 'iicp_relay_calls_total{outcome="ok"}'), 3)
+    assert.equal(series(text, 'iicp_relay_bytes_total{direction="in"}'), 15)
+    m.call('ok', 0.001)
+    m.bytesIn(1)
+    text = await m.registry.metrics()
+    assert.equal(series(text, 'iicp_relay_calls_total{outcome="ok"}'), 4)
+    assert.equal(series(text, 'iicp_relay_bytes_total{direction="in"}'), 16)
+  })
+})
