@@ -34,6 +34,31 @@ export interface RelayMetrics {
   bytesOut: (n: number) => void
 }
 
+/**
+ * A counter with one label whose counts are plain numbers on the hot path, folded into the
+ * prom-client counter from its `collect()`, which runs whenever the registry is read (a scrape):
+ * a prom-client child counter hashes and validates its label object on every `inc`. Every
+ * series exists (at 0) from the start. Returns the function that counts `n` for a label value.
+ */
+function batchedCounter<V extends string> (name: string, help: string, labelName: string, values: readonly V[], registers: Registry[]): (value: V, n: number) => void {
+  const pending = Object.fromEntries(values.map(v => [v, 0])) as Record<V, number>
+  const counter: Counter = new Counter({
+    name,
+    help,
+    labelNames: [labelName],
+    registers,
+    collect () {
+      for (const v of values) {
+        if (pending[v] === 0) continue
+        counter.labels(v).inc(pending[v])
+        pending[v] = 0
+      }
+    }
+  })
+  for (const v of values) counter.labels(v).inc(0)
+  return (value, n) => { pending[value] += n }
+}
+
 /** Creates one relay's metrics. */
 export function createRelayMetrics (sources: RelayGaugeSources): RelayMetrics {
   const registry = new Registry()
@@ -42,56 +67,25 @@ export function createRelayMetrics (sources: RelayGaugeSources): RelayMetrics {
   new Gauge({ name: 'iicp_relay_max_sessions', help: 'Configured session capacity', registers, collect () { this.set(sources.maxSessions) } })
   new Gauge({ name: 'iicp_relay_pending_connections', help: 'Relay-port connections still handshaking', registers, collect () { this.set(sources.pendingConnections()) } })
   const binds = new Counter({ name: 'iicp_relay_binds_total', help: 'RELAY_BIND attempts by outcome', labelNames: ['outcome'] as const, registers })
-  // The per-call and per-chunk counts are plain numbers, added to their counters when the
-  // counters are read (a scrape): prom-client hashes a child's label object on every inc.
-  const pendingCalls = Object.fromEntries(CALL_OUTCOMES.map(o => [o, 0])) as Record<CallOutcome, number>
-  let pendingBytesIn = 0
-  let pendingBytesOut = 0
-  const calls: Counter<'outcome'> = new Counter({
-    name: 'iicp_relay_calls_total',
-    help: 'Forwarded calls by outcome',
-    labelNames: ['outcome'] as const,
-    registers,
-    collect () {
-      for (const o of CALL_OUTCOMES) {
-        if (pendingCalls[o] === 0) continue
-        calls.labels(o).inc(pendingCalls[o])
-        pendingCalls[o] = 0
-      }
-    }
-  })
+  const calls = batchedCounter('iicp_relay_calls_total', 'Forwarded calls by outcome', 'outcome', CALL_OUTCOMES, registers)
   const duration = new Histogram({
     name: 'iicp_relay_call_duration_seconds',
     help: 'Time from forwarding a call to its answer (calls that reached a worker)',
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
     registers
   })
-  const bytes: Counter<'direction'> = new Counter({
-    name: 'iicp_relay_bytes_total',
-    help: 'Relay-port bytes by direction (in = from workers, out = to workers)',
-    labelNames: ['direction'] as const,
-    registers,
-    collect () {
-      if (pendingBytesIn > 0) bytes.labels('in').inc(pendingBytesIn)
-      if (pendingBytesOut > 0) bytes.labels('out').inc(pendingBytesOut)
-      pendingBytesIn = 0
-      pendingBytesOut = 0
-    }
-  })
+  const bytes = batchedCounter('iicp_relay_bytes_total', 'Relay-port bytes by direction (in = from workers, out = to workers)', 'direction', ['in', 'out'] as const, registers)
   // Zero-initialised so every series exists from the start.
   const bindChild = new Map(BIND_OUTCOMES.map(o => [o, binds.labels(o)]))
   for (const c of bindChild.values()) c.inc(0)
-  for (const o of CALL_OUTCOMES) calls.labels(o).inc(0)
-  bytes.labels('in').inc(0)
-  bytes.labels('out').inc(0)
   return {
     registry,
     bind: outcome => { bindChild.get(outcome)?.inc() },
     call: (outcome, seconds) => {
-      pendingCalls[outcome]++
+      calls(outcome, 1)
       if (seconds !== undefined) duration.observe(seconds)
     },
-    bytesIn: n => { pendingBytesIn += n },
-    bytesOut: n => { pendingBytesOut += n }
+    bytesIn: n => { bytes('in', n) },
+    bytesOut: n => { bytes('out', n) }
   }
 }
