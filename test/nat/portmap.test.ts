@@ -7,8 +7,11 @@ import assert from 'node:assert/strict'
 import { mapPort, openPinhole } from '../../nat/index.ts'
 import { createLeaseKeeper } from '../../nat/portmap/lease-keeper.ts'
 import { createFakeGateway } from '../helpers/nat-fake-gateway.ts'
+import { holdEventLoop } from '../helpers/event-loop.ts'
 
 describe('lease keeper', () => {
+  holdEventLoop()
+
   it('renews at the lease fraction, before expiry, repeatedly', async () => {
     const renewedAt: number[] = []
     const started = Date.now()
@@ -108,6 +111,8 @@ describe('lease keeper', () => {
 })
 
 describe('mapPort / openPinhole with a fake gateway', () => {
+  holdEventLoop()
+
   it('maps, renews before the lease expires, and deletes on close', async () => {
     const gw = createFakeGateway({ grantLeaseSeconds: 0.5 })
     const m = await mapPort({ gateway: gw, internalHost: '192.168.1.2', internalPort: 9484, leaseSeconds: 60, minRenewIntervalMs: 20 })
@@ -130,15 +135,17 @@ describe('mapPort / openPinhole with a fake gateway', () => {
     assert.equal(gw.calls.length, count, 'no calls after close')
   })
 
-  it('keeps the mapping with close({ keep: true }) and supports await using', async () => {
+  it('keeps the mapping with close({ keep: true }) and is async-disposable (what `await using` calls)', async () => {
     const gw = createFakeGateway()
     const m = await mapPort({ gateway: gw, internalHost: '192.168.1.2', internalPort: 4000, externalPort: 4001, protocol: 'udp', leaseSeconds: 600 })
     await m.close({ keep: true })
     assert.equal(gw.mappings.size, 1)
-    {
-      await using m2 = await mapPort({ gateway: gw, internalHost: '192.168.1.2', internalPort: 5000, leaseSeconds: 600 })
+    const m2 = await mapPort({ gateway: gw, internalHost: '192.168.1.2', internalPort: 5000, leaseSeconds: 600 })
+    try {
       assert.equal(m2.externalPort, 5000)
       assert.equal(gw.mappings.has('tcp/5000'), true)
+    } finally {
+      await m2[Symbol.asyncDispose]()
     }
     assert.equal(gw.mappings.has('tcp/5000'), false)
   })

@@ -23,8 +23,9 @@ before(() => { baseline = handleCounts() })
 after(async () => { await assertNoLeakedHandles(baseline) })
 
 describe('NAT behaviour discovery against our server on 127.0.0.2 + 127.0.0.3 (no NAT on loopback)', () => {
-  it('reports no NAT, endpoint-independent filtering, hairpinning and port preservation via RFC 5780', async () => {
-    await using server = createStunServer({ primary: { address: '127.0.0.2', port: 0 }, alternate: { address: '127.0.0.3', port: 0 } })
+  it('reports no NAT, endpoint-independent filtering, hairpinning and port preservation via RFC 5780', async t => {
+    const server = createStunServer({ primary: { address: '127.0.0.2', port: 0 }, alternate: { address: '127.0.0.3', port: 0 } })
+    t.after(async () => { await server[Symbol.asyncDispose]() })
     const info = await server.listen()
     for (const localAddress of ['127.0.0.1', undefined]) {
       const startedAt = performance.now()
@@ -44,9 +45,11 @@ describe('NAT behaviour discovery against our server on 127.0.0.2 + 127.0.0.3 (n
     }
   })
 
-  it('compares two plain servers when there is no OTHER-ADDRESS', async () => {
-    await using a = createStunServer({ primary: { address: '127.0.0.2', port: 0 } })
-    await using b = createStunServer({ primary: { address: '127.0.0.3', port: 0 } })
+  it('compares two plain servers when there is no OTHER-ADDRESS', async t => {
+    const a = createStunServer({ primary: { address: '127.0.0.2', port: 0 } })
+    t.after(async () => { await a[Symbol.asyncDispose]() })
+    const b = createStunServer({ primary: { address: '127.0.0.3', port: 0 } })
+    t.after(async () => { await b[Symbol.asyncDispose]() })
     const [ia, ib] = [await a.listen(), await b.listen()]
     const result = await discoverNatBehavior({ servers: [host(ia.primary), host(ib.primary)], localAddress: '127.0.0.1' })
     assert.equal(result.method, 'two_servers')
@@ -56,8 +59,9 @@ describe('NAT behaviour discovery against our server on 127.0.0.2 + 127.0.0.3 (n
     assert.deepEqual(result.servers.map(s => s.responded), [true, true])
   })
 
-  it('works over IPv6 with a single plain server', async () => {
-    await using server = createStunServer({ primary: { address: '::1', port: 0 } })
+  it('works over IPv6 with a single plain server', async t => {
+    const server = createStunServer({ primary: { address: '::1', port: 0 } })
+    t.after(async () => { await server[Symbol.asyncDispose]() })
     const info = await server.listen()
     const result = await discoverNatBehavior({ servers: [host(info.primary)], hairpin: false })
     assert.equal(result.mapping, 'none')

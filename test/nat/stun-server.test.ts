@@ -175,8 +175,9 @@ describe('STUN server', () => {
 })
 
 describe('STUN server without an alternate address', () => {
-  it('answers without OTHER-ADDRESS and rejects CHANGE-REQUEST with 420', async () => {
-    await using server = createStunServer({ primary: { address: '127.0.0.2', port: 0 }, software: '' })
+  it('answers without OTHER-ADDRESS and rejects CHANGE-REQUEST with 420', async t => {
+    const server = createStunServer({ primary: { address: '127.0.0.2', port: 0 }, software: '' })
+    t.after(async () => { await server[Symbol.asyncDispose]() })
     const info = await server.listen()
     assert.equal(info.rfc5780, false)
     assert.equal(info.sockets.length, 1)
@@ -191,16 +192,18 @@ describe('STUN server without an alternate address', () => {
     })
   })
 
-  it('works over IPv6 (::1)', async () => {
-    await using server = createStunServer({ primary: { address: '::1', port: 0 } })
+  it('works over IPv6 (::1)', async t => {
+    const server = createStunServer({ primary: { address: '::1', port: 0 } })
+    t.after(async () => { await server[Symbol.asyncDispose]() })
     const info = await server.listen()
     const result = await stunBinding({ server: info.primary })
     assert.deepEqual(result.mapped, { family: 6, address: '::1', port: result.local.port })
     assert.deepEqual(result.responseOrigin, { family: 6, ...info.primary })
   })
 
-  it('rate-limits per source IP with a token bucket', async () => {
-    await using server = createStunServer({ primary: { address: '127.0.0.2', port: 0 }, rateLimit: { perSecond: 0.001, burst: 2 } })
+  it('rate-limits per source IP with a token bucket', async t => {
+    const server = createStunServer({ primary: { address: '127.0.0.2', port: 0 }, rateLimit: { perSecond: 0.001, burst: 2 } })
+    t.after(async () => { await server[Symbol.asyncDispose]() })
     const info = await server.listen()
     const noisy = await clientSocket('127.0.0.1')
     const marker = await clientSocket('127.0.0.5')

@@ -63,7 +63,7 @@ describe('relay listen and close', () => {
     await h.close()
   })
 
-  it('close() is idempotent, works before listen(), and supports await using', async () => {
+  it('close() is idempotent, works before listen(), and is async-disposable (what `await using` calls)', async () => {
     const never = createRelay({ host: '127.0.0.1', httpPort: 0, relayPort: 0 })
     await never.close()
     await never.close()
@@ -72,10 +72,12 @@ describe('relay listen and close', () => {
     await Promise.all([h.relay.close(), h.relay.close()])
     await h.relay.close()
     let port: number
-    {
-      await using relay = createRelay({ host: '127.0.0.1', httpPort: 0, relayPort: 0 })
+    const relay = createRelay({ host: '127.0.0.1', httpPort: 0, relayPort: 0 })
+    try {
       port = (await relay.listen()).httpPort
       assert.deepEqual(await relay.listen(), await relay.listen())
+    } finally {
+      await relay[Symbol.asyncDispose]()
     }
     await assert.rejects(http(port, '/iicp/health'))
   })

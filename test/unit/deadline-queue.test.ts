@@ -3,6 +3,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { DeadlineQueue } from '../../src/deadline-queue.ts'
+import { holdEventLoop } from '../helpers/event-loop.ts'
 
 /** A deadline whose expiry can be awaited, with the time it fired at. */
 function watch (q: DeadlineQueue, timeoutMs: number, log: string[], name: string): { deadline: ReturnType<DeadlineQueue['add']>, fired: Promise<number> } {
@@ -13,6 +14,8 @@ function watch (q: DeadlineQueue, timeoutMs: number, log: string[], name: string
 }
 
 describe('DeadlineQueue', () => {
+  holdEventLoop()
+
   it('expires each deadline once, not before it, in deadline order across timeout values', async () => {
     const q = new DeadlineQueue()
     const log: string[] = []

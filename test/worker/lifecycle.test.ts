@@ -166,16 +166,18 @@ describe('stop()', () => {
     assert.deepEqual(await conn.waitResponse(first), { ok: 1 })
   })
 
-  it('is idempotent, ends start() and whenBound(), and supports await using', async t => {
+  it('is idempotent, ends start() and whenBound(), and is async-disposable (what `await using` calls)', async t => {
     const relay = await startScriptedRelay({ init: 'silent' })
     t.after(async () => { await relay.close() })
     let pending: Promise<unknown>
-    {
-      await using worker = createWorker({ relayHost: relay.host, relayPort: relay.port, workerId: 'w-dispose', handler: echoHandler, ...FAST })
-      await worker.start()
-      await worker.start()
-      pending = worker.whenBound().then(() => 'bound', (err: unknown) => err)
+    const disposable = createWorker({ relayHost: relay.host, relayPort: relay.port, workerId: 'w-dispose', handler: echoHandler, ...FAST })
+    try {
+      await disposable.start()
+      await disposable.start()
+      pending = disposable.whenBound().then(() => 'bound', (err: unknown) => err)
       await relay.nextConnection()
+    } finally {
+      await disposable[Symbol.asyncDispose]()
     }
     const err = await pending
     assert.ok(isToolkitError(err, ErrorCode.Aborted))

@@ -11,6 +11,7 @@ import { silentLogger } from '../../src/log.ts'
 import type { ReachCapabilities } from '../../src/reach/capabilities.ts'
 import { Ladder, type LadderTimings, type Transition } from '../../worker/reach/ladder.ts'
 import type { RungContext } from '../../worker/reach/rungs.ts'
+import { holdEventLoop } from '../helpers/event-loop.ts'
 
 interface World { igd: boolean, relayUp: boolean, relays: number, events: string[] }
 
@@ -64,6 +65,8 @@ async function nextChange (l: Ladder): Promise<Transition> {
 }
 
 describe('reachability ladder', () => {
+  holdEventLoop()
+
   it('moves down at once (lower published before the higher is released) and up only after two spaced verifications, at most once per cooldown', async () => {
     const w: World = { igd: true, relayUp: true, relays: 1, events: [] }
     const l = makeLadder(w, {})

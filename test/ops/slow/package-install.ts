@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { node22Binary } from '../../helpers/node22.ts'
 import { EXAMPLE_ENV, EXAMPLES, EXAMPLES_DIR } from '../../helpers/readme-examples.ts'
 
 const run = promisify(execFile)
@@ -73,15 +74,6 @@ async function failing (cmd: string, args: string[]): Promise<{ code: number, st
   }
 }
 
-/** A Node 22 binary from the npm registry (cached in build/node22), or undefined when skipped. */
-async function node22 (): Promise<string | undefined> {
-  if (process.env.IICP_SKIP_NODE22 === '1') return undefined
-  const dir = join(ROOT, 'build/node22')
-  const bin = join(dir, 'node_modules/node/bin/node')
-  if (!existsSync(bin)) await run('npm', ['install', '--prefix', dir, '--no-audit', '--no-fund', '--no-save', 'node@22'], { env: ENV, timeout: STEP_TIMEOUT_MS })
-  return bin
-}
-
 describe('packed tarball installed by deploy/install.sh', () => {
   let work = ''
   let prefix = ''
@@ -123,7 +115,7 @@ describe('packed tarball installed by deploy/install.sh', () => {
     mkdirSync(join(dir, 'node_modules'), { recursive: true })
     writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n')
     symlinkSync(join(prefix, 'lib/node_modules/iicp-relay-toolkit'), join(dir, 'node_modules/iicp-relay-toolkit'))
-    const nodes = [process.execPath, await node22()].filter(n => n !== undefined)
+    const nodes = [process.execPath, await node22Binary(STEP_TIMEOUT_MS)].filter(n => n !== undefined)
     if (nodes.length === 1) t.diagnostic('Node 22 skipped (IICP_SKIP_NODE22=1)')
     for (const node of nodes) {
       const { stdout: version } = await run(node, ['--version'])
