@@ -5,6 +5,7 @@ import { createStunServer, discoverNatBehavior, type NatBehaviorResult, type Stu
 import { classifyFiltering, classifyMappingAcrossServers, classifyMappingRfc5780 } from '../../nat/stun/behavior-classify.ts'
 import { startFakeStunServer, type FakeStunServer, type FakeStunServerOptions, type SimulatedBehavior } from '../helpers/stun-fake-server.ts'
 import { assertNoLeakedHandles, handleCounts } from '../helpers/leaks.ts'
+import { disposeAfter } from '../helpers/dispose.ts'
 
 const host = (a: { address: string, port: number }): StunServerAddress => ({ host: a.address, port: a.port })
 
@@ -24,8 +25,7 @@ after(async () => { await assertNoLeakedHandles(baseline) })
 
 describe('NAT behaviour discovery against our server on 127.0.0.2 + 127.0.0.3 (no NAT on loopback)', () => {
   it('reports no NAT, endpoint-independent filtering, hairpinning and port preservation via RFC 5780', async t => {
-    const server = createStunServer({ primary: { address: '127.0.0.2', port: 0 }, alternate: { address: '127.0.0.3', port: 0 } })
-    t.after(async () => { await server[Symbol.asyncDispose]() })
+    const server = disposeAfter(t, createStunServer({ primary: { address: '127.0.0.2', port: 0 }, alternate: { address: '127.0.0.3', port: 0 } }))
     const info = await server.listen()
     for (const localAddress of ['127.0.0.1', undefined]) {
       const startedAt = performance.now()
@@ -46,10 +46,8 @@ describe('NAT behaviour discovery against our server on 127.0.0.2 + 127.0.0.3 (n
   })
 
   it('compares two plain servers when there is no OTHER-ADDRESS', async t => {
-    const a = createStunServer({ primary: { address: '127.0.0.2', port: 0 } })
-    t.after(async () => { await a[Symbol.asyncDispose]() })
-    const b = createStunServer({ primary: { address: '127.0.0.3', port: 0 } })
-    t.after(async () => { await b[Symbol.asyncDispose]() })
+    const a = disposeAfter(t, createStunServer({ primary: { address: '127.0.0.2', port: 0 } }))
+    const b = disposeAfter(t, createStunServer({ primary: { address: '127.0.0.3', port: 0 } }))
     const [ia, ib] = [await a.listen(), await b.listen()]
     const result = await discoverNatBehavior({ servers: [host(ia.primary), host(ib.primary)], localAddress: '127.0.0.1' })
     assert.equal(result.method, 'two_servers')
@@ -60,8 +58,7 @@ describe('NAT behaviour discovery against our server on 127.0.0.2 + 127.0.0.3 (n
   })
 
   it('works over IPv6 with a single plain server', async t => {
-    const server = createStunServer({ primary: { address: '::1', port: 0 } })
-    t.after(async () => { await server[Symbol.asyncDispose]() })
+    const server = disposeAfter(t, createStunServer({ primary: { address: '::1', port: 0 } }))
     const info = await server.listen()
     const result = await discoverNatBehavior({ servers: [host(info.primary)], hairpin: false })
     assert.equal(result.mapping, 'none')

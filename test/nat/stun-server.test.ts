@@ -8,6 +8,7 @@ import {
 } from '../../nat/stun/index.ts'
 import { closeUdpSocket, openUdpSocket } from '../../nat/stun/udp.ts'
 import { assertNoLeakedHandles, handleCounts } from '../helpers/leaks.ts'
+import { disposeAfter } from '../helpers/dispose.ts'
 
 /** A client socket on `address` that collects what it receives. */
 async function clientSocket (address = '127.0.0.1'): Promise<{ socket: Socket, next: () => Promise<{ msg: Buffer, rinfo: RemoteInfo }> }> {
@@ -176,8 +177,7 @@ describe('STUN server', () => {
 
 describe('STUN server without an alternate address', () => {
   it('answers without OTHER-ADDRESS and rejects CHANGE-REQUEST with 420', async t => {
-    const server = createStunServer({ primary: { address: '127.0.0.2', port: 0 }, software: '' })
-    t.after(async () => { await server[Symbol.asyncDispose]() })
+    const server = disposeAfter(t, createStunServer({ primary: { address: '127.0.0.2', port: 0 }, software: '' }))
     const info = await server.listen()
     assert.equal(info.rfc5780, false)
     assert.equal(info.sockets.length, 1)
@@ -193,8 +193,7 @@ describe('STUN server without an alternate address', () => {
   })
 
   it('works over IPv6 (::1)', async t => {
-    const server = createStunServer({ primary: { address: '::1', port: 0 } })
-    t.after(async () => { await server[Symbol.asyncDispose]() })
+    const server = disposeAfter(t, createStunServer({ primary: { address: '::1', port: 0 } }))
     const info = await server.listen()
     const result = await stunBinding({ server: info.primary })
     assert.deepEqual(result.mapped, { family: 6, address: '::1', port: result.local.port })
@@ -202,8 +201,7 @@ describe('STUN server without an alternate address', () => {
   })
 
   it('rate-limits per source IP with a token bucket', async t => {
-    const server = createStunServer({ primary: { address: '127.0.0.2', port: 0 }, rateLimit: { perSecond: 0.001, burst: 2 } })
-    t.after(async () => { await server[Symbol.asyncDispose]() })
+    const server = disposeAfter(t, createStunServer({ primary: { address: '127.0.0.2', port: 0 }, rateLimit: { perSecond: 0.001, burst: 2 } }))
     const info = await server.listen()
     const noisy = await clientSocket('127.0.0.1')
     const marker = await clientSocket('127.0.0.5')
