@@ -5,8 +5,9 @@
  * 1. `npm pack` (prepack builds dist/), then deploy/install.sh, the script the container image
  *    runs, into a temporary prefix with runtime dependencies only: the three CLIs start, a relay
  *    answers /iicp/health, strict mode without a key exits 2.
- * 2. The README examples run against that installed package on Node 24 and on Node 22 (fetched
- *    from the npm registry into build/node22 once; IICP_SKIP_NODE22=1 skips it).
+ * 2. The README examples run against that installed package on Node 24, on the newest Node 22 and
+ *    on Node 22.12, the oldest the package supports (both fetched from the npm registry into
+ *    build/ once; IICP_SKIP_NODE22=1 skips them).
  * 3. `npm run build:sea`: the single executable runs the three CLIs from an empty directory.
  * Sizes are printed as test diagnostics.
  */
@@ -19,7 +20,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { node22Binary } from '../../helpers/node22.ts'
+import { OLDEST_NODE, node22Binary } from '../../helpers/node22.ts'
 import { EXAMPLE_ENV, EXAMPLES, EXAMPLES_DIR } from '../../helpers/readme-examples.ts'
 
 const run = promisify(execFile)
@@ -28,6 +29,8 @@ const NODE_BIN = dirname(process.execPath)
 /** PATH with the running (pinned) Node first, so npm and `#!/usr/bin/env node` use it. */
 const ENV = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('IICP_'))), PATH: `${NODE_BIN}:${process.env.PATH ?? ''}` }
 const STEP_TIMEOUT_MS = 300_000
+/** Accepted by every supported Node; Node 22.18 and newer strip types without it. */
+const TYPE_STRIPPING = ['--experimental-strip-types', '--disable-warning=ExperimentalWarning']
 
 /** Total size in bytes of everything under `path` (files only, symlinks not followed). */
 function sizeOf (path: string): number {
@@ -110,18 +113,20 @@ describe('packed tarball installed by deploy/install.sh', () => {
     assert.match(strict.stderr, /^iicp-relay: --require-ticket needs --ticket-public-key/)
   })
 
-  it('runs the README examples against the installed package on Node 24 and Node 22', async t => {
+  it('runs the README examples against the installed package on Node 24, the newest Node 22 and Node 22.12', async t => {
     const dir = join(work, 'examples')
     mkdirSync(join(dir, 'node_modules'), { recursive: true })
     writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n')
     symlinkSync(join(prefix, 'lib/node_modules/iicp-relay-toolkit'), join(dir, 'node_modules/iicp-relay-toolkit'))
-    const nodes = [process.execPath, await node22Binary(STEP_TIMEOUT_MS)].filter(n => n !== undefined)
+    // The pinned Node 24, the newest 22.x, and the oldest Node the package supports.
+    const nodes = [process.execPath, await node22Binary(STEP_TIMEOUT_MS), await node22Binary(STEP_TIMEOUT_MS, OLDEST_NODE)].filter(n => n !== undefined)
     if (nodes.length === 1) t.diagnostic('Node 22 skipped (IICP_SKIP_NODE22=1)')
     for (const node of nodes) {
       const { stdout: version } = await run(node, ['--version'])
       for (const [file, expected] of Object.entries(EXAMPLES)) {
         copyFileSync(new URL(file, EXAMPLES_DIR), join(dir, file))
-        const { stdout } = await run(node, [join(dir, file)], { cwd: dir, env: { ...ENV, ...EXAMPLE_ENV }, timeout: 60_000 })
+        // Node before 22.18 strips the example's types only when asked; the package itself is JavaScript.
+        const { stdout } = await run(node, [...TYPE_STRIPPING, join(dir, file)], { cwd: dir, env: { ...ENV, ...EXAMPLE_ENV }, timeout: 60_000 })
         assert.match(stdout, expected, `${file} on ${version.trim()}`)
       }
       t.diagnostic(`README examples ran on Node ${version.trim()}`)
