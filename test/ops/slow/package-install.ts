@@ -43,8 +43,8 @@ function sizeOf (path: string): number {
 const mib = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MiB`
 
 /** Starts a relay command on ephemeral loopback ports, checks /iicp/health, stops it with SIGTERM. */
-async function relayAnswersHealth (cmd: string, args: string[]): Promise<void> {
-  const child = spawn(cmd, [...args, '--host', '127.0.0.1', '--http-port', '0', '--relay-port', '0'], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] })
+async function relayAnswersHealth (cmd: string, args: string[], env: NodeJS.ProcessEnv = ENV): Promise<void> {
+  const child = spawn(cmd, [...args, '--host', '127.0.0.1', '--http-port', '0', '--relay-port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   const exited = once(child, 'exit')
   try {
     let out = ''
@@ -111,6 +111,22 @@ describe('packed tarball installed by deploy/install.sh', () => {
     const strict = await failing(join(prefix, 'bin/iicp-relay'), ['--require-ticket'])
     assert.equal(strict.code, 2)
     assert.match(strict.stderr, /^iicp-relay: --require-ticket needs --ticket-public-key/)
+  })
+
+  it('runs every CLI and a relay that answers /iicp/health on Node 22.12, the oldest Node the package supports', async t => {
+    const oldest = await node22Binary(STEP_TIMEOUT_MS, OLDEST_NODE)
+    if (oldest === undefined) {
+      t.skip('IICP_SKIP_NODE22=1')
+      return
+    }
+    // The commands' `#!/usr/bin/env node` finds the first node on PATH.
+    const env = { ...ENV, PATH: `${dirname(oldest)}:${ENV.PATH}` }
+    for (const cli of ['iicp-relay', 'iicp-worker', 'iicp-nat', 'iicp-connect']) {
+      const { stdout } = await run(join(prefix, 'bin', cli), ['--version'], { env, timeout: 30_000 })
+      assert.match(stdout, new RegExp(`^${cli} \\d+\\.\\d+\\.\\d+\\n$`))
+    }
+    await relayAnswersHealth(join(prefix, 'bin/iicp-relay'), [], env)
+    t.diagnostic(`CLIs ran on Node ${(await run(oldest, ['--version'])).stdout.trim()}`)
   })
 
   it('runs the README examples against the installed package on Node 24, the newest Node 22 and Node 22.12', async t => {
