@@ -66,6 +66,14 @@ async function relayAnswersHealth (cmd: string, args: string[], env: NodeJS.Proc
   }
 }
 
+/** Each installed command under `prefix` prints `<name> <semver>` for --version. */
+async function cliVersionsPrint (prefix: string, env: NodeJS.ProcessEnv): Promise<void> {
+  for (const cli of ['iicp-relay', 'iicp-worker', 'iicp-nat', 'iicp-connect']) {
+    const { stdout } = await run(join(prefix, 'bin', cli), ['--version'], { env, timeout: 30_000 })
+    assert.match(stdout, new RegExp(`^${cli} \\d+\\.\\d+\\.\\d+\\n$`))
+  }
+}
+
 /** Exit code and stderr of a command expected to fail. */
 async function failing (cmd: string, args: string[]): Promise<{ code: number, stderr: string }> {
   try {
@@ -99,10 +107,7 @@ describe('packed tarball installed by deploy/install.sh', () => {
     assert.equal(existsSync(join(pkg, 'deploy/sea')), false)
     const files = (dir: string): string[] => readdirSync(dir, { recursive: true, encoding: 'utf8' })
     assert.deepEqual(files(join(pkg, 'dist')).filter(f => f.endsWith('.map')), [])
-    for (const cli of ['iicp-relay', 'iicp-worker', 'iicp-nat', 'iicp-connect']) {
-      const { stdout } = await run(join(prefix, 'bin', cli), ['--version'], { env: ENV, timeout: 30_000 })
-      assert.match(stdout, new RegExp(`^${cli} \\d+\\.\\d+\\.\\d+\\n$`))
-    }
+    await cliVersionsPrint(prefix, ENV)
     t.diagnostic(`installed size (package and its runtime dependencies): ${mib(sizeOf(pkg))}`)
   })
 
@@ -121,10 +126,7 @@ describe('packed tarball installed by deploy/install.sh', () => {
     }
     // The commands' `#!/usr/bin/env node` finds the first node on PATH.
     const env = { ...ENV, PATH: `${dirname(oldest)}:${ENV.PATH}` }
-    for (const cli of ['iicp-relay', 'iicp-worker', 'iicp-nat', 'iicp-connect']) {
-      const { stdout } = await run(join(prefix, 'bin', cli), ['--version'], { env, timeout: 30_000 })
-      assert.match(stdout, new RegExp(`^${cli} \\d+\\.\\d+\\.\\d+\\n$`))
-    }
+    await cliVersionsPrint(prefix, env)
     await relayAnswersHealth(join(prefix, 'bin/iicp-relay'), [], env)
     t.diagnostic(`CLIs ran on Node ${(await run(oldest, ['--version'])).stdout.trim()}`)
   })
