@@ -7,6 +7,9 @@ import { promisify } from 'node:util'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
+/** Flags that make any supported Node strip TypeScript types (Node 22.18 and newer do it without them). */
+export const TYPE_STRIPPING = ['--experimental-strip-types', '--disable-warning=ExperimentalWarning']
+
 /** The oldest Node the package supports: package.json's `engines.node` (`>=22.12`) as a version (`22.12.0`). */
 export const OLDEST_NODE = oldestNode()
 

@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { node22Binary } from '../../helpers/node22.ts'
+import { TYPE_STRIPPING, node22Binary } from '../../helpers/node22.ts'
 
 const SUITES = 'test/{unit,relay,worker,nat,transports,fleet}/**/*.test.ts'
 const INSTALL_TIMEOUT_MS = 300_000
@@ -15,7 +15,7 @@ const node = await node22Binary(INSTALL_TIMEOUT_MS)
 if (node === undefined) {
   console.log('test:node22 skipped (IICP_SKIP_NODE22=1)')
 } else {
-  const child = spawn(node, ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', '--test', '--test-reporter=spec', '--test-timeout=60000', SUITES], { stdio: 'inherit' })
+  const child = spawn(node, [...TYPE_STRIPPING, '--test', '--test-reporter=spec', '--test-timeout=60000', SUITES], { stdio: 'inherit' })
   const [code, signal] = await once(child, 'exit') as [number | null, NodeJS.Signals | null]
   process.exitCode = code ?? (signal === null ? 1 : 128)
 }

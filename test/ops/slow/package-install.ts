@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { OLDEST_NODE, node22Binary } from '../../helpers/node22.ts'
+import { OLDEST_NODE, TYPE_STRIPPING, node22Binary } from '../../helpers/node22.ts'
 import { EXAMPLE_ENV, EXAMPLES, EXAMPLES_DIR } from '../../helpers/readme-examples.ts'
 
 const run = promisify(execFile)
@@ -29,8 +29,6 @@ const NODE_BIN = dirname(process.execPath)
 /** PATH with the running (pinned) Node first, so npm and `#!/usr/bin/env node` use it. */
 const ENV = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('IICP_'))), PATH: `${NODE_BIN}:${process.env.PATH ?? ''}` }
 const STEP_TIMEOUT_MS = 300_000
-/** Accepted by every supported Node; Node 22.18 and newer strip types without it. */
-const TYPE_STRIPPING = ['--experimental-strip-types', '--disable-warning=ExperimentalWarning']
 
 /** Total size in bytes of everything under `path` (files only, symlinks not followed). */
 function sizeOf (path: string): number {
