@@ -12,12 +12,15 @@
  * interleaved slices (direct, relayed, through the minimal reference relay of minimal-relay.ts,
  * and at c64 and c8 the raw floor), so that the host speeding up or slowing down during a run
  * hits both sides of a ratio alike; a process's cost counts only during its own path's slices.
+ * Before the first load every path serves a JIT warm-up (`BENCH_JIT_WARMUP_REQUESTS`, default
+ * 40,000 1 KiB requests at c8, and some 1 MiB ones; 0 turns it off), so the loads measure each
+ * process's steady state; the CPU it cost is printed on its own.
  */
 import { parseArgs } from 'node:util'
 import { startChild, statsOf, stopChild, type BenchChild } from './children.ts'
 import { runLoad, type LoadResult } from './load.ts'
 import type { ProcessStats } from './process-stats.ts'
-import { formatReport, type LoadRow, type ProcessCost } from './report.ts'
+import { formatReport, type JitWarmup, type LoadRow, type ProcessCost } from './report.ts'
 import { median } from './median.ts'
 import { taskBody } from './echo.ts'
 
@@ -28,6 +31,15 @@ const SLICES = Math.max(1, Math.min(10, Number(process.env.BENCH_SLICES ?? 3)))
 /** Warm-up of the slices after the first (new keep-alive connections; the code is warm by then). */
 const SLICE_WARMUP_MS = 200
 const MAX_REQUESTS = 200_000
+/**
+ * Before the first measured load, every path serves up to this many 1 KiB requests at c8 (and a
+ * few 1 MiB ones), so that what is measured is each process's steady state, not its JIT warm-up:
+ * V8 optimizes a function after a budget of work, so at c1 rates the relay's code was still being
+ * compiled and deoptimized 8–10 s after start, which the first load (1 KiB c1) used to measure.
+ */
+const JIT_WARMUP_REQUESTS = Number(process.env.BENCH_JIT_WARMUP_REQUESTS ?? 40_000)
+/** Upper bound on each path's 1 KiB JIT warm-up. */
+const JIT_WARMUP_MS = 10_000
 const LOADS = [
   { size: '1 KiB', bytes: 1024, concurrency: 1 },
   { size: '1 KiB', bytes: 1024, concurrency: 64 },
@@ -89,9 +101,32 @@ function costOf (acc: PathAcc, i: number): ProcessCost {
   return { cpuUsPerRequest: c.cpuUs / n, sysUsPerRequest: c.sysUs / n, heapBytesPerRequest: c.heap / n, externalBytesPerRequest: c.external / n, gcUsPerRequest: c.gcUs / n }
 }
 
+/** A path the JIT warm-up serves: its URL, and under `name` the CPU of its children is reported. */
+interface WarmPath { name?: 'echo' | 'relay' | 'minimal', url: URL, children: BenchChild[] }
+
+/**
+ * Serves each path the JIT warm-up (see {@link JIT_WARMUP_REQUESTS}), none of it counted in the
+ * loads; returns each reported child's CPU per request over the 1 KiB part.
+ */
+async function warmUp (paths: WarmPath[]): Promise<JitWarmup | undefined> {
+  if (JIT_WARMUP_REQUESTS <= 0) return undefined
+  const small = taskBody(1024)
+  const large = taskBody(1024 * 1024)
+  const out: JitWarmup = { requests: 0, echo: [], relay: [], minimal: [] }
+  for (const { name, url, children } of paths) {
+    const before = await Promise.all(children.map(statsOf))
+    const r = await runLoad({ url, body: small, concurrency: 8, durationMs: JIT_WARMUP_MS, warmupMs: 0, maxRequests: JIT_WARMUP_REQUESTS })
+    const after = await Promise.all(children.map(statsOf))
+    if (name !== undefined) out[name] = after.map((a, i) => (a.cpuUs - (before[i] as ProcessStats).cpuUs) / Math.max(1, r.total))
+    out.requests = Math.max(out.requests, r.total)
+    await runLoad({ url, body: large, concurrency: 2, durationMs: 2_000, warmupMs: 0, maxRequests: Math.ceil(JIT_WARMUP_REQUESTS / 100) })
+  }
+  return out
+}
+
 const emptyAcc = (): PathAcc => ({ requests: 0, total: 0, errors: 0, seconds: 0, p50s: [], p99s: [], costs: [] })
 
-async function oneRun (): Promise<LoadRow[]> {
+async function oneRun (): Promise<{ rows: LoadRow[], warmup: JitWarmup | undefined }> {
   const prof = flags['cpu-prof']
   const direct = await startChild(['direct'], prof)
   const relay = await startChild(['relay'], prof)
@@ -103,7 +138,14 @@ async function oneRun (): Promise<LoadRow[]> {
   const rawUrl = new URL(`http://127.0.0.1:${direct.info.httpPort}/v1/raw`)
   const relayedUrl = new URL(`http://127.0.0.1:${relay.info.httpPort}/v1/relay-for/bench-worker/v1/task`)
   const rows: LoadRow[] = []
+  let warmup: JitWarmup | undefined
   try {
+    warmup = await warmUp([
+      { name: 'echo', url: directUrl, children: [direct] },
+      { url: rawUrl, children: [] },
+      { name: 'relay', url: relayedUrl, children: [relay, worker] },
+      { name: 'minimal', url: minimalUrl, children: [minRelay, minWorker] }
+    ])
     for (const { size, bytes, concurrency } of selected) {
       const body = taskBody(bytes)
       const d = emptyAcc()
@@ -136,13 +178,16 @@ async function oneRun (): Promise<LoadRow[]> {
     await Promise.all([stopChild(worker), stopChild(direct), stopChild(minWorker)])
     await Promise.all([stopChild(relay), stopChild(minRelay)])
   }
-  return rows
+  return { rows, warmup }
 }
 
 const all: LoadRow[][] = []
+const warmups: JitWarmup[] = []
 for (let i = 0; i < runs; i++) {
   if (runs > 1) process.stderr.write(`run ${i + 1}/${runs}\n`)
-  all.push(await oneRun())
+  const { rows, warmup } = await oneRun()
+  all.push(rows)
+  if (warmup !== undefined) warmups.push(warmup)
 }
-const header = { node: process.version, durationMs: DURATION_MS, warmupMs: WARMUP_MS, slices: SLICES, runs }
-process.stdout.write(flags.json ? `${JSON.stringify({ ...header, runs: all }, null, 2)}\n` : formatReport(header, all))
+const header = { node: process.version, durationMs: DURATION_MS, warmupMs: WARMUP_MS, jitWarmupRequests: JIT_WARMUP_REQUESTS, slices: SLICES, runs }
+process.stdout.write(flags.json ? `${JSON.stringify({ ...header, runs: all, jitWarmup: warmups }, null, 2)}\n` : formatReport(header, all, warmups))

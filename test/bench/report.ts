@@ -33,11 +33,26 @@ export interface LoadRow {
   minimal: { relayed: LoadResult, relay: ProcessCost, worker: ProcessCost }
 }
 
+/**
+ * CPU per request (µs) of each process while it served the JIT warm-up's 1 KiB requests at c8,
+ * before any load was measured: `echo` is [echo server], `relay` [relay, worker], `minimal`
+ * [reference relay, its worker].
+ */
+export interface JitWarmup {
+  /** Requests each path served in the 1 KiB part (the most of any path). */
+  requests: number
+  echo: number[]
+  relay: number[]
+  minimal: number[]
+}
+
 /** What the report header says about the runs. */
 export interface ReportHeader {
   node: string
   durationMs: number
   warmupMs: number
+  /** 1 KiB requests (c8) each path served before the first load, so that its code is optimized. */
+  jitWarmupRequests: number
   /** Interleaved slices per path and load. */
   slices: number
   runs: number
@@ -60,11 +75,19 @@ const ratio = (r: LoadRow): number => r.relayed.reqPerSec / r.direct.reqPerSec
 const kb = (c: ProcessCost): number => (c.heapBytesPerRequest + c.externalBytesPerRequest) / 1024
 
 /** Formats every run's rows (same loads in the same order in each run). */
-export function formatReport (h: ReportHeader, runs: LoadRow[][]): string {
+export function formatReport (h: ReportHeader, runs: LoadRow[][], warmups: JitWarmup[] = []): string {
   const first = runs[0] ?? []
   const byLoad = first.map((_, i) => runs.map(run => run[i] as LoadRow))
   const out: string[] = []
-  out.push(`node ${h.node}, ${h.durationMs} ms per path and load in ${h.slices} interleaved slices (the first after ${h.warmupMs} ms of warm-up), loopback, ${h.runs} run(s)${h.runs > 1 ? ': median (min–max)' : ''}`)
+  out.push(`node ${h.node}, each path first served up to ${h.jitWarmupRequests} 1 KiB requests at c8 and some 1 MiB ones (JIT warm-up, not counted); ${h.durationMs} ms per path and load in ${h.slices} interleaved slices (the first after ${h.warmupMs} ms of warm-up), loopback, ${h.runs} run(s)${h.runs > 1 ? ': median (min–max)' : ''}`)
+  if (warmups.length > 0) {
+    const us = (pick: (w: JitWarmup) => number | undefined): string => {
+      const xs = warmups.map(w => pick(w) ?? Number.NaN)
+      return xs.length === 1 ? fmt(xs[0] as number, 1) : `${fmt(median(xs), 1)} (${fmt(Math.min(...xs), 1)}–${fmt(Math.max(...xs), 1)})`
+    }
+    out.push(`CPU per request during the JIT warm-up's 1 KiB requests (c8, from a cold start; not in the tables), µs: echo server ${us(w => w.echo[0])}, ` +
+      `relay ${us(w => w.relay[0])}, worker ${us(w => w.relay[1])}; reference relay ${us(w => w.minimal[0])}, its worker ${us(w => w.minimal[1])}`)
+  }
   out.push('')
   /** A markdown table with one row per load: `cells` gives the columns after the load's name. */
   const table = (header: string[], cells: (rows: LoadRow[]) => string[]): void => {
