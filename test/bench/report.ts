@@ -61,7 +61,7 @@ export interface ReportHeader {
 const fmt = (n: number, d: number): string => Number.isFinite(n) ? n.toFixed(d) : 'n/a'
 
 /** `median (min–max)` of `pick` over the runs, or the single value. */
-function cell (rows: LoadRow[], pick: (r: LoadRow) => number, digits: number): string {
+function cell<T> (rows: readonly T[], pick: (r: T) => number, digits: number): string {
   const xs = rows.map(pick)
   if (xs.length === 1) return fmt(xs[0] as number, digits)
   return `${fmt(median(xs), digits)} (${fmt(Math.min(...xs), digits)}–${fmt(Math.max(...xs), digits)})`
@@ -79,12 +79,10 @@ export function formatReport (h: ReportHeader, runs: LoadRow[][], warmups: JitWa
   const first = runs[0] ?? []
   const byLoad = first.map((_, i) => runs.map(run => run[i] as LoadRow))
   const out: string[] = []
-  out.push(`node ${h.node}, each path first served up to ${h.jitWarmupRequests} 1 KiB requests at c8 and some 1 MiB ones (JIT warm-up, not counted); ${h.durationMs} ms per path and load in ${h.slices} interleaved slices (the first after ${h.warmupMs} ms of warm-up), loopback, ${h.runs} run(s)${h.runs > 1 ? ': median (min–max)' : ''}`)
+  const warm = h.jitWarmupRequests > 0 ? `each path first served up to ${h.jitWarmupRequests} 1 KiB requests at c8 and some 1 MiB ones (JIT warm-up, not counted)` : 'no JIT warm-up'
+  out.push(`node ${h.node}, ${warm}; ${h.durationMs} ms per path and load in ${h.slices} interleaved slices (the first after ${h.warmupMs} ms of warm-up), loopback, ${h.runs} run(s)${h.runs > 1 ? ': median (min–max)' : ''}`)
   if (warmups.length > 0) {
-    const us = (pick: (w: JitWarmup) => number | undefined): string => {
-      const xs = warmups.map(w => pick(w) ?? Number.NaN)
-      return xs.length === 1 ? fmt(xs[0] as number, 1) : `${fmt(median(xs), 1)} (${fmt(Math.min(...xs), 1)}–${fmt(Math.max(...xs), 1)})`
-    }
+    const us = (pick: (w: JitWarmup) => number | undefined): string => cell(warmups, w => pick(w) ?? Number.NaN, 1)
     out.push(`CPU per request during the JIT warm-up's 1 KiB requests (c8, from a cold start; not in the tables), µs: echo server ${us(w => w.echo[0])}, ` +
       `relay ${us(w => w.relay[0])}, worker ${us(w => w.relay[1])}; reference relay ${us(w => w.minimal[0])}, its worker ${us(w => w.minimal[1])}`)
   }
