@@ -8,8 +8,9 @@
  * As deployed, every server is its own process: direct HTTP node, relay, worker (which serves the
  * relayed path and the direct channel alike) and gateway. Loads: 1 KiB at c1 and c64, 1 MiB at
  * c1. Each row is measured in interleaved slices so that load drift on a shared machine hits
- * every path alike; compare paths within one run. CPU µs/req is the CPU time (all threads) of
- * the path's processes per request, warm-up included, with each process's share.
+ * every path alike; compare paths within one run. Before the first load every path serves the JIT
+ * warm-up of jit-warmup.ts (not counted). CPU µs/req is the CPU time (all threads) of the path's
+ * processes per request, each slice's short warm-up included, with each process's share.
  *
  * Flags: `--runs N` (repeat the whole table), `--load 1KiB-c64` (only that load; repeatable), `--cpu-prof DIR` (every child writes a V8 CPU
  * profile into DIR). Env: IICP_BENCH_SECONDS (measured seconds per row, default 4). Everything
@@ -21,6 +22,7 @@ import { runLoad } from './load.ts'
 import { measureChannelFloor } from './channel-floor.ts'
 import { median } from './median.ts'
 import { taskBody } from './echo.ts'
+import { jitWarmupDescription, jitWarmupLoads } from './jit-warmup.ts'
 
 const HOST = '127.0.0.1'
 const WORKER_ID = 'bench-direct'
@@ -73,6 +75,12 @@ async function oneRun (): Promise<string[]> {
       { name: 'relayed', url: new URL(`http://${HOST}:${relay.info.httpPort}/v1/relay-for/${WORKER_ID}/v1/task`), children: [{ ...relay, name: 'relay' }, { ...worker, name: 'worker' }] },
       { name: 'direct channel', url: new URL(`http://${HOST}:${gateway.info.httpPort}/v1/task`), children: [{ ...gateway, name: 'gateway' }, { ...worker, name: 'worker' }] }
     ]
+    for (const p of paths) {
+      const warm = jitWarmupLoads(p.url)
+      if (warm === undefined) break
+      await runLoad(warm.small)
+      await runLoad(warm.large)
+    }
     const lines = ['load        path              req/s   p50 ms   p99 ms    MiB/s  errors  vs relayed                 CPU µs/req']
     for (const load of selected) {
       const body = taskBody(load.bytes)
@@ -102,7 +110,7 @@ async function oneRun (): Promise<string[]> {
 
 const floors = [await measureChannelFloor(1, 2000), await measureChannelFloor(64, 2000)]
 process.stdout.write(`node-datachannel alone (two peers in this process, 1100-byte echo, no HTTP, no framing): ${floors.map(f => `c${f.concurrency} ${f.roundTripsPerSec.toFixed(0)} round trips/s, p50 ${f.p50Ms.toFixed(2)} ms, ${f.cpuUsPerRoundTrip.toFixed(0)} µs CPU each`).join('; ')}\n`)
-process.stdout.write(`direct-path benchmark (loopback, each server its own process, ${DURATION_MS / 1000} s per row in ${ROUNDS} interleaved slices, shared CPU)\n`)
+process.stdout.write(`direct-path benchmark (loopback, each server its own process, ${jitWarmupDescription()}, ${DURATION_MS / 1000} s per row in ${ROUNDS} interleaved slices, shared CPU)\n`)
 for (let i = 0; i < runs; i++) {
   const lines = await oneRun()
   process.stdout.write(`${runs > 1 ? `run ${i + 1}/${runs}\n` : ''}${lines.join('\n')}\n`)

@@ -23,6 +23,7 @@ import type { ProcessStats } from './process-stats.ts'
 import { formatReport, type JitWarmup, type LoadRow, type ProcessCost } from './report.ts'
 import { median } from './median.ts'
 import { taskBody } from './echo.ts'
+import { JIT_WARMUP_REQUESTS, jitWarmupLoads } from './jit-warmup.ts'
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000)
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 700)
@@ -31,15 +32,6 @@ const SLICES = Math.max(1, Math.min(10, Number(process.env.BENCH_SLICES ?? 3)))
 /** Warm-up of the slices after the first (new keep-alive connections; the code is warm by then). */
 const SLICE_WARMUP_MS = 200
 const MAX_REQUESTS = 200_000
-/**
- * Before the first measured load, every path serves up to this many 1 KiB requests at c8 (and a
- * few 1 MiB ones), so that what is measured is each process's steady state, not its JIT warm-up:
- * V8 optimizes a function after a budget of work, so at c1 rates the relay's code was still being
- * compiled and deoptimized 8–10 s after start, which the first load (1 KiB c1) used to measure.
- */
-const JIT_WARMUP_REQUESTS = Number(process.env.BENCH_JIT_WARMUP_REQUESTS ?? 40_000)
-/** Upper bound on each path's 1 KiB JIT warm-up. */
-const JIT_WARMUP_MS = 10_000
 const LOADS = [
   { size: '1 KiB', bytes: 1024, concurrency: 1 },
   { size: '1 KiB', bytes: 1024, concurrency: 64 },
@@ -105,21 +97,20 @@ function costOf (acc: PathAcc, i: number): ProcessCost {
 interface WarmPath { name?: 'echo' | 'relay' | 'minimal', url: URL, children: BenchChild[] }
 
 /**
- * Serves each path the JIT warm-up (see {@link JIT_WARMUP_REQUESTS}), none of it counted in the
+ * Serves each path the JIT warm-up (jit-warmup.ts), none of it counted in the
  * loads; returns each reported child's CPU per request over the 1 KiB part.
  */
 async function warmUp (paths: WarmPath[]): Promise<JitWarmup | undefined> {
-  if (JIT_WARMUP_REQUESTS <= 0) return undefined
-  const small = taskBody(1024)
-  const large = taskBody(1024 * 1024)
   const out: JitWarmup = { requests: 0, echo: [], relay: [], minimal: [] }
   for (const { name, url, children } of paths) {
+    const loads = jitWarmupLoads(url)
+    if (loads === undefined) return undefined
     const before = await Promise.all(children.map(statsOf))
-    const r = await runLoad({ url, body: small, concurrency: 8, durationMs: JIT_WARMUP_MS, warmupMs: 0, maxRequests: JIT_WARMUP_REQUESTS })
+    const r = await runLoad(loads.small)
     const after = await Promise.all(children.map(statsOf))
     if (name !== undefined) out[name] = after.map((a, i) => (a.cpuUs - (before[i] as ProcessStats).cpuUs) / Math.max(1, r.total))
     out.requests = Math.max(out.requests, r.total)
-    await runLoad({ url, body: large, concurrency: 2, durationMs: 2_000, warmupMs: 0, maxRequests: Math.ceil(JIT_WARMUP_REQUESTS / 100) })
+    await runLoad(loads.large)
   }
   return out
 }

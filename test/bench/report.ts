@@ -5,6 +5,7 @@
  * reference relay reaches. With several runs every cell is `median (min–max)`.
  */
 import type { LoadResult } from './load.ts'
+import { jitWarmupDescription } from './jit-warmup.ts'
 import { median } from './median.ts'
 
 /** CPU and allocations of one process per request. */
@@ -79,8 +80,7 @@ export function formatReport (h: ReportHeader, runs: LoadRow[][], warmups: JitWa
   const first = runs[0] ?? []
   const byLoad = first.map((_, i) => runs.map(run => run[i] as LoadRow))
   const out: string[] = []
-  const warm = h.jitWarmupRequests > 0 ? `each path first served up to ${h.jitWarmupRequests} 1 KiB requests at c8 and some 1 MiB ones (JIT warm-up, not counted)` : 'no JIT warm-up'
-  out.push(`node ${h.node}, ${warm}; ${h.durationMs} ms per path and load in ${h.slices} interleaved slices (the first after ${h.warmupMs} ms of warm-up), loopback, ${h.runs} run(s)${h.runs > 1 ? ': median (min–max)' : ''}`)
+  out.push(`node ${h.node}, ${jitWarmupDescription(h.jitWarmupRequests)}; ${h.durationMs} ms per path and load in ${h.slices} interleaved slices (the first after ${h.warmupMs} ms of warm-up), loopback, ${h.runs} run(s)${h.runs > 1 ? ': median (min–max)' : ''}`)
   if (warmups.length > 0) {
     const us = (pick: (w: JitWarmup) => number | undefined): string => cell(warmups, w => pick(w) ?? Number.NaN, 1)
     out.push(`CPU per request during the JIT warm-up's 1 KiB requests (c8, from a cold start; not in the tables), µs: echo server ${us(w => w.echo[0])}, ` +

@@ -7,7 +7,8 @@
  * ratio against the plain-TCP worker in the same run. Loads: 1 KiB at c1 and c64, 1 MiB at c1.
  *
  * Flags: `--json` (one JSON document). Env: BENCH_DURATION_MS (default 3000), BENCH_WARMUP_MS
- * (default 500, per slice). Rows are measured in interleaved slices so that load drift on a shared machine
+ * (default 500, per slice), BENCH_JIT_WARMUP_REQUESTS (jit-warmup.ts: each transport's warm-up before the
+ * first load). Rows are measured in interleaved slices so that load drift on a shared machine
  * hits every transport alike. Everything stays on 127.0.0.1; each measurement is bounded in time and count.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -17,6 +18,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createTestPki } from '../helpers/tls-certs.ts'
 import { taskBody } from './echo.ts'
+import { JIT_WARMUP_CONCURRENCY, JIT_WARMUP_LARGE_MS, JIT_WARMUP_LARGE_REQUESTS, JIT_WARMUP_MS, JIT_WARMUP_REQUESTS, jitWarmupDescription } from './jit-warmup.ts'
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000)
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 500)
@@ -69,8 +71,8 @@ function percentile (sorted: number[], p: number): number {
 /** One slice's raw figures. */
 interface Slice { latencies: number[], errors: number, firstError: string | undefined }
 
-/** `concurrency` loops of keep-alive HTTPS POSTs: a warm-up, then `windowMs` measured. */
-async function runLoad (port: number, agent: Agent, workerId: string, body: Buffer, concurrency: number, windowMs: number): Promise<Slice> {
+/** `concurrency` loops of keep-alive HTTPS POSTs: a warm-up, then `windowMs` (or `maxRequests`) measured. */
+async function runLoad (port: number, agent: Agent, workerId: string, body: Buffer, concurrency: number, windowMs: number, maxRequests = MAX_REQUESTS): Promise<Slice> {
   const latencies: number[] = []
   let errors = 0
   let firstError: string | undefined
@@ -91,7 +93,7 @@ async function runLoad (port: number, agent: Agent, workerId: string, body: Buff
     req.end(body)
   })
   await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (performance.now() < end && total < MAX_REQUESTS) {
+    while (performance.now() < end && total < maxRequests) {
       const t0 = performance.now()
       const failure = await one()
       const t1 = performance.now()
@@ -131,6 +133,15 @@ async function main (): Promise<void> {
     for (const t of TRANSPORTS) {
       workers.push((await startCli(WORKER, ['--relay', addresses[t], '--ca', pki.caFile, '--worker-id', `bench-${t}`, '--echo', '--max-concurrent', '128'])).child)
     }
+    if (JIT_WARMUP_REQUESTS > 0) {
+      // The JIT warm-up of jit-warmup.ts, per transport, before the first load (not counted).
+      const agent = new Agent({ keepAlive: true, maxSockets: JIT_WARMUP_CONCURRENCY.small, ca: pki.caPem })
+      for (const t of TRANSPORTS) {
+        await runLoad(httpPort, agent, `bench-${t}`, taskBody(1024), JIT_WARMUP_CONCURRENCY.small, JIT_WARMUP_MS, JIT_WARMUP_REQUESTS)
+        await runLoad(httpPort, agent, `bench-${t}`, taskBody(1024 * 1024), JIT_WARMUP_CONCURRENCY.large, JIT_WARMUP_LARGE_MS, JIT_WARMUP_LARGE_REQUESTS)
+      }
+      agent.destroy()
+    }
     const rows: Row[] = []
     for (const load of LOADS) {
       const body = taskBody(load.bytes)
@@ -155,10 +166,10 @@ async function main (): Promise<void> {
       }
     }
     if (flags.json) {
-      process.stdout.write(`${JSON.stringify({ durationMs: DURATION_MS, rows }, null, 2)}\n`)
+      process.stdout.write(`${JSON.stringify({ durationMs: DURATION_MS, jitWarmupRequests: JIT_WARMUP_REQUESTS, rows }, null, 2)}\n`)
       return
     }
-    process.stdout.write(`\nWorker transports (HTTPS consumer leg for all; ratio = req/s against the plain-TCP worker in this run; ${DURATION_MS} ms per row in ${ROUNDS} interleaved slices)\n`)
+    process.stdout.write(`\nWorker transports (HTTPS consumer leg for all; ratio = req/s against the plain-TCP worker in this run; ${jitWarmupDescription()}; ${DURATION_MS} ms per row in ${ROUNDS} interleaved slices)\n`)
     process.stdout.write('load            transport   req/s     p50 ms   p99 ms   errors  vs TCP\n')
     for (const r of rows) {
       process.stdout.write(`${`${r.size} c${r.concurrency}`.padEnd(16)}${r.transport.padEnd(12)}${r.rps.toFixed(0).padStart(7)}${r.p50Ms.toFixed(2).padStart(10)}${r.p99Ms.toFixed(2).padStart(9)}${String(r.errors).padStart(9)}${r.ratio.toFixed(2).padStart(8)}\n`)
