@@ -12,6 +12,7 @@ import { unwrapIPv4Mapped } from '../../src/host-port.ts'
 import type { Logger } from '../../src/log.ts'
 import { FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD_BYTES } from '../../src/limits.ts'
 import { RELAY_WS_PATH, RELAY_WS_PROTOCOL } from '../../src/transport/websocket-protocol.ts'
+import { batchWebSocketWrites } from '../../src/transport/websocket-writes.ts'
 
 /** A WebSocket connection as a byte stream, with the client's address. */
 export type WebSocketByteStream = Duplex & { remoteAddress: string }
@@ -55,7 +56,7 @@ export async function attachWebSocketEndpoint (server: Server, ctx: WebSocketEnd
     if (!offered(req).includes(RELAY_WS_PROTOCOL)) { refuse(socket, 400, 'Bad Request'); return }
     const ip = unwrapIPv4Mapped(req.socket.remoteAddress ?? '')
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      const stream = createWebSocketStream(ws) as WebSocketByteStream
+      const stream = batchWebSocketWrites(createWebSocketStream(ws), ws) as WebSocketByteStream
       stream.remoteAddress = ip
       ctx.accept(stream, ctx.secure ? 'wss' : 'ws')
     })

@@ -9,6 +9,7 @@ import { ErrorCode, ToolkitError } from '../../src/errors.ts'
 import { FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD_BYTES } from '../../src/limits.ts'
 import type { ByteStream } from '../../src/transport/frame-connection.ts'
 import { RELAY_WS_PROTOCOL } from '../../src/transport/websocket-protocol.ts'
+import { batchWebSocketWrites } from '../../src/transport/websocket-writes.ts'
 import { trustContext } from './agent.ts'
 import { awaitOpen } from './await-open.ts'
 import { certificateError } from './tls-errors.ts'
@@ -47,7 +48,7 @@ export async function dialWebSocket (url: URL, o: DialWebSocketOptions): Promise
     await awaitOpen(ws, 'open', limit.signal, `WebSocket connect to ${url.href}`, err => err instanceof ToolkitError
       ? err
       : certificateError(err, where) ?? new ToolkitError(ErrorCode.ConnectionClosed, `WebSocket connect to ${url.href} failed: ${err.message}`, { cause: err }))
-    const stream = createWebSocketStream(ws) as ByteStream & { remoteAddress?: string }
+    const stream = batchWebSocketWrites(createWebSocketStream(ws), ws) as ByteStream & { remoteAddress?: string }
     stream.remoteAddress = url.hostname
     return stream
   } catch (err) {
