@@ -1,11 +1,13 @@
 /**
  * batchWebSocketWrites on a real WebSocket over loopback: what a corked turn writes leaves as one
  * message, a large batch as consecutive messages, in order; the write callback still waits for
- * `ws`, and a send on a closed socket fails the write instead of being lost.
+ * `ws`, and a send on a closed socket fails the write instead of being lost. And `ws` masks
+ * natively where `bufferutil` has a prebuilt binary.
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { WebSocket, WebSocketServer, createWebSocketStream } from 'ws'
@@ -85,5 +87,12 @@ describe('batched WebSocket writes', () => {
     const err = await failed
     assert.ok(err instanceof Error, 'the write reports an error')
     await close()
+  })
+})
+
+describe('native WebSocket masking', () => {
+  it('loads bufferutil\'s prebuilt binding on Linux x64 (ws masks in JavaScript without it)', { skip: process.platform !== 'linux' || process.arch !== 'x64' ? 'bufferutil ships no prebuilt binary checked here for this platform' : false }, () => {
+    const bufferutil = createRequire(import.meta.url)('bufferutil') as { mask: (...args: unknown[]) => void }
+    assert.match(Function.prototype.toString.call(bufferutil.mask), /\[native code\]/)
   })
 })
