@@ -13,6 +13,7 @@ import { createServer } from 'node:http'
 import type { RelayOptions } from '../../relay/index.ts'
 import { applyGcHeadroom } from '../../src/cli/gc-headroom.ts'
 import { echoResult } from './echo.ts'
+import { BENCH_PING_INTERVAL_MS } from './jit-warmup.ts'
 import { serveStats } from './process-stats.ts'
 
 const [mode, relayPortArg] = process.argv.slice(2)
@@ -63,6 +64,7 @@ async function worker (relayPort: number): Promise<() => Promise<void>> {
     relayPort,
     workerId: 'bench-worker',
     maxConcurrent: 256,
+    pingIntervalMs: BENCH_PING_INTERVAL_MS,
     handler: (task) => echoResult(task)
   })
   await w.start()

@@ -12,6 +12,7 @@ import { createConnectClient } from '../../nat/connect/client.ts'
 import { startConnectGateway } from '../../nat/connect/gateway.ts'
 import { createWorker } from '../../worker/index.ts'
 import { echoResult } from './echo.ts'
+import { BENCH_PING_INTERVAL_MS } from './jit-warmup.ts'
 import { serveStats } from './process-stats.ts'
 
 const HOST = '127.0.0.1'
@@ -19,7 +20,7 @@ const [mode, portArg, workerId = 'bench-direct'] = process.argv.slice(2)
 const port = Number(portArg)
 
 async function worker (): Promise<() => Promise<void>> {
-  const w = createWorker({ relayHost: HOST, relayPort: port, workerId: workerId, maxConcurrent: 256, directBindAddress: HOST, handler: task => echoResult(task) })
+  const w = createWorker({ relayHost: HOST, relayPort: port, workerId: workerId, maxConcurrent: 256, pingIntervalMs: BENCH_PING_INTERVAL_MS, directBindAddress: HOST, handler: task => echoResult(task) })
   await w.start()
   await w.whenBound(AbortSignal.timeout(10_000))
   return async () => { await w.stop() }

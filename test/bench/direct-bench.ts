@@ -78,8 +78,9 @@ async function oneRun (): Promise<string[]> {
     for (const p of paths) {
       const warm = jitWarmupLoads(p.url)
       if (warm === undefined) break
-      await runLoad(warm.small)
+      await runLoad(warm.churn)
       await runLoad(warm.large)
+      await runLoad(warm.small)
     }
     const lines = ['load        path              req/s   p50 ms   p99 ms    MiB/s  errors  vs relayed                 CPU µs/req']
     for (const load of selected) {

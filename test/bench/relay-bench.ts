@@ -12,9 +12,9 @@
  * interleaved slices (direct, relayed, through the minimal reference relay of minimal-relay.ts,
  * and at c64 and c8 the raw floor), so that the host speeding up or slowing down during a run
  * hits both sides of a ratio alike; a process's cost counts only during its own path's slices.
- * Before the first load every path serves a JIT warm-up (`BENCH_JIT_WARMUP_REQUESTS`, default
- * 40,000 1 KiB requests at c8, and some 1 MiB ones; 0 turns it off), so the loads measure each
- * process's steady state; the CPU it cost is printed on its own.
+ * Before the first load every path serves a JIT warm-up (jit-warmup.ts: 2,000 1 KiB requests at
+ * c64, some 1 MiB ones, then `BENCH_JIT_WARMUP_REQUESTS`, default 40,000, 1 KiB at c8; 0 turns it
+ * off), so the loads measure each process's steady state; the CPU its bulk cost is printed on its own.
  */
 import { parseArgs } from 'node:util'
 import { startChild, statsOf, stopChild, type BenchChild } from './children.ts'
@@ -105,12 +105,13 @@ async function warmUp (paths: WarmPath[]): Promise<JitWarmup | undefined> {
   for (const { name, url, children } of paths) {
     const loads = jitWarmupLoads(url)
     if (loads === undefined) return undefined
+    await runLoad(loads.churn)
+    await runLoad(loads.large)
     const before = await Promise.all(children.map(statsOf))
     const r = await runLoad(loads.small)
     const after = await Promise.all(children.map(statsOf))
     if (name !== undefined) out[name] = after.map((a, i) => (a.cpuUs - (before[i] as ProcessStats).cpuUs) / Math.max(1, r.total))
     out.requests = Math.max(out.requests, r.total)
-    await runLoad(loads.large)
   }
   return out
 }

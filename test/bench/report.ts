@@ -35,7 +35,7 @@ export interface LoadRow {
 }
 
 /**
- * CPU per request (µs) of each process while it served the JIT warm-up's 1 KiB requests at c8,
+ * CPU per request (µs) of each process while it served the JIT warm-up's 1 KiB bulk at c8,
  * before any load was measured: `echo` is [echo server], `relay` [relay, worker], `minimal`
  * [reference relay, its worker].
  */
@@ -83,7 +83,7 @@ export function formatReport (h: ReportHeader, runs: LoadRow[][], warmups: JitWa
   out.push(`node ${h.node}, ${jitWarmupDescription(h.jitWarmupRequests)}; ${h.durationMs} ms per path and load in ${h.slices} interleaved slices (the first after ${h.warmupMs} ms of warm-up), loopback, ${h.runs} run(s)${h.runs > 1 ? ': median (min–max)' : ''}`)
   if (warmups.length > 0) {
     const us = (pick: (w: JitWarmup) => number | undefined): string => cell(warmups, w => pick(w) ?? Number.NaN, 1)
-    out.push(`CPU per request during the JIT warm-up's 1 KiB requests (c8, from a cold start; not in the tables), µs: echo server ${us(w => w.echo[0])}, ` +
+    out.push(`CPU per request during the JIT warm-up's 1 KiB bulk (c8, on processes a few seconds old; not in the tables), µs: echo server ${us(w => w.echo[0])}, ` +
       `relay ${us(w => w.relay[0])}, worker ${us(w => w.relay[1])}; reference relay ${us(w => w.minimal[0])}, its worker ${us(w => w.minimal[1])}`)
   }
   out.push('')

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createTestPki } from '../helpers/tls-certs.ts'
 import { taskBody } from './echo.ts'
-import { JIT_WARMUP_CONCURRENCY, JIT_WARMUP_LARGE_MS, JIT_WARMUP_LARGE_REQUESTS, JIT_WARMUP_MS, JIT_WARMUP_REQUESTS, jitWarmupDescription } from './jit-warmup.ts'
+import { JIT_WARMUP_CHURN_REQUESTS, JIT_WARMUP_CONCURRENCY, JIT_WARMUP_LARGE_MS, JIT_WARMUP_LARGE_REQUESTS, JIT_WARMUP_MS, JIT_WARMUP_REQUESTS, jitWarmupDescription } from './jit-warmup.ts'
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000)
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 500)
@@ -135,12 +135,16 @@ async function main (): Promise<void> {
     }
     if (JIT_WARMUP_REQUESTS > 0) {
       // The JIT warm-up of jit-warmup.ts, per transport, before the first load (not counted).
-      const agent = new Agent({ keepAlive: true, maxSockets: JIT_WARMUP_CONCURRENCY.small, ca: pki.caPem })
       for (const t of TRANSPORTS) {
-        await runLoad(httpPort, agent, `bench-${t}`, taskBody(1024), JIT_WARMUP_CONCURRENCY.small, JIT_WARMUP_MS, JIT_WARMUP_REQUESTS)
+        // The first part on connections of its own, closed before the rest (see jit-warmup.ts).
+        const churn = new Agent({ keepAlive: true, maxSockets: JIT_WARMUP_CONCURRENCY.churn, ca: pki.caPem })
+        await runLoad(httpPort, churn, `bench-${t}`, taskBody(1024), JIT_WARMUP_CONCURRENCY.churn, JIT_WARMUP_MS, JIT_WARMUP_CHURN_REQUESTS)
+        churn.destroy()
+        const agent = new Agent({ keepAlive: true, maxSockets: JIT_WARMUP_CONCURRENCY.small, ca: pki.caPem })
         await runLoad(httpPort, agent, `bench-${t}`, taskBody(1024 * 1024), JIT_WARMUP_CONCURRENCY.large, JIT_WARMUP_LARGE_MS, JIT_WARMUP_LARGE_REQUESTS)
+        await runLoad(httpPort, agent, `bench-${t}`, taskBody(1024), JIT_WARMUP_CONCURRENCY.small, JIT_WARMUP_MS, JIT_WARMUP_REQUESTS)
+        agent.destroy()
       }
-      agent.destroy()
     }
     const rows: Row[] = []
     for (const load of LOADS) {
