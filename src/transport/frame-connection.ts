@@ -50,9 +50,13 @@ export class FrameConnection implements BudgetHolder {
   #closed = false
   #closeError: ToolkitError | undefined
   #finished = false
-  /** Writes are corked until the end of this event-loop turn (see {@link FrameConnection.send}). */
+  /** A frame was sent in this event-loop turn (see {@link FrameConnection.send}). */
+  #sentThisTurn = false
+  /** Later frames of this turn are corked until its end. */
   #corked = false
-  readonly #uncork = (): void => {
+  readonly #endTurn = (): void => {
+    this.#sentThisTurn = false
+    if (!this.#corked) return
     this.#corked = false
     this.socket.uncork()
   }
@@ -86,17 +90,32 @@ export class FrameConnection implements BudgetHolder {
     return unwrapIPv4Mapped(this.socket.remoteAddress ?? '')
   }
 
-  /** Queues a frame (one buffer, or its parts in order). Returns false when the socket's buffer is over the high-water mark. */
+  /**
+   * Queues a frame (one buffer, or its parts in order). Returns false when the socket's buffer is
+   * over the high-water mark. The first frame of an event-loop turn is written at once (its parts
+   * in one `writev`), so the peer starts on it while this turn goes on; the frames after it in the
+   * same turn are corked and leave together in one `writev` when the turn ends.
+   */
   send (frame: Buffer | readonly Buffer[]): boolean {
     if (this.closed) return false
-    if (!this.#corked) {
-      // Frames queued in one event-loop turn leave in one writev (one syscall, not one per frame).
-      this.#corked = true
-      this.socket.cork()
-      setImmediate(this.#uncork)
+    if (!this.#sentThisTurn) {
+      this.#sentThisTurn = true
+      setImmediate(this.#endTurn)
+      if (Buffer.isBuffer(frame)) {
+        this.socket.write(frame)
+      } else {
+        this.socket.cork()
+        for (const part of frame) this.socket.write(part)
+        this.socket.uncork()
+      }
+    } else {
+      if (!this.#corked) {
+        this.#corked = true
+        this.socket.cork()
+      }
+      if (Buffer.isBuffer(frame)) this.socket.write(frame)
+      else for (const part of frame) this.socket.write(part)
     }
-    if (Buffer.isBuffer(frame)) this.socket.write(frame)
-    else for (const part of frame) this.socket.write(part)
     return this.socket.writableLength < this.#highWater
   }
 
