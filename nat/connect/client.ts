@@ -133,22 +133,26 @@ class Client extends EventEmitter<ConnectClientEvents> implements ConnectClient 
     return await this.#sendRelay(taskJson, signal)
   }
 
-  /**
-   * Sends through the relay. A worker that answered recently and is not bound now is re-binding
-   * (its NAT dropped the relay session, its relay restarted): the task waits for it, up to
-   * {@link REBIND_WAIT_MS}, instead of failing with 404 at once. An `idempotent` task (a ledger
-   * retry) also waits out a 502 from a session that died around its CALL.
-   */
+  /** Sends a task through the relay, waiting out a worker's re-bind (`#postWaitingRebind`). */
   async #sendRelay (taskJson: Uint8Array, signal: AbortSignal, idempotent = false): Promise<TaskAnswer> {
+    const answer = await this.#postWaitingRebind(taskJson, signal, idempotent)
+    this.#stats.task('relay', taskJson.length, answer.body.length)
+    return { ...answer, path: 'relay' }
+  }
+
+  /**
+   * Posts through the relay. A worker that answered recently and is not bound now is re-binding
+   * (its NAT dropped the relay session, its relay restarted): the task or connect offer waits for
+   * it, up to {@link REBIND_WAIT_MS}, instead of failing with 404 at once. An `idempotent` task (a
+   * ledger retry) also waits out a 502 from a session that died around its CALL.
+   */
+  async #postWaitingRebind (taskJson: Uint8Array, signal: AbortSignal, idempotent = false): Promise<HttpAnswer> {
     const waitUntil = performance.now() + REBIND_WAIT_MS
     let pause = REBIND_RETRY_MIN_MS
     let waited = false
     for (;;) {
       const answer = await this.#postRelay(taskJson, signal)
-      if (!isRebindAnswer(answer, idempotent) || performance.now() - this.#reachedAt > RECENTLY_REACHED_MS || performance.now() + pause > waitUntil) {
-        this.#stats.task('relay', taskJson.length, answer.body.length)
-        return { ...answer, path: 'relay' }
-      }
+      if (!isRebindAnswer(answer, idempotent) || performance.now() - this.#reachedAt > RECENTLY_REACHED_MS || performance.now() + pause > waitUntil) return answer
       if (!waited) this.#stats.rebindWaits++
       waited = true
       await sleep(pause, signal)
@@ -267,9 +271,14 @@ class Client extends EventEmitter<ConnectClientEvents> implements ConnectClient 
     }
   }
 
-  /** Sends a connect task through the relay; resolves with the answer's JSON when it is 200. */
+  /**
+   * Sends a connect task through the relay; resolves with the answer's JSON when it is 200. Like a
+   * task, it waits out a worker's re-bind: the upgrade that follows a lost channel often meets the
+   * worker re-binding (the NAT flush that cut the channel cut its relay session too), and a 404
+   * there is no refused offer.
+   */
   async #signal (task: Record<string, unknown>, signal: AbortSignal): Promise<unknown> {
-    const answer = await this.#relay.post(Buffer.from(JSON.stringify(task), 'utf8'), signal)
+    const answer = await this.#postWaitingRebind(Buffer.from(JSON.stringify(task), 'utf8'), signal)
     if (answer.status !== 200) {
       throw new ToolkitError(ErrorCode.DirectPath, `worker refused the connect offer (HTTP ${answer.status}): ${answer.body.toString('utf8').slice(0, 200)}`)
     }
