@@ -98,25 +98,26 @@ export class FrameConnection implements BudgetHolder {
    */
   send (frame: Buffer | readonly Buffer[]): boolean {
     if (this.closed) return false
-    if (!this.#sentThisTurn) {
-      this.#sentThisTurn = true
-      setImmediate(this.#endTurn)
-      if (Buffer.isBuffer(frame)) {
-        this.socket.write(frame)
-      } else {
-        this.socket.cork()
-        for (const part of frame) this.socket.write(part)
-        this.socket.uncork()
-      }
-    } else {
+    if (this.#sentThisTurn) {
       if (!this.#corked) {
         this.#corked = true
         this.socket.cork()
       }
-      if (Buffer.isBuffer(frame)) this.socket.write(frame)
-      else for (const part of frame) this.socket.write(part)
+      this.#write(frame)
+    } else {
+      this.#sentThisTurn = true
+      setImmediate(this.#endTurn)
+      const parts = !Buffer.isBuffer(frame)
+      if (parts) this.socket.cork()
+      this.#write(frame)
+      if (parts) this.socket.uncork()
     }
     return this.socket.writableLength < this.#highWater
+  }
+
+  #write (frame: Buffer | readonly Buffer[]): void {
+    if (Buffer.isBuffer(frame)) this.socket.write(frame)
+    else for (const part of frame) this.socket.write(part)
   }
 
   /**
