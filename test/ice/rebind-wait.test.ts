@@ -62,7 +62,7 @@ describe('consumer waits for a re-binding worker', () => {
       await first.stop()
       const pending = client.send(task('during'), AbortSignal.timeout(20_000))
       // Bind the worker again only once the task has met the 404 and is waiting.
-      while (client.status().rebind_waits === 0) await new Promise(resolve => setTimeout(resolve, 20))
+      await until(() => client.status().rebind_waits > 0, 10_000)
       second = echoWorker(relayPort)
       await second.start()
       const answer = await pending
