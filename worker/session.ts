@@ -128,7 +128,7 @@ function runSession (socket: ByteStream, o: SessionOptions, signal: AbortSignal 
         maxConcurrent: o.maxConcurrent,
         maxQueued: o.maxQueued,
         taskTimeoutMs: o.taskTimeoutMs,
-        send: async (out: Buffer) => { await conn.write(out, gone.signal) },
+        send: (out: Buffer) => conn.write(out, gone.signal),
         logger: log
       })
       keepalive = startKeepalive({

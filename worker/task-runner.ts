@@ -28,10 +28,11 @@ export interface TaskRunnerOptions {
   /** Deadline of one running task. */
   taskTimeoutMs: number
   /**
-   * Writes a RESPONSE frame. It must queue the frame synchronously, then may wait for the
-   * socket to drain; the task's slot stays taken until it resolves (backpressure).
+   * Writes a RESPONSE frame. It must queue the frame synchronously; it returns nothing when the
+   * frame is written without waiting, or a promise that settles once the socket has drained: the
+   * task's slot stays taken until then (backpressure). It may throw or reject (connection gone).
    */
-  send: (frame: Buffer) => Promise<void>
+  send: (frame: Buffer) => Promise<void> | undefined
   /** Logger for per-task events. */
   logger: Logger
 }
@@ -158,17 +159,34 @@ export function createTaskRunner (options: TaskRunnerOptions): TaskRunner {
   let idleWaiters: Array<() => void> = []
   let refusal: string | undefined
 
-  /** Queues the RESPONSE synchronously; the returned promise settles after drain and never rejects. */
-  async function sendAnswer (callId: string, result: unknown): Promise<void> {
+  /**
+   * Queues the RESPONSE synchronously. Returns nothing when it is written, or a promise that
+   * settles once the socket has drained and never rejects.
+   */
+  function sendAnswer (callId: string, result: unknown): Promise<void> | undefined {
+    let written: Promise<void> | undefined
     try {
-      await send(encodeResponse(callId, encodeResultBody(callId, result)))
+      written = send(encodeResponse(callId, encodeResultBody(callId, result)))
     } catch (err) {
-      logger.debug({ err, callId }, 'RESPONSE not delivered')
+      undelivered(callId, err)
+      return undefined
     }
+    return written?.catch((err: unknown) => { undelivered(callId, err) })
+  }
+
+  function undelivered (callId: string, err: unknown): void {
+    logger.debug({ err, callId }, 'RESPONSE not delivered')
   }
 
   function answer (callId: string, result: unknown): void {
     void sendAnswer(callId, result)
+  }
+
+  /** The answer of a task holding a slot is written: frees the slot, starts a queued task in a microtask (never nested in this one's call). */
+  function release (): void {
+    slots--
+    if (queue.length > 0) queueMicrotask(pump)
+    else checkIdle()
   }
 
   function checkIdle (): void {
@@ -209,10 +227,9 @@ export function createTaskRunner (options: TaskRunnerOptions): TaskRunner {
       if (!isToolkitError(err, ErrorCode.Aborted) && failureLog.take('all')) logger.warn({ callId: entry.callId, code: isToolkitError(err) ? err.code : undefined, reason: errorMessage(err) }, 'task failed')
       else logger.debug({ err, callId: entry.callId }, 'task failed')
     }
-    void sendAnswer(entry.callId, result).then(() => {
-      slots--
-      pump()
-    })
+    const written = sendAnswer(entry.callId, result)
+    if (written === undefined) release()
+    else void written.then(release)
   }
 
   return {

@@ -121,13 +121,15 @@ export class FrameConnection implements BudgetHolder {
   }
 
   /**
-   * Queues a frame, then waits for 'drain' while the socket's buffer is over the high-water mark.
-   * Rejects with ERR_CONNECTION_CLOSED if the socket closes, or ERR_ABORTED through `signal`.
+   * Queues a frame and returns nothing while the socket's buffer stays under the high-water
+   * mark; over it, returns the wait for 'drain', which rejects with ERR_CONNECTION_CLOSED if the
+   * socket closes or ERR_ABORTED through `signal`. Throws ERR_CONNECTION_CLOSED when the
+   * connection is already closed. (No promise on the usual path: a worker writes one per task.)
    */
-  async write (frame: Buffer | readonly Buffer[], signal?: AbortSignal): Promise<void> {
+  write (frame: Buffer | readonly Buffer[], signal?: AbortSignal): Promise<void> | undefined {
     if (this.closed) throw new ToolkitError(ErrorCode.ConnectionClosed, 'connection closed')
-    if (this.send(frame)) return
-    await raceSignal(this.#drained(), signal, 'write')
+    if (this.send(frame)) return undefined
+    return raceSignal(this.#drained(), signal, 'write')
   }
 
   /** One shared wait for 'drain' (or close) per backpressure episode, however many writers wait on it. */

@@ -92,15 +92,17 @@ describe('CALL and RESPONSE (checklist 28, 29)', () => {
     }
   })
 
-  it('answers a result whose then getter throws with that error, and keeps the session', async t => {
-    // Without direct paths the handler's value reaches the task runner as it is (no async wrapper).
-    const { conn } = await boundWorker(t, task => {
-      if ((task as { mode: string }).mode === 'ok') return { fine: true }
-      return { get then (): never { throw new Error('then getter failed') } }
-    }, { direct: false })
-    assert.deepEqual(await conn.call({ mode: 'bad' }), { error: 'then getter failed' })
-    assert.deepEqual(await conn.call({ mode: 'ok' }), { fine: true })
-  })
+  for (const direct of [false, true]) {
+    it(`answers a result whose then getter throws with that error, and keeps the session (direct paths ${direct ? 'on' : 'off'})`, async t => {
+      // Either way the handler's value reaches the task runner as it is (the direct-path wrapper adds no async step).
+      const { conn } = await boundWorker(t, task => {
+        if ((task as { mode: string }).mode === 'ok') return { fine: true }
+        return { get then (): never { throw new Error('then getter failed') } }
+      }, { direct })
+      assert.deepEqual(await conn.call({ mode: 'bad' }), { error: 'then getter failed' })
+      assert.deepEqual(await conn.call({ mode: 'ok' }), { fine: true })
+    })
+  }
 
   it('encodes an undefined result as null and an unserializable one as an error', async t => {
     const { conn } = await boundWorker(t, task => (task as { mode: string }).mode === 'bigint' ? { n: 1n } : undefined)

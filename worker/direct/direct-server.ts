@@ -11,7 +11,7 @@ import {
 } from '../../src/protocol/connect-intent.ts'
 import type { IceBackend } from '../../src/transport/ice/types.ts'
 import { nodeDataChannelBackend } from '../../src/transport/ice/node-datachannel.ts'
-import { DEFAULT_MAX_DIRECT_PEERS, type ResolvedWorkerOptions, type Task, type TaskHandler } from '../options.ts'
+import { DEFAULT_MAX_DIRECT_PEERS, type ResolvedWorkerOptions, type Task, type TaskContext, type TaskHandler } from '../options.ts'
 import { CallLedger } from './call-ledger.ts'
 import { serveDirectPeer, type DirectPeer } from './direct-peer.ts'
 
@@ -130,24 +130,28 @@ export function createDirectServer (o: DirectServerOptions): DirectServer {
     return encodeConnectAnswer({ peerId: offer.peerId, ...peer.local })
   }
 
+  /** A connect offer, trickled candidates or a retried call over the direct channel. */
+  async function connectTask (task: Task, handler: TaskHandler, ctx: TaskContext): Promise<unknown> {
+    const payload = (task as { payload?: unknown }).payload
+    const trickle = parseConnectCandidates(payload)
+    if (trickle !== undefined) {
+      const peer = peers.get(trickle.peerId)
+      if (peer === undefined) throw new ToolkitError(ErrorCode.BadRequest, 'no direct peer with this peer_id')
+      peer.addCandidates(usableCandidates(trickle.candidates, localCandidates.get(trickle.peerId) ?? []))
+      return { result: { v: CONNECT_VERSION, peer_id: trickle.peerId } }
+    }
+    const retry = parseConnectRetry(payload)
+    if (retry === undefined) return await accept(payload, handler, ctx.signal)
+    stats.retries++
+    // Same key as the channel's CALL: joins the running task or returns its outcome.
+    return await ledger.run(`${retry.peerId}/${retry.callId}`, async () => await handler(retry.task as Task, ctx))
+  }
+
   return {
     stats,
-    wrap: handler => async (task, ctx) => {
-      if (!isConnectTask(task)) return await handler(task, ctx)
-      const payload = (task as { payload?: unknown }).payload
-      const trickle = parseConnectCandidates(payload)
-      if (trickle !== undefined) {
-        const peer = peers.get(trickle.peerId)
-        if (peer === undefined) throw new ToolkitError(ErrorCode.BadRequest, 'no direct peer with this peer_id')
-        peer.addCandidates(usableCandidates(trickle.candidates, localCandidates.get(trickle.peerId) ?? []))
-        return { result: { v: CONNECT_VERSION, peer_id: trickle.peerId } }
-      }
-      const retry = parseConnectRetry(payload)
-      if (retry === undefined) return await accept(payload, handler, ctx.signal)
-      stats.retries++
-      // Same key as the channel's CALL: joins the running task or returns its outcome.
-      return await ledger.run(`${retry.peerId}/${retry.callId}`, async () => await handler(retry.task as Task, ctx))
-    },
+    // Any other task goes to the handler as it is, in the same call: a synchronous handler's
+    // answer leaves in the CALL's own turn, without an async wrapper's promise hops.
+    wrap: handler => (task, ctx) => isConnectTask(task) ? connectTask(task, handler, ctx) : handler(task, ctx),
     close: reason => {
       closed = true
       for (const p of peers.values()) p.close('worker stopping', reason)
