@@ -41,4 +41,21 @@ describe('relay metrics', () => {
     assert.equal(series(text, 'iicp_relay_calls_total{outcome="ok"}'), 4)
     assert.equal(series(text, 'iicp_relay_bytes_total{direction="in"}'), 16)
   })
+
+  it('shows every call duration in a scrape, exact in count, sum and buckets, across the hot-path batches', async () => {
+    const m = createRelayMetrics({ sessions: () => 0, pendingConnections: () => 0, maxSessions: 10 })
+    // 1,300 durations: more than two batches of the recorder, the last one partly filled.
+    for (let i = 0; i < 1_000; i++) m.call('ok', 0.002)
+    for (let i = 0; i < 300; i++) m.call('worker_error', 0.2)
+    let text = await m.registry.metrics()
+    assert.equal(series(text, 'iicp_relay_call_duration_seconds_count'), 1_300)
+    assert.ok(Math.abs(series(text, 'iicp_relay_call_duration_seconds_sum') - (1_000 * 0.002 + 300 * 0.2)) < 1e-9)
+    assert.equal(series(text, 'iicp_relay_call_duration_seconds_bucket{le="0.001"}'), 0)
+    assert.equal(series(text, 'iicp_relay_call_duration_seconds_bucket{le="0.0025"}'), 1_000)
+    assert.equal(series(text, 'iicp_relay_call_duration_seconds_bucket{le="0.25"}'), 1_300)
+    // Nothing counted twice by a second read; one more shows at once.
+    m.call('ok', 0.002)
+    text = await m.registry.metrics()
+    assert.equal(series(text, 'iicp_relay_call_duration_seconds_count'), 1_301)
+  })
 })
