@@ -67,7 +67,7 @@ export function serveDirectPeer (peer: IcePeer, o: DirectPeerOptions): DirectPee
     maxConcurrent: o.maxConcurrent,
     maxQueued: o.maxQueued,
     taskTimeoutMs: o.taskTimeoutMs,
-    send: async frame => { if (pipe !== undefined) await pipe.write(frame, gone.signal) },
+    send: frame => pipe?.write(frame, gone.signal),
     logger: log
   })
 
