@@ -20,13 +20,23 @@ import { setFlagsFromString } from 'node:v8'
 
 /**
  * Node flags the `iicp-relay` and `iicp-worker` commands start with (their shims' `#!` line; V8
- * reads them only at start-up, so they cannot be set from here): a young generation of a fixed
- * 8 MiB per semi-space. V8's default grows and shrinks it with the allocation rate, and each
- * shrink hands pages back that the next growth faults in again; a relay at 1 KiB c64 took about
- * 0.4 page faults per task that way against 0.1 with the fixed size, and 10–13 % more CPU per
- * task (README, Benchmark). Operators who start node themselves pass their own.
+ * reads them only at start-up, so they cannot be set from here), both about the young generation:
+ *
+ * - a fixed 8 MiB per semi-space. V8's default grows and shrinks it with the allocation rate, and
+ *   each shrink hands pages back that the next growth faults in again; a relay at 1 KiB c64 took
+ *   about 0.4 page faults per task that way against 0.1 with the fixed size, and 10–13 % more CPU
+ *   per task (README, Benchmark).
+ * - every new object starts in it (`--no-allocation-site-pretenuring`). V8 otherwise watches how
+ *   many objects of an allocation site are still alive at a young collection and, above 85 %,
+ *   allocates that site's objects in the old generation from then on, for good. A burst of calls
+ *   in flight (64 at once, say) makes that true for the sites of a relayed call (its pending
+ *   entry, deadline, promise), so that afterwards every call's objects, dead a millisecond later,
+ *   went to the old generation: about 1.1 KiB per task at one call at a time, cleared only by
+ *   mark-compacts (one every ~15 s), and 9–10 µs more relay CPU per task (README, Benchmark).
+ *
+ * Operators who start node themselves pass their own.
  */
-export const YOUNG_GENERATION_FLAGS = ['--min-semi-space-size=8', '--max-semi-space-size=8'] as const
+export const YOUNG_GENERATION_FLAGS = ['--min-semi-space-size=8', '--max-semi-space-size=8', '--no-allocation-site-pretenuring'] as const
 
 /** The growing factor's percentage above 1: 300 is a factor of 4. */
 export const GC_HEAP_GROWING_PERCENT = 300
