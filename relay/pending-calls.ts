@@ -7,6 +7,7 @@ import { abortError } from '../src/abort.ts'
 import type { ByteChunks } from '../src/byte-chunks.ts'
 import { ErrorCode, ToolkitError } from '../src/errors.ts'
 import { DeadlineQueue, type Deadline } from '../src/deadline-queue.ts'
+import { InFlightMap } from '../src/in-flight-map.ts'
 
 /** Something waiting on a call id. */
 export interface PendingEntry {
@@ -72,7 +73,8 @@ export class BufferedCall implements PendingEntry {
 export class PendingCalls {
   /** The deadlines of this session's buffered calls, behind one timer. */
   readonly deadlines = new DeadlineQueue()
-  readonly #map = new Map<string, PendingEntry>()
+  /** Not a plain Map: see in-flight-map.ts (a Map here promoted nearly every call's objects). */
+  readonly #map = new InFlightMap<string, PendingEntry>()
   readonly #max: number
 
   constructor (maxInFlight: number) {
@@ -106,8 +108,6 @@ export class PendingCalls {
 
   /** Fails every entry at once (the session ended). */
   failAll (err: ToolkitError): void {
-    const entries = [...this.#map.values()]
-    this.#map.clear()
-    for (const e of entries) e.fail(err)
+    for (const e of this.#map.takeAll()) e.fail(err)
   }
 }

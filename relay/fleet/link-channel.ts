@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
 import { ErrorCode, ToolkitError, errorMessage } from '../../src/errors.ts'
+import { InFlightMap } from '../../src/in-flight-map.ts'
 import { LinkSender } from './link-sender.ts'
 import { LinkDecoder, LinkMac, LinkType, authMac, authOkMac, encodeCallHead, encodeLinkFrame, macEqual, offersBatching, type LinkFrame, type LinkMeta } from './link-wire.ts'
 
@@ -30,7 +31,7 @@ export class LinkChannel {
   readonly ready: Promise<void>
   readonly #socket: Socket
   readonly #decoder = new LinkDecoder()
-  readonly #calls = new Map<number, CallSink>()
+  readonly #calls = new InFlightMap<number, CallSink>()
   readonly #nonce = randomBytes(16)
   readonly #secret: string
   readonly #fleetId: string
@@ -61,8 +62,7 @@ export class LinkChannel {
       const err = this.#failure ?? (socket.errored instanceof ToolkitError ? socket.errored : linkError(`owner relay link to ${host}:${port} closed${socket.errored === null ? '' : ` (${(socket.errored as NodeJS.ErrnoException).code ?? errorMessage(socket.errored)})`}`, socket.errored ?? undefined))
       this.#failure = err
       this.#settleReady(err)
-      for (const sink of this.#calls.values()) sink.fail(err)
-      this.#calls.clear()
+      for (const sink of this.#calls.takeAll()) sink.fail(err)
       onClosed()
     })
     void this.ready.then(() => { clearTimeout(timer) }, () => {})

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { createServer, type Server, type Socket } from 'node:net'
 import { joinBytes } from '../../src/byte-chunks.ts'
 import { ErrorCode, ToolkitError } from '../../src/errors.ts'
+import { InFlightMap } from '../../src/in-flight-map.ts'
 import type { Logger } from '../../src/log.ts'
 import { encodeLifecycleResponse } from '../../src/protocol/messages.ts'
 import { FRAME_HEADER_BYTES } from '../../src/limits.ts'
@@ -42,7 +43,7 @@ class LinkPeer {
   readonly #host: FleetHost
   readonly #decoder = new LinkDecoder()
   readonly #challenge = randomBytes(16)
-  readonly #calls = new Map<number, AbortController>()
+  readonly #calls = new InFlightMap<number, AbortController>()
   readonly #authTimer: NodeJS.Timeout
   #mac: LinkMac | undefined
   #sender: LinkSender | undefined
@@ -56,8 +57,7 @@ class LinkPeer {
     socket.on('data', (chunk: Buffer) => { this.#onData(chunk) })
     socket.on('close', () => {
       clearTimeout(this.#authTimer)
-      for (const ac of this.#calls.values()) ac.abort(new ToolkitError(ErrorCode.Aborted, 'calling relay went away'))
-      this.#calls.clear()
+      for (const ac of this.#calls.takeAll()) ac.abort(new ToolkitError(ErrorCode.Aborted, 'calling relay went away'))
     })
     this.#authTimer = setTimeout(() => { socket.destroy() }, AUTH_TIMEOUT_MS)
     socket.write(encodeLinkFrame(LinkType.Challenge, 0, this.#challenge))
