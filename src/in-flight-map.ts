@@ -13,7 +13,8 @@
  * as the CLIs are), each young collection taking 0.9–2.1 ms instead of 0.3, and the old
  * generation growing by some 9 MB a second until a mark-compact.
  * This map hands its entries to a fresh `Map` every {@link RENEW_EVERY_SETS} additions, so that
- * under load the Map and its tables stay young and the tables it drops die young.
+ * under load the Map and its tables stay young and the tables it drops die young. Entries that
+ * need no lookup by key go in a LinkedSet (linked-set.ts), which has no table at all.
  */
 
 /** Additions between two renewals: often enough that a busy map never ages into the old generation. */

@@ -5,7 +5,9 @@
  * old generation where its long-lived owner sits, and each discarded table keeps the entries it
  * held reachable until the next full GC: entries that would have died young are promoted
  * instead, with everything they reference (on the relay at 1 KiB and one call at a time, 4.5 KiB
- * promoted per request with its in-flight requests in a Map, 3.2 KiB with them here).
+ * promoted per request with its in-flight requests in a Map, 3.2 KiB with them here, none once the
+ * calls in flight moved to an InFlightMap and the commands stopped V8's pretenuring). Entries that
+ * must be found by key go in an InFlightMap (in-flight-map.ts) instead.
  */
 
 /** An entry's place in a {@link LinkedSet}; pass it to {@link LinkedSet.delete}. */
