@@ -38,6 +38,7 @@ const RELAY_FLAGS: readonly FlagSpec[] = [
   { name: 'max-sessions', type: 'string', env: 'IICP_RELAY_MAX_SESSIONS', valueName: 'N', description: `most bound workers (default ${MAX_SESSIONS})` },
   { name: 'bind-rate-limit', type: 'string', env: 'IICP_RELAY_BIND_RATE_LIMIT', valueName: 'N', description: `new-worker binds per IP per minute, 0 = off (default ${BIND_RATE_LIMIT})` },
   { name: 'inbound-budget', type: 'string', env: 'IICP_RELAY_INBOUND_BUDGET_MIB', valueName: 'MIB', description: 'MiB all workers\' partial frames may hold together; the worst holders are dropped beyond it (default 1/16 of memory, 32-1024)' },
+  { name: 'no-task-fast-path', type: 'boolean', env: 'IICP_RELAY_NO_TASK_FAST_PATH', description: 'serve every HTTP request with node:http, task calls included (no fast path)' },
   { name: 'forward-timeout', type: 'string', env: 'IICP_RELAY_FORWARD_TIMEOUT', valueName: 'SECONDS', description: `how long a relayed task may take (default ${FORWARD_TIMEOUT_MS / 1000})` },
   { name: 'log-level', type: 'string', env: 'IICP_LOG_LEVEL', valueName: 'LEVEL', description: 'fatal, error, warn, info, debug, trace or silent (default info); JSON logs go to stderr' },
   LOG_FORMAT_FLAG,
@@ -83,6 +84,7 @@ function relayOptionsFromFlags (values: FlagValues): RelayOptions {
     bindRateLimit: intFlag(values, 'bind-rate-limit', BIND_RATE_LIMIT, 0, 1_000_000),
     ...(stringFlag(values, 'inbound-budget') === undefined ? {} : { maxInboundBufferedBytes: intFlag(values, 'inbound-budget', 0, 32, 1_048_576) * 1024 * 1024 }),
     forwardTimeoutMs: secondsFlag(values, 'forward-timeout', FORWARD_TIMEOUT_MS, 0.1, 86_400),
+    ...(boolFlag(values, 'no-task-fast-path') ? { httpTaskFastPath: false } : {}),
     ...transportOptionsFromFlags(values)
   }
 }

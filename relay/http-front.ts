@@ -20,6 +20,8 @@ import { relayHealth, relayMetrics } from './routes/relay-status.ts'
 import { LISTEN_BACKLOG } from '../src/limits.ts'
 import { LinkedSet } from '../src/linked-set.ts'
 import { listenTcp } from '../src/transport/listen.ts'
+import { RawAnswer } from './fast-path/raw-answer.ts'
+import { TaskFastPathListener } from './fast-path/task-listener.ts'
 
 const RELAY_FOR_PREFIX = '/v1/relay-for/'
 const noop = (): void => {}
@@ -31,7 +33,7 @@ const SHUTDOWN_RETRY_AFTER_S = 5
 const SHUTDOWN_FLUSH_MS = 500
 
 /** 503 for a request the relay cannot serve because it is shutting down; the connection is not reused. */
-function sendShuttingDown (res: ServerResponse): void {
+function sendShuttingDown (res: ServerResponse | RawAnswer): void {
   sendError(res, 503, 'relay_shutting_down', 'the relay is shutting down; retry later or on another relay', {
     'retry-after': String(SHUTDOWN_RETRY_AFTER_S),
     connection: 'close'
@@ -42,10 +44,19 @@ function notAllowed (res: ServerResponse, allow: string): void {
   sendError(res, 405, 'method_not_allowed', `use ${allow}`, { allow: `${allow}, OPTIONS` })
 }
 
-/** A request being answered. */
+/** A request being answered (by node:http, or on the task fast path). */
 interface InflightRequest {
   readonly ac: AbortController
-  readonly res: ServerResponse
+  readonly res: ServerResponse | RawAnswer
+}
+
+/** Resolves once an answer has been written out, or its connection is gone. */
+async function whenAnswerClosed (res: ServerResponse | RawAnswer): Promise<void> {
+  if (res instanceof RawAnswer) {
+    await res.whenFlushed()
+    return
+  }
+  await new Promise<void>(resolve => { res.once('close', resolve) })
 }
 
 /** Connection limits of the HTTP listener. */
@@ -56,6 +67,12 @@ export interface HttpFrontLimits {
   headersTimeoutMs: number
   /** Deadline for a client's whole request (408, then close). */
   requestTimeoutMs: number
+  /**
+   * Answer task calls (`POST /v1/relay-for/{wid}/v1/task` for a worker bound here) on plain
+   * HTTP on the fast path (relay/fast-path/); false: node:http serves every request. Without
+   * effect under TLS, which node:https always serves. @default true
+   */
+  taskFastPath?: boolean
 }
 
 /** Optional transports on the HTTP front (relay/transports/). */
@@ -87,6 +104,8 @@ export class HttpFront {
   #closing = false
 
   readonly #preRoute: HttpFrontTransports['preRoute']
+  /** The plain-HTTP listener with the task fast path (undefined: node:http listens itself). */
+  readonly #fast: TaskFastPathListener | undefined
 
   constructor (ctx: RouteContext, extraRoutes: readonly ExtensionRoute[], logger: Logger, limits: HttpFrontLimits, transports: HttpFrontTransports = {}) {
     this.#ctx = ctx
@@ -110,7 +129,24 @@ export class HttpFront {
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => { this.#onRequest(req, res) }
     this.#server = transports.tls === undefined ? createServer(serverOptions, onRequest) : createHttpsServer({ ...serverOptions, ...transports.tls }, onRequest)
     this.#server.maxConnections = limits.maxConnections
-    this.#server.on('error', (err: NodeJS.ErrnoException) => { logger.error({ code: err.code, reason: err.message }, 'HTTP listener error') })
+    const onListenerError = (err: NodeJS.ErrnoException): void => { logger.error({ code: err.code, reason: err.message }, 'HTTP listener error') }
+    this.#server.on('error', onListenerError)
+    if (transports.tls === undefined && limits.taskFastPath !== false) {
+      const isClosing = (): boolean => this.#closing
+      this.#fast = new TaskFastPathListener({
+        http: this.#server,
+        ctx,
+        get closing () { return isClosing() },
+        keepAliveTimeoutMs: this.#server.keepAliveTimeout,
+        headersTimeoutMs: headersTimeout,
+        requestTimeoutMs: limits.requestTimeoutMs,
+        maxConnections: limits.maxConnections,
+        checkIntervalMs: serverOptions.connectionsCheckingInterval as number,
+        begin: (ac, res) => this.#begin(ac, res),
+        failed: (err, res) => { this.#failed(err, res) }
+      })
+      this.#fast.server.on('error', onListenerError)
+    }
   }
 
   /** The listener (an `https.Server` when TLS is on), for upgrade handlers and certificate reloads. */
@@ -120,6 +156,7 @@ export class HttpFront {
 
   /** Starts listening; resolves with the bound port. */
   async listen (host: string, port: number): Promise<number> {
+    if (this.#fast !== undefined) return await this.#fast.listen(host, port)
     return (await listenTcp(this.#server, { host, port, backlog: LISTEN_BACKLOG })).port
   }
 
@@ -141,7 +178,9 @@ export class HttpFront {
   async close (graceMs: number): Promise<void> {
     this.beginShutdown()
     // net.Server's close, not http.Server's: the latter also drops idle keep-alive connections at once.
-    const closed = new Promise<void>(resolve => { NetServer.prototype.close.call(this.#server, () => { resolve() }) })
+    const closed = this.#fast !== undefined
+      ? this.#fast.close()
+      : new Promise<void>(resolve => { NetServer.prototype.close.call(this.#server, () => { resolve() }) })
     if (this.#inflight.size > 0) {
       let timer: NodeJS.Timeout | undefined
       await new Promise<void>(resolve => {
@@ -154,7 +193,7 @@ export class HttpFront {
     const answered: Array<Promise<void>> = []
     for (const { res } of this.#inflight.toArray()) {
       if (res.headersSent) continue
-      answered.push(new Promise<void>(resolve => { res.once('close', resolve) }))
+      answered.push(whenAnswerClosed(res))
       sendShuttingDown(res)
     }
     if (answered.length > 0) {
@@ -164,7 +203,27 @@ export class HttpFront {
     }
     for (const { ac } of this.#inflight.toArray()) ac.abort(new ToolkitError(ErrorCode.Aborted, 'relay closed'))
     this.#server.closeAllConnections()
+    if (this.#fast !== undefined) {
+      this.#fast.destroyConnections()
+      // Ends node:http's deadline checks for the connections it was handed (it never listened).
+      this.#server.close()
+    }
     await closed
+  }
+
+  /** A fast-path request is being answered: tracked like node:http's; returns its unregistration. */
+  #begin (ac: AbortController, res: RawAnswer): () => void {
+    const node = this.#inflight.add({ ac, res })
+    return () => {
+      this.#inflight.delete(node)
+      if (this.#inflight.size === 0) this.#onIdle?.()
+    }
+  }
+
+  #failed (err: unknown, res: ServerResponse | RawAnswer): void {
+    this.#logger.error({ err }, 'HTTP handler failed')
+    if (!res.headersSent) sendError(res, 500, 'internal_error', errorMessage(err))
+    else res.destroy()
   }
 
   #onRequest (req: IncomingMessage, res: ServerResponse): void {
@@ -180,11 +239,7 @@ export class HttpFront {
       if (!res.writableFinished) ac.abort(new ToolkitError(ErrorCode.Aborted, 'HTTP client went away'))
       if (this.#inflight.size === 0) this.#onIdle?.()
     })
-    this.#dispatch(req, res, ac.signal).catch((err: unknown) => {
-      this.#logger.error({ err }, 'HTTP handler failed')
-      if (!res.headersSent) sendError(res, 500, 'internal_error', errorMessage(err))
-      else res.destroy()
-    })
+    this.#dispatch(req, res, ac.signal).catch((err: unknown) => { this.#failed(err, res) })
   }
 
   async #dispatch (req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {

@@ -79,6 +79,13 @@ export interface RelayOptions extends RelayTransportOptions {
   httpHeadersTimeoutMs?: number
   /** An HTTP client must send its whole request within this long, else 408 and close (the answer may take longer). @default 60000 */
   httpRequestTimeoutMs?: number
+  /**
+   * Answer task calls on plain HTTP (`POST /v1/relay-for/{wid}/v1/task` for a worker bound
+   * here, in a strict subset of HTTP/1.1) on the relay's own fast path instead of node:http;
+   * every other request, and every request outside the subset, is node:http's as before.
+   * `iicp-relay --no-task-fast-path` sets it false. @default true
+   */
+  httpTaskFastPath?: boolean
   /** Logger (pino); children per session. @default a silent logger */
   logger?: Logger
   /** Unix-milliseconds clock used for ticket expiry and replay checks (tests). @default Date.now */
@@ -121,6 +128,7 @@ export interface ResolvedRelayOptions extends ResolvedRelayTransportOptions {
   maxHttpConnections: number
   httpHeadersTimeoutMs: number
   httpRequestTimeoutMs: number
+  httpTaskFastPath: boolean
   logger: Logger
   now: () => number
   extraRoutes: ExtensionRoute[]
@@ -193,6 +201,7 @@ export function resolveRelayOptions (options: RelayOptions = {}): ResolvedRelayO
     now: options.now ?? Date.now,
     extraRoutes: [...(options.extraRoutes ?? [])],
     metricsOnHttpFront: options.metricsOnHttpFront ?? true,
+    httpTaskFastPath: options.httpTaskFastPath ?? true,
     fleet: options.fleet,
     ...resolveTransportOptions(options, idleTimeoutMs)
   }

@@ -138,7 +138,8 @@ export function createRelay (options: RelayOptions = {}): Relay {
   }, opts.extraRoutes, logger, {
     maxConnections: opts.maxHttpConnections,
     headersTimeoutMs: opts.httpHeadersTimeoutMs,
-    requestTimeoutMs: opts.httpRequestTimeoutMs
+    requestTimeoutMs: opts.httpRequestTimeoutMs,
+    taskFastPath: opts.httpTaskFastPath
   }, transports.httpFront)
   let sweepTimer: NodeJS.Timeout | undefined
   let listening: Promise<RelayAddress> | undefined

@@ -4,9 +4,9 @@
  * worker failure is HTTP 500 in the direct node's `/v1/task` error shape, keeping what the
  * worker said; transport failures are JSON errors with IICP codes.
  */
-import type { ServerResponse } from 'node:http'
 import { ByteChunks } from '../src/byte-chunks.ts'
 import { ErrorCode, IicpCode, isToolkitError, errorMessage } from '../src/errors.ts'
+import type { AnswerWriter } from '../src/http/json-response.ts'
 import { CORS_HEADERS } from './cors.ts'
 import type { ForwardResult } from './forwarder.ts'
 import { sendError, sendJson, sendJsonBytes } from './http-io.ts'
@@ -23,7 +23,7 @@ const SPLICE_COPY_MAX_BYTES = 64 * 1024
  * own, its bytes follow the relay's two keys as they are (no parse, no re-serialisation, and
  * for large answers no copy); otherwise the merged object is serialised.
  */
-export function sendCompleted (res: ServerResponse, taskId: string, answer: ForwardResult): void {
+export function sendCompleted (res: AnswerWriter, taskId: string, answer: ForwardResult): void {
   if (!(answer instanceof WorkerAnswer) || answer.overridesRelayKeys) {
     sendJson(res, 200, { task_id: taskId, status: 'completed', ...answer.result })
     return
@@ -81,7 +81,7 @@ function workerFailureBody (taskId: string, err: unknown): Record<string, unknow
  * "error":{"message",…},…}` (the worker failed or answered garbage), 503 `fleet_unavailable` with
  * Retry-After (a fleet relay could not look up the worker's owner), 502 IICP-E031 otherwise.
  */
-export function sendForwardError (res: ServerResponse, err: unknown, taskId: string, notFoundMessage: string): void {
+export function sendForwardError (res: AnswerWriter, err: unknown, taskId: string, notFoundMessage: string): void {
   if (res.headersSent || res.destroyed) return
   const code = isToolkitError(err) ? err.code : undefined
   if (code === ErrorCode.SessionNotFound) {

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ByteChunks } from '../../src/byte-chunks.ts'
 import { IicpCode } from '../../src/errors.ts'
 import { jsonNames, jsonStringAt } from '../../src/http/json-members.ts'
+import type { AnswerWriter } from '../../src/http/json-response.ts'
 import { declaredLength, readBody, readJsonObjectChunks, scanJsonObject } from '../../src/http/read-body.ts'
 import { CHUNKED_BODY_BYTES } from '../../src/limits.ts'
 import { allocBodyWithFrameRoom } from '../../src/protocol/body-frame.ts'
@@ -15,7 +16,8 @@ import { sendCompleted, sendForwardError } from '../task-answer.ts'
 import type { RouteContext } from './context.ts'
 
 const NO_SESSION = 'no alive relay session for this worker'
-const TASK_NAMES = jsonNames(['task_id'])
+/** The task member the relay reads: `task_id`, for the answer. */
+export const TASK_NAMES = jsonNames(['task_id'])
 
 /**
  * `POST /v1/relay-for/{wid}/v1/task`: the body is forwarded byte for byte as CALL key 5. It is
@@ -48,6 +50,14 @@ export async function relayForTask (ctx: RouteContext, req: IncomingMessage, res
     sendBodyError(res, err)
     return
   }
+  await answerTask(ctx, res, workerId, body, taskId, signal)
+}
+
+/**
+ * Forwards a task body that has been read and checked (a JSON object with `task_id` found) to
+ * the worker and writes the HTTP answer: the spliced result, or the error for what failed.
+ */
+export async function answerTask (ctx: RouteContext, res: AnswerWriter, workerId: string, body: Buffer | ByteChunks, taskId: string, signal: AbortSignal): Promise<void> {
   try {
     sendCompleted(res, taskId, await ctx.forwarder.forward(workerId, body, { signal }))
   } catch (err) {

@@ -64,23 +64,45 @@ export async function readBody (req: IncomingMessage, limit: number, signal?: Ab
  */
 export async function readJsonObjectChunks (req: IncomingMessage, limit: number, names: JsonNames, signal?: AbortSignal): Promise<{ body: ByteChunks, scan: JsonScan }> {
   const chunks: Buffer[] = []
-  const scanner = new JsonScanner(names)
-  /** The scan's SyntaxError: the rest of the body is still read (as {@link readBody} would), not scanned. */
-  let invalid: Error | undefined
+  const scan = new JsonObjectChunkScan(names)
   await receive(req, declaredLength(req), limit, signal, chunk => {
     chunks.push(chunk)
-    if (invalid !== undefined) return
+    scan.push(chunk)
+  })
+  return { body: new ByteChunks(chunks), scan: scan.end() }
+}
+
+/**
+ * Checks a body that arrives in chunks to be one JSON object, scanning each chunk as it comes
+ * (while it is in the cache) for the top-level members `names`. After the first byte that
+ * breaks the grammar the rest is not scanned; {@link JsonObjectChunkScan.end} then throws
+ * ERR_BAD_REQUEST like {@link scanJsonObject}.
+ */
+export class JsonObjectChunkScan {
+  readonly #scanner: JsonScanner
+  #invalid: Error | undefined
+
+  constructor (names: JsonNames) {
+    this.#scanner = new JsonScanner(names)
+  }
+
+  /** Scans the next chunk. */
+  push (chunk: Buffer): void {
+    if (this.#invalid !== undefined) return
     try {
-      scanner.push(chunk)
+      this.#scanner.push(chunk)
     } catch (err) {
-      invalid = err as Error
+      this.#invalid = err as Error
     }
-  })
-  const scan = objectScan(() => {
-    if (invalid !== undefined) throw invalid
-    return scanner.end()
-  })
-  return { body: new ByteChunks(chunks), scan }
+  }
+
+  /** The scan of the whole body; throws ERR_BAD_REQUEST unless it is one JSON object. */
+  end (): JsonScan {
+    return objectScan(() => {
+      if (this.#invalid !== undefined) throw this.#invalid
+      return this.#scanner.end()
+    })
+  }
 }
 
 /**

@@ -1,0 +1,213 @@
+/**
+ * The relay's task fast path (relay/fast-path/): task calls answered byte for byte as node:http
+ * answers them (a relay with `httpTaskFastPath: false` beside it), every request outside its
+ * subset left to node:http with the same answer, pipelined requests answered in order across a
+ * hand-over, a client that does not read its answers, and node:http's deadlines.
+ */
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { connect, type Socket } from 'node:net'
+import { startRelay, type RelayHarness } from '../helpers/relay-harness.ts'
+
+/** One HTTP answer read off a raw connection: its head without the Date line, and its body. */
+interface RawAnswer {
+  head: string
+  body: string
+}
+
+/** Reads answers off `socket` as they come (Content-Length framed, 1xx skipped). */
+class AnswerReader {
+  #buf = Buffer.alloc(0)
+  readonly answers: RawAnswer[] = []
+  #closed = false
+  #waiters: Array<() => void> = []
+
+  constructor (socket: Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.#buf = Buffer.concat([this.#buf, d])
+      this.#parse()
+    })
+    socket.on('close', () => {
+      this.#closed = true
+      this.#wake()
+    })
+  }
+
+  /** Resolves with the first `n` answers, or with those there are once the connection closes. */
+  async take (n: number): Promise<RawAnswer[]> {
+    while (this.answers.length < n && !this.#closed) await new Promise<void>(resolve => this.#waiters.push(resolve))
+    return this.answers.slice(0, n)
+  }
+
+  get closed (): boolean {
+    return this.#closed
+  }
+
+  #wake (): void {
+    for (const w of this.#waiters.splice(0)) w()
+  }
+
+  #parse (): void {
+    for (;;) {
+      const end = this.#buf.indexOf('\r\n\r\n')
+      if (end < 0) return
+      const head = this.#buf.toString('latin1', 0, end)
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0)
+      if (this.#buf.length < end + 4 + length) return
+      const body = this.#buf.toString('utf8', end + 4, end + 4 + length)
+      this.#buf = this.#buf.subarray(end + 4 + length)
+      if (/^HTTP\/1\.1 1\d\d /.test(head)) continue
+      this.answers.push({ head: head.split('\r\n').filter(l => !l.startsWith('Date: ')).join('\r\n'), body })
+      this.#wake()
+    }
+  }
+}
+
+async function open (port: number): Promise<{ socket: Socket, reader: AnswerReader }> {
+  const socket = connect(port, '127.0.0.1')
+  socket.on('error', () => {})
+  const reader = new AnswerReader(socket)
+  await once(socket, 'connect')
+  return { socket, reader }
+}
+
+/** Writes `parts` one after the other (each its own write) and reads `n` answers. */
+async function exchange (port: number, parts: string[], n: number): Promise<RawAnswer[]> {
+  const { socket, reader } = await open(port)
+  try {
+    for (const p of parts) {
+      socket.write(p)
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    return await reader.take(n)
+  } finally {
+    socket.destroy()
+  }
+}
+
+function task (taskId: string, extraHeaders = '', worker = 'w1'): string {
+  const body = JSON.stringify({ task_id: taskId, intent: 'urn:x', payload: { n: 1 } })
+  return `POST /v1/relay-for/${worker}/v1/task HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extraHeaders}\r\n${body}`
+}
+
+describe('relay task fast path', () => {
+  let fast: RelayHarness
+  let plain: RelayHarness
+
+  before(async () => {
+    fast = await startRelay({ httpHeadersTimeoutMs: 300 })
+    plain = await startRelay({ httpHeadersTimeoutMs: 300, httpTaskFastPath: false })
+    for (const h of [fast, plain]) {
+      const w = await h.worker('w1')
+      w.serve(value => {
+        const t = value as { task_id: string, payload?: { fail?: boolean, bytes?: number } }
+        if (t.payload?.fail === true) return { error: { message: 'boom' } }
+        if (t.payload?.bytes !== undefined) return { result: 'x'.repeat(t.payload.bytes) }
+        return { result: { echoed: t.task_id } }
+      })
+    }
+  })
+
+  after(async () => {
+    await fast.close()
+    await plain.close()
+  })
+
+  /** The same raw exchange against both relays: the same answers. */
+  async function same (parts: string[], n: number): Promise<RawAnswer[]> {
+    const a = await exchange(fast.httpPort, parts, n)
+    const b = await exchange(plain.httpPort, parts, n)
+    assert.deepEqual(a, b)
+    return a
+  }
+
+  it('answers a task call with the bytes node:http writes: success, bad JSON, worker failure, no session', async () => {
+    const [ok] = await same([task('t1')], 1)
+    assert.match(ok?.head ?? '', /^HTTP\/1\.1 200 OK\r\n/)
+    assert.match(ok?.head ?? '', /\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5$/)
+    assert.deepEqual(JSON.parse(ok?.body ?? ''), { task_id: 't1', status: 'completed', result: { echoed: 't1' } })
+    const bad = '{"task_id":"t2",'
+    const [badJson] = await same([`POST /v1/relay-for/w1/v1/task HTTP/1.1\r\nHost: r\r\nContent-Length: ${bad.length}\r\n\r\n${bad}`], 1)
+    assert.match(badJson?.head ?? '', /^HTTP\/1\.1 400 /)
+    const failing = JSON.stringify({ task_id: 't3', payload: { fail: true } })
+    const [failed] = await same([`POST /v1/relay-for/w1/v1/task HTTP/1.1\r\nHost: r\r\nContent-Length: ${failing.length}\r\n\r\n${failing}`], 1)
+    assert.match(failed?.head ?? '', /^HTTP\/1\.1 500 /)
+    const [none] = await same([task('t4', '', 'nobody')], 1)
+    assert.match(none?.head ?? '', /^HTTP\/1\.1 404 /)
+    const [closing] = await same([task('t5', 'Connection: close\r\n')], 1)
+    assert.match(closing?.head ?? '', /\r\nConnection: close$/)
+  })
+
+  it('answers a large task and a large answer as chunks, the same as node:http', async () => {
+    const body = JSON.stringify({ task_id: 'big', payload: { bytes: 300_000, pad: 'p'.repeat(200_000) } })
+    const [big] = await same([`POST /v1/relay-for/w1/v1/task HTTP/1.1\r\nHost: r\r\nContent-Length: ${body.length}\r\n\r\n${body}`], 1)
+    assert.match(big?.head ?? '', /^HTTP\/1\.1 200 /)
+    assert.equal((JSON.parse(big?.body ?? '') as { result: string }).result.length, 300_000)
+  })
+
+  const outside: Array<[string, string[], RegExp]> = [
+    ['a head split across writes', [task('s1').slice(0, 30), task('s1').slice(30)], /^HTTP\/1\.1 200 /],
+    ['a chunked body', ['POST /v1/relay-for/w1/v1/task HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{"task_id":"c1"}\r\n0\r\n\r\n'], /^HTTP\/1\.1 200 /],
+    ['two different Content-Lengths', ['POST /v1/relay-for/w1/v1/task HTTP/1.1\r\nHost: r\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}'], /^HTTP\/1\.1 400 /],
+    ['Content-Length with Transfer-Encoding', ['POST /v1/relay-for/w1/v1/task HTTP/1.1\r\nHost: r\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'], /^HTTP\/1\.1 400 /],
+    ['HTTP/1.0', [task('h10').replace('HTTP/1.1', 'HTTP/1.0')], /^HTTP\/1\.1 200 /],
+    ['a query string', [task('q1').replace('/v1/task ', '/v1/task?x=1 ')], /^HTTP\/1\.1 200 /],
+    ['a folded header', [task('f1', 'X-A: 1\r\n 2\r\n')], /^HTTP\/1\.1 400 /],
+    ['no Host', [task('n1').replace('Host: relay\r\n', '')], /^HTTP\/1\.1 400 /],
+    ['a lower-case method', [task('m1').replace('POST', 'post')], /^HTTP\/1\.1 400 /],
+    ['Expect: 100-continue', [task('e1', 'Expect: 100-continue\r\n')], /^HTTP\/1\.1 200 /]
+  ]
+  for (const [what, parts, status] of outside) {
+    it(`leaves ${what} to node:http, with node:http's answer`, async () => {
+      const [answer] = await same(parts, 1)
+      assert.match(answer?.head ?? '(closed)', status)
+    })
+  }
+
+  it('answers pipelined requests in order, across the hand-over to node:http', async () => {
+    const answers = await same([task('p1') + task('p2') + task('p3') + 'GET /iicp/health HTTP/1.1\r\nHost: r\r\n\r\n' + task('p5')], 5)
+    assert.deepEqual(answers.slice(0, 3).map(a => (JSON.parse(a.body) as { task_id: string }).task_id), ['p1', 'p2', 'p3'])
+    assert.equal((JSON.parse(answers[3]?.body ?? '') as { status: string }).status, 'ok')
+    assert.equal((JSON.parse(answers[4]?.body ?? '') as { task_id: string }).task_id, 'p5')
+  })
+
+  it('reads no more from a client that does not read its answers, and answers all once it does', async () => {
+    const { socket, reader } = await open(fast.httpPort)
+    try {
+      socket.pause()
+      const body = (i: number): string => JSON.stringify({ task_id: `r${i}`, payload: { bytes: 256 * 1024 } })
+      const n = 48
+      let all = ''
+      for (let i = 0; i < n; i++) all += `POST /v1/relay-for/w1/v1/task HTTP/1.1\r\nHost: r\r\nContent-Length: ${body(i).length}\r\n\r\n${body(i)}`
+      socket.write(all)
+      // Let the relay fill what the socket buffers hold, then read.
+      await new Promise(resolve => setTimeout(resolve, 100))
+      socket.resume()
+      const answers = await reader.take(n)
+      assert.deepEqual(answers.map(a => (JSON.parse(a.body) as { task_id: string }).task_id), Array.from({ length: n }, (_, i) => `r${i}`))
+    } finally {
+      socket.destroy()
+    }
+  })
+
+  it('a new connection that sends nothing gets node:http\'s 408 at the headers deadline', async () => {
+    for (const h of [fast, plain]) {
+      const { reader } = await open(h.httpPort)
+      const [answer] = await reader.take(1)
+      assert.match(answer?.head ?? '', /^HTTP\/1\.1 408 Request Timeout\r\nConnection: close$/)
+      await reader.take(2)
+      assert.equal(reader.closed, true)
+    }
+  })
+
+  it('closes a kept-alive connection idle past the keep-alive timeout (5 s)', async () => {
+    const { socket, reader } = await open(fast.httpPort)
+    socket.write(task('k1'))
+    assert.equal((await reader.take(1)).length, 1)
+    const idle = performance.now()
+    await reader.take(2)
+    assert.equal(reader.closed, true)
+    assert.ok(performance.now() - idle >= 4_500, 'closed before the keep-alive timeout')
+  })
+})
