@@ -2,7 +2,8 @@
  * The relay's HTTP front (node:http, keep-alive, no framework): relay-for task and health,
  * `/v1/relay`, the relay's own health and metrics, extra routes, CORS on every answer and
  * OPTIONS preflights. Each request gets an AbortSignal that fires when its client goes away
- * or the relay closes.
+ * or the relay closes. On plain HTTP its listener is the task fast path's (fast-path/), which
+ * answers task calls itself and hands every other connection to the node:http server here.
  */
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https'

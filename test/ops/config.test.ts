@@ -103,6 +103,7 @@ describe('iicp-relay strict mode and config check', () => {
     assert.match(text, new RegExp(`^ticket-public-key = "${publicKey}"  # flag$`, 'm'))
     assert.match(text, /^max-sessions = "500" {2}# env IICP_RELAY_MAX_SESSIONS$/m)
     assert.match(text, /^metrics-port = "9486" {2}# file$/m)
+    assert.match(await relayOutput(['config', 'check', '--no-task-fast-path']), /^no-task-fast-path = true {2}# flag$/m)
     // Secrets are redacted: a composed flag named like one (tokens, secrets, private keys) shows as [redacted].
     const out = new PassThrough()
     let withSecret = ''
