@@ -25,6 +25,8 @@ import { parseTaskHead } from './task-head.ts'
 const MAX_HELD_BYTES = 64 * 1024
 /** node:http's answer to a request that was not received in time. */
 const REQUEST_TIMEOUT_ANSWER = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n'
+/** node:http's answer to a request cut short by the client's end of input. */
+const BAD_REQUEST_ANSWER = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'
 
 /** What a fast-path connection needs from the HTTP front. */
 export interface FastPathHost {
@@ -261,9 +263,18 @@ export class TaskConnection {
     this.#host.handOff(socket, bytes)
   }
 
-  /** The client half-closed: the connection closes, cancelling a request in progress (as node:http does). */
+  /**
+   * The client half-closed: the connection closes, cancelling a request in progress, and a
+   * request whose body is incomplete gets node:http's 400 (as node:http does both).
+   */
   #end (): void {
+    const reading = this.#state === S_BODY
     this.#state = S_DONE
+    if (reading) {
+      this.#socket.end(BAD_REQUEST_ANSWER, 'latin1')
+      this.#socket.destroySoon()
+      return
+    }
     this.#socket.destroySoon()
   }
 
