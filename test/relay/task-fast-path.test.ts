@@ -233,6 +233,18 @@ describe('relay task fast path', () => {
     }
   })
 
+  it('a client that ends its input in the middle of a body gets node:http\'s 400', async () => {
+    const answers: RawAnswer[][] = []
+    for (const h of [fast, plain]) {
+      const { socket, reader } = await open(h.httpPort)
+      socket.end('POST /v1/relay-for/w1/v1/task HTTP/1.1\r\nHost: r\r\nContent-Length: 100\r\n\r\n{"task_id":')
+      answers.push(await reader.take(2))
+      assert.equal(reader.closed, true)
+    }
+    assert.deepEqual(answers[0], [PARSE_ERROR])
+    assert.deepEqual(answers[1], [PARSE_ERROR])
+  })
+
   it('closes a kept-alive connection idle past the keep-alive timeout (5 s)', async () => {
     const { socket, reader } = await open(fast.httpPort)
     socket.write(task('k1'))
