@@ -187,8 +187,9 @@ export class TaskConnection {
     const ac = this.#ac as AbortController
     const unregister = this.#unregister
     this.#answer(res, fill, parts, scan, ac.signal).catch((err: unknown) => { this.#host.failed(err, res) }).finally(() => {
-      unregister?.()
+      // The next request may already be under way (its answer began once this one's ended).
       if (this.#ac === ac) this.#done()
+      else unregister?.()
     })
   }
 
@@ -221,6 +222,7 @@ export class TaskConnection {
   /** The answer has been handed to the socket: close, or take the next request once the client reads. */
   #answered (close: boolean): void {
     const socket = this.#socket
+    if (this.#state === S_DONE) return
     if (close) {
       this.#state = S_DONE
       socket.destroySoon()
