@@ -150,7 +150,11 @@ export class HttpFront {
     }
   }
 
-  /** The listener (an `https.Server` when TLS is on), for upgrade handlers and certificate reloads. */
+  /**
+   * The node:http server (an `https.Server` when TLS is on), for upgrade handlers and certificate
+   * reloads. On plain HTTP with the task fast path it does not listen itself: it serves the
+   * connections the fast path hands it.
+   */
   get server (): Server {
     return this.#server
   }

@@ -35,6 +35,8 @@ export class RawAnswer implements AnswerWriter {
   #head: string | undefined
   #headersSent = false
   #ended = false
+  /** Set once the answer's last byte has been handed to the kernel. */
+  #wasFlushed = false
   #flushed: Promise<void> | undefined
   #onFlushed: (() => void) | undefined
 
@@ -65,7 +67,7 @@ export class RawAnswer implements AnswerWriter {
 
   /** Resolves once the answer has been written out, or the connection is gone. */
   async whenFlushed (): Promise<void> {
-    if (this.#socket.destroyed) return
+    if (this.#wasFlushed || this.#socket.destroyed) return
     this.#flushed ??= new Promise<void>(resolve => {
       this.#onFlushed = resolve
       this.#socket.once('close', resolve)
@@ -108,7 +110,10 @@ export class RawAnswer implements AnswerWriter {
     this.#ended = true
     const head = this.#takeHead()
     const socket = this.#socket
-    const flushed = (): void => { this.#onFlushed?.() }
+    const flushed = (): void => {
+      this.#wasFlushed = true
+      this.#onFlushed?.()
+    }
     if (socket.destroyed) {
       // The client went away: nothing to write, the connection's close handles the rest.
     } else if (head !== undefined && body !== undefined && body.length <= JOIN_MAX_BYTES) {
