@@ -58,11 +58,6 @@ export class TaskFastPathListener {
     return this.#server
   }
 
-  /** Fast-path connections open now (not those handed to node:http). */
-  get connectionCount (): number {
-    return this.#connections.size
-  }
-
   /** Starts listening; resolves with the bound port. */
   async listen (host: string, port: number): Promise<number> {
     const addr = await listenTcp(this.#server, { host, port, backlog: LISTEN_BACKLOG })
