@@ -26,6 +26,11 @@ function httpDate (): string {
   return dateText
 }
 
+/** The `Connection` and `Keep-Alive` lines of an answer whose connection stays open, built once per listener. */
+export function keepAliveLines (keepAliveTimeoutMs: number): string {
+  return `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(keepAliveTimeoutMs / 1000)}\r\n`
+}
+
 /** One answer on a fast-path connection. */
 export class RawAnswer implements AnswerWriter {
   readonly #socket: Socket
@@ -41,13 +46,13 @@ export class RawAnswer implements AnswerWriter {
   #onFlushed: (() => void) | undefined
 
   /**
-   * @param keepAliveSeconds - the idle time the connection is kept open for after the answer.
+   * @param keepAlive - the lines from {@link keepAliveLines} for an answer whose connection stays open.
    * @param close - the client asked for `Connection: close`.
    * @param onEnd - called once the answer is handed to the socket, with whether the connection then closes.
    */
-  constructor (socket: Socket, keepAliveSeconds: number, close: boolean, onEnd: (close: boolean) => void) {
+  constructor (socket: Socket, keepAlive: string, close: boolean, onEnd: (close: boolean) => void) {
     this.#socket = socket
-    this.#keepAliveLines = `Connection: keep-alive\r\nKeep-Alive: timeout=${keepAliveSeconds}\r\n`
+    this.#keepAliveLines = keepAlive
     this.#close = close
     this.#onEnd = onEnd
   }

@@ -35,6 +35,8 @@ export interface FastPathHost {
   readonly closing: boolean
   /** How long an idle kept-alive connection stays open. */
   readonly keepAliveTimeoutMs: number
+  /** The answer's `Connection: keep-alive` and `Keep-Alive` lines for that timeout (raw-answer.ts). */
+  readonly keepAliveLines: string
   /** How long a new connection may take to send its first request's head. */
   readonly headersTimeoutMs: number
   /** How long a request may take to arrive, from its first byte. */
@@ -145,7 +147,7 @@ export class TaskConnection {
     this.#workerId = workerId
     // Tracked from its head on, as node:http's requests are: a relay shutting down answers it 503.
     const ac = new AbortController()
-    const res = new RawAnswer(this.#socket, Math.floor(host.keepAliveTimeoutMs / 1000), head.close, close => { this.#answered(close) })
+    const res = new RawAnswer(this.#socket, host.keepAliveLines, head.close, close => { this.#answered(close) })
     this.#ac = ac
     this.#res = res
     this.#unregister = host.begin(ac, res)

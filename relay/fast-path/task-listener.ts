@@ -11,10 +11,11 @@ import type { Server as HttpServer } from 'node:http'
 import { createServer, type Server, type Socket } from 'node:net'
 import { LISTEN_BACKLOG } from '../../src/limits.ts'
 import { listenTcp } from '../../src/transport/listen.ts'
+import { keepAliveLines } from './raw-answer.ts'
 import { TaskConnection, type FastPathHost } from './task-connection.ts'
 
 /** What the listener needs besides the fast path's host callbacks. */
-export interface TaskFastPathSettings extends Omit<FastPathHost, 'handOff' | 'release'> {
+export interface TaskFastPathSettings extends Omit<FastPathHost, 'handOff' | 'release' | 'keepAliveLines'> {
   /** The node:http server that serves every connection the fast path hands over. */
   readonly http: HttpServer
   /** Open connections (fast and handed over); beyond it new ones are dropped at once. */
@@ -39,6 +40,7 @@ export class TaskFastPathListener {
       ctx: settings.ctx,
       get closing () { return settings.closing },
       keepAliveTimeoutMs: settings.keepAliveTimeoutMs,
+      keepAliveLines: keepAliveLines(settings.keepAliveTimeoutMs),
       headersTimeoutMs: settings.headersTimeoutMs,
       requestTimeoutMs: settings.requestTimeoutMs,
       begin: settings.begin,
